@@ -1,0 +1,2 @@
+//! SWIM gossip membership over UDP, driven by foca.
+//! (Built in the gossip issue.)

@@ -1,0 +1,21 @@
+//! registry-core: everything the registry's front doors share.
+//!
+//! Layers, dependencies pointing down only: [`ring`] (pure consistent
+//! hashing), [`catalog`] (groups → ring snapshots), [`gossip`] (SWIM over
+//! UDP with foca), [`wire`] (gRPC types), and on top [`client`] and
+//! [`registration`].
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod client;
+pub mod error;
+pub mod gossip;
+pub mod registration;
+pub mod ring;
+pub mod service;
+pub mod wire;
+
+pub use catalog::{Catalog, GroupSnapshot};
+pub use error::{Error, Result};
+pub use ring::Ring;
+pub use service::{MemberEvent, Service, REGISTRY_GROUP};

@@ -1,0 +1,137 @@
+//! A registered service instance and the membership events about it.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+
+/// Group that every registry server joins; clients find registries in it.
+pub const REGISTRY_GROUP: &str = "registry-group";
+
+/// Longest id, group or addr accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+/// Largest total size of a service's tags (keys plus values), in bytes;
+/// small enough that a member's metadata always fits in one gossip packet.
+pub const MAX_TAGS_BYTES: usize = 512;
+/// Largest weight accepted (a weight-1 member owns 1 share of the keys).
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// One instance of a service group, as registered and as discovered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Service {
+    /// Unique id of the instance within the cluster.
+    pub id: String,
+    /// Group the instance belongs to.
+    pub group: String,
+    /// Address clients use to reach the instance.
+    pub addr: String,
+    /// Relative share of keys (1 ..= [`MAX_WEIGHT`]).
+    pub weight: u32,
+    /// Free-form metadata, at most [`MAX_TAGS_BYTES`] in all.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Service {
+    /// A service of weight 1 with no tags.
+    pub fn new(id: impl Into<String>, group: impl Into<String>, addr: impl Into<String>) -> Self {
+        Service {
+            id: id.into(),
+            group: group.into(),
+            addr: addr.into(),
+            weight: 1,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// Checks every field against the limits; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        check_name("id", &self.id)?;
+        check_name("group", &self.group)?;
+        if self.addr.len() > MAX_NAME_LEN {
+            return Err(Error::invalid(format!(
+                "addr is {} bytes, the limit is {MAX_NAME_LEN}",
+                self.addr.len()
+            )));
+        }
+        if self.weight == 0 || self.weight > MAX_WEIGHT {
+            return Err(Error::invalid(format!(
+                "weight {} is out of range 1..={MAX_WEIGHT}",
+                self.weight
+            )));
+        }
+        let tag_bytes: usize = self.tags.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if tag_bytes > MAX_TAGS_BYTES {
+            return Err(Error::invalid(format!(
+                "tags take {tag_bytes} bytes, the limit is {MAX_TAGS_BYTES}"
+            )));
+        }
+        if self.tags.keys().any(|k| k.is_empty()) {
+            return Err(Error::invalid("a tag key is empty"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a required name (id, group): non-empty, at most [`MAX_NAME_LEN`]
+/// bytes, no control characters.
+pub fn check_name(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(Error::invalid(format!(
+            "{what} is {} bytes, the limit is {MAX_NAME_LEN}",
+            value.len()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{what} contains a control character")));
+    }
+    Ok(())
+}
+
+/// A change in cluster membership, as seen by one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberEvent {
+    /// A member appeared, with its full metadata.
+    Joined(Service),
+    /// A live member changed its metadata (weight, addr, tags, group).
+    Updated(Service),
+    /// A member left gracefully; carries its last known metadata.
+    Left(Service),
+    /// A member stopped answering and was declared down.
+    Failed(Service),
+}
+
+impl MemberEvent {
+    /// The service the event is about.
+    pub fn service(&self) -> &Service {
+        match self {
+            MemberEvent::Joined(s)
+            | MemberEvent::Updated(s)
+            | MemberEvent::Left(s)
+            | MemberEvent::Failed(s) => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_the_bad_field() {
+        let ok = Service::new("a", "g", "127.0.0.1:1");
+        assert!(ok.validate().is_ok());
+        let mut s = ok.clone();
+        s.group.clear();
+        assert_eq!(s.validate(), Err(Error::invalid("group is empty")));
+        let mut s = ok.clone();
+        s.weight = 0;
+        assert!(matches!(s.validate(), Err(Error::InvalidArgument(m)) if m.contains("weight")));
+        let mut s = ok.clone();
+        s.tags.insert("k".into(), "v".repeat(MAX_TAGS_BYTES));
+        assert!(matches!(s.validate(), Err(Error::InvalidArgument(m)) if m.contains("tags")));
+        let mut s = ok;
+        s.id = "x".repeat(MAX_NAME_LEN + 1);
+        assert!(matches!(s.validate(), Err(Error::InvalidArgument(m)) if m.contains("id")));
+    }
+}
