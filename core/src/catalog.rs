@@ -301,3 +301,120 @@ fn remove_member(state: &mut State, group: &str, id: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(id: &str, group: &str) -> Service {
+        Service::new(id, group, format!("127.0.0.1:{}", 1000 + id.len()))
+    }
+
+    fn ids(snap: &GroupSnapshot) -> Vec<&str> {
+        snap.members().iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn join_update_leave_publish_snapshots_with_growing_versions() {
+        let cat = Catalog::new();
+        assert!(cat.snapshot("web").is_none());
+        cat.apply_batch([
+            MemberEvent::Joined(svc("b", "web")),
+            MemberEvent::Joined(svc("a", "web")),
+        ]);
+        let s1 = cat.snapshot("web").expect("group exists");
+        assert_eq!(ids(&s1), ["a", "b"]);
+        assert_eq!(s1.ring().members().len(), 2);
+
+        let mut heavier = svc("a", "web");
+        heavier.weight = 3;
+        cat.apply(MemberEvent::Updated(heavier));
+        let s2 = cat.snapshot("web").expect("group exists");
+        assert!(s2.version() > s1.version());
+        assert_eq!(s2.members()[0].weight, 3);
+        // The old snapshot a reader holds is untouched.
+        assert_eq!(s1.members()[0].weight, 1);
+
+        cat.apply(MemberEvent::Left(svc("a", "web")));
+        cat.apply(MemberEvent::Failed(svc("b", "web")));
+        assert!(cat.snapshot("web").is_none());
+        assert!(cat.groups().is_empty());
+        let empty = cat.snapshot_or_empty("web");
+        assert!(empty.is_empty() && empty.version() > s2.version());
+    }
+
+    #[test]
+    fn repeated_identical_event_changes_nothing() {
+        let cat = Catalog::new();
+        assert_eq!(cat.apply_batch([MemberEvent::Joined(svc("a", "g"))]), ["g"]);
+        let v = cat.version();
+        assert!(cat.apply_batch([MemberEvent::Joined(svc("a", "g"))]).is_empty());
+        assert!(cat.apply_batch([MemberEvent::Left(svc("zz", "g"))]).is_empty());
+        assert_eq!(cat.version(), v);
+    }
+
+    #[test]
+    fn member_moving_group_leaves_the_old_one() {
+        let cat = Catalog::new();
+        cat.apply(MemberEvent::Joined(svc("a", "g1")));
+        cat.apply(MemberEvent::Joined(svc("b", "g1")));
+        let touched = cat.apply_batch([MemberEvent::Updated(svc("a", "g2"))]);
+        assert_eq!(touched, ["g1", "g2"]);
+        assert_eq!(ids(&cat.snapshot("g1").expect("g1")), ["b"]);
+        assert_eq!(ids(&cat.snapshot("g2").expect("g2")), ["a"]);
+        // A leave naming the stale group still removes the id where it is.
+        cat.apply(MemberEvent::Left(svc("a", "g1")));
+        assert!(cat.snapshot("g2").is_none());
+        assert_eq!(ids(&cat.snapshot("g1").expect("g1")), ["b"]);
+    }
+
+    #[test]
+    fn invalid_events_change_nothing() {
+        let cat = Catalog::new();
+        cat.apply(MemberEvent::Joined(svc("a", "g")));
+        let before = cat.snapshot("g").expect("g");
+        let mut zero = svc("b", "g");
+        zero.weight = 0;
+        let touched = cat.apply_batch([
+            MemberEvent::Joined(zero),
+            MemberEvent::Joined(svc("", "g")),
+            MemberEvent::Joined(svc("c", "")),
+        ]);
+        assert!(touched.is_empty());
+        let after = cat.snapshot("g").expect("g");
+        assert_eq!(after.version(), before.version());
+        assert_eq!(ids(&after), ["a"]);
+    }
+
+    #[test]
+    fn subscribers_see_every_change_including_the_empty_group() {
+        let cat = Catalog::new();
+        let mut rx = cat.subscribe("g");
+        assert!(rx.borrow_and_update().is_empty());
+        cat.apply(MemberEvent::Joined(svc("a", "g")));
+        assert!(rx.has_changed().expect("sender alive"));
+        assert_eq!(ids(&rx.borrow_and_update()), ["a"]);
+        cat.apply(MemberEvent::Joined(svc("x", "other")));
+        assert!(!rx.has_changed().expect("sender alive"));
+        cat.apply(MemberEvent::Left(svc("a", "g")));
+        let last = rx.borrow_and_update().clone();
+        assert!(last.is_empty());
+        assert_eq!(last.group(), "g");
+        // A second subscriber starts from the current state.
+        let rx2 = cat.subscribe("g");
+        assert_eq!(rx2.borrow().version(), last.version());
+    }
+
+    #[test]
+    fn lookups_reject_bad_input_and_empty_groups() {
+        let cat = Catalog::new();
+        assert!(matches!(cat.match_key("", "k"), Err(Error::InvalidArgument(_))));
+        assert!(matches!(cat.match_key("g", ""), Err(Error::InvalidArgument(_))));
+        assert!(matches!(cat.match_key("g", "k"), Err(Error::NotFound(m)) if m.contains("\"g\"")));
+        let empty = GroupSnapshot::empty("g", 1);
+        assert!(matches!(empty.match_key("k"), Err(Error::NotFound(_))));
+        assert!(matches!(empty.match_n("k", 0), Err(Error::InvalidArgument(_))));
+        let dup = GroupSnapshot::new("g", 1, vec![Arc::new(svc("a", "g")), Arc::new(svc("a", "g"))]);
+        assert!(matches!(dup, Err(Error::InvalidArgument(m)) if m.contains("duplicate")));
+    }
+}

@@ -14,3 +14,126 @@ pub mod compat {
 
 /// Encoded `FileDescriptorSet` of every proto file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/registry_descriptor.bin"));
+
+use crate::error::Error;
+use crate::service::Service;
+use tonic::{Code, Status};
+
+impl From<&Service> for v1::Service {
+    fn from(s: &Service) -> Self {
+        v1::Service {
+            id: s.id.clone(),
+            group: s.group.clone(),
+            addr: s.addr.clone(),
+            weight: s.weight,
+            tags: s.tags.clone(),
+        }
+    }
+}
+
+impl From<v1::Service> for Service {
+    fn from(s: v1::Service) -> Self {
+        Service {
+            id: s.id,
+            group: s.group,
+            addr: s.addr,
+            weight: s.weight,
+            tags: s.tags,
+        }
+    }
+}
+
+impl From<&Service> for compat::MatchResponse {
+    fn from(s: &Service) -> Self {
+        compat::MatchResponse {
+            id: s.id.clone(),
+            group: s.group.clone(),
+            addr: s.addr.clone(),
+        }
+    }
+}
+
+/// The one mapping from core errors to gRPC status codes.
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::NotFound(_) => Code::NotFound,
+            Error::AlreadyExists(_) => Code::AlreadyExists,
+            Error::Unavailable(_) => Code::Unavailable,
+            Error::Timeout(_) => Code::DeadlineExceeded,
+            Error::LimitExceeded(_) => Code::ResourceExhausted,
+            Error::Internal(_) => Code::Internal,
+        };
+        // The message is the error's own text without the kind prefix, which
+        // the status code already carries.
+        let msg = match e {
+            Error::InvalidArgument(m)
+            | Error::NotFound(m)
+            | Error::AlreadyExists(m)
+            | Error::Unavailable(m)
+            | Error::Timeout(m)
+            | Error::LimitExceeded(m)
+            | Error::Internal(m) => m,
+        };
+        Status::new(code, msg)
+    }
+}
+
+/// The one mapping from gRPC status codes back to core errors (clients).
+impl From<Status> for Error {
+    fn from(s: Status) -> Self {
+        let msg = s.message().to_string();
+        match s.code() {
+            Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+                Error::InvalidArgument(msg)
+            }
+            Code::NotFound => Error::NotFound(msg),
+            Code::AlreadyExists => Error::AlreadyExists(msg),
+            Code::Unavailable | Code::Aborted | Code::Cancelled => Error::Unavailable(msg),
+            Code::DeadlineExceeded => Error::Timeout(msg),
+            Code::ResourceExhausted => Error::LimitExceeded(msg),
+            _ => Error::Internal(format!("{:?}: {msg}", s.code())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_round_trip_through_status_codes() {
+        let all = [
+            Error::invalid("a"),
+            Error::not_found("b"),
+            Error::AlreadyExists("c".into()),
+            Error::Unavailable("d".into()),
+            Error::Timeout("e".into()),
+            Error::LimitExceeded("f".into()),
+        ];
+        for e in all {
+            let status = Status::from(e.clone());
+            assert_eq!(Error::from(status), e);
+        }
+        assert_eq!(
+            Status::from(Error::not_found("group \"g\"")).code(),
+            Code::NotFound
+        );
+        assert!(matches!(Error::from(Status::unknown("x")), Error::Internal(m) if m.contains("Unknown")));
+    }
+
+    #[test]
+    fn services_convert_both_ways() {
+        let mut s = Service::new("a", "g", "127.0.0.1:1");
+        s.weight = 2;
+        s.tags.insert("zone".into(), "eu".into());
+        let w = v1::Service::from(&s);
+        assert_eq!(Service::from(w), s);
+        let old = compat::MatchResponse::from(&s);
+        assert_eq!(
+            (old.id.as_str(), old.group.as_str(), old.addr.as_str()),
+            ("a", "g", "127.0.0.1:1")
+        );
+    }
+}
