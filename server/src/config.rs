@@ -43,6 +43,23 @@ impl fmt::Debug for EncryptKeys {
     }
 }
 
+/// A flag value that must never be printed (checked after parsing, so
+/// that a parse error cannot echo it either).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(pub String);
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(..)")
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(s: String) -> Self {
+        SecretString(s)
+    }
+}
+
 /// The flags of `registry-server`, as parsed by clap.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -73,7 +90,7 @@ pub struct Flags {
     pub advertise: Option<String>,
 
     /// Gossip addresses of other registries to join through, comma-separated (HOST:PORT,...).
-    #[arg(long, env = "REGISTRY_REGISTRIES", value_delimiter = ',', value_parser = parse_host_port)]
+    #[arg(long, env = "REGISTRY_REGISTRIES", value_delimiter = ',', value_parser = parse_seed)]
     pub registries: Vec<String>,
 
     /// HTTP/JSON listen address (/v1/..., /healthz, /metrics).
@@ -81,8 +98,8 @@ pub struct Flags {
     pub http_addr: SocketAddr,
 
     /// Gossip encryption keys, 64 hex digits each, comma-separated: the first encrypts, all are accepted [default: no encryption]
-    #[arg(long = "encrypt-key", env = "REGISTRY_ENCRYPT_KEY", hide_env_values = true, value_parser = parse_keys)]
-    pub encrypt_key: Option<EncryptKeys>,
+    #[arg(long = "encrypt-key", env = "REGISTRY_ENCRYPT_KEY", hide_env_values = true)]
+    pub encrypt_key: Option<SecretString>,
 
     /// Log format; the level comes from RUST_LOG (default "info").
     #[arg(long = "log-format", env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -154,9 +171,12 @@ impl Flags {
             bind_advertise: self.bind_advertise.unwrap_or_else(|| advertisable(self.bind)),
             grpc_addr: self.addr,
             advertise: self.advertise,
-            registries: self.registries,
+            registries: self.registries.into_iter().filter(|r| !r.is_empty()).collect(),
             http_addr: self.http_addr,
-            encrypt_keys: self.encrypt_key,
+            encrypt_keys: match self.encrypt_key {
+                Some(k) => Some(parse_keys(&k.0).map_err(|e| format!("--encrypt-key: {e}"))?),
+                None => None,
+            },
             log_format: self.log_format,
             limits: Limits {
                 max_key_bytes: self.max_key_bytes,
@@ -239,6 +259,16 @@ fn parse_host_port(s: &str) -> Result<String, String> {
     port.parse::<u16>()
         .map_err(|_| format!("{s:?} has no valid port"))?;
     Ok(s.to_string())
+}
+
+/// A seed address: `HOST:PORT`, or empty (ignored: `REGISTRY_REGISTRIES=`
+/// means no seeds).
+fn parse_seed(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        parse_host_port(s)
+    }
 }
 
 /// Parses comma-separated 64-hex-digit keys.
@@ -324,9 +354,35 @@ mod tests {
     fn bad_values_are_rejected() {
         assert!(parse(&["--addr", "nonsense"]).is_err());
         assert!(parse(&["--registries", "a:1,:2"]).is_err());
+        let empty = parse(&["--registries", ""]).unwrap().into_settings().unwrap();
+        assert!(empty.registries.is_empty());
         assert!(parse(&["--registries", "host-without-port"]).is_err());
-        assert!(parse(&["--encrypt-key", "abc"]).is_err());
-        assert!(parse(&["--encrypt-key", &"zz".repeat(32)]).is_err());
+        let short = parse(&["--encrypt-key", "abc"])
+            .unwrap()
+            .into_settings()
+            .unwrap_err();
+        assert!(
+            short.contains("64 hex digits") && !short.contains("abc"),
+            "{short}"
+        );
+        let bad = parse(&["--encrypt-key", &"zz".repeat(32)])
+            .unwrap()
+            .into_settings();
+        assert!(bad.unwrap_err().contains("non-hex"));
+        let two = parse(&[
+            "--encrypt-key",
+            &format!("{},{}", "ab".repeat(32), "cd".repeat(32)),
+        ]);
+        assert_eq!(
+            two.unwrap()
+                .into_settings()
+                .unwrap()
+                .encrypt_keys
+                .unwrap()
+                .0
+                .len(),
+            2
+        );
         assert!(parse(&["--max-key-bytes", "0"]).is_err());
         assert!(parse(&["--log-format", "xml"]).is_err());
         assert!(parse(&["--no-such-flag"]).is_err());

@@ -1,35 +1,16 @@
-//! Core types to wire messages (registry.v1 and the compat service `R`).
+//! Core types to wire messages that core does not convert itself
+//! (services convert with `From` in `registry_core::wire`).
 
 use registry_core::ring::RING_ALGORITHM;
-use registry_core::wire::{compat, v1};
-use registry_core::{GroupSnapshot, Service};
-
-/// A service as a `registry.v1.Service`.
-pub fn service(s: &Service) -> v1::Service {
-    v1::Service {
-        id: s.id.clone(),
-        group: s.group.clone(),
-        addr: s.addr.clone(),
-        weight: s.weight,
-        tags: s.tags.clone(),
-    }
-}
+use registry_core::wire::v1;
+use registry_core::GroupSnapshot;
 
 /// A group snapshot as a `registry.v1.Snapshot` (what Watch sends).
 pub fn snapshot(snap: &GroupSnapshot) -> v1::Snapshot {
     v1::Snapshot {
         group: snap.group().to_string(),
         version: snap.version(),
-        services: snap.members().iter().map(|s| service(s)).collect(),
+        services: snap.members().iter().map(|s| v1::Service::from(&**s)).collect(),
         ring: RING_ALGORITHM.to_string(),
-    }
-}
-
-/// A service as the compat `MatchResponse` (id, group, addr).
-pub fn compat_service(s: &Service) -> compat::MatchResponse {
-    compat::MatchResponse {
-        id: s.id.clone(),
-        group: s.group.clone(),
-        addr: s.addr.clone(),
     }
 }

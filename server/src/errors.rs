@@ -1,41 +1,10 @@
-//! The one place where a core [`Error`] becomes a gRPC status code, and a
-//! gRPC code becomes an HTTP status and a JSON error name.
+//! Error presentation. A core [`Error`](registry_core::Error) becomes a
+//! gRPC status through the one mapping in `registry_core::wire`
+//! (`impl From<Error> for Status`); this module maps a gRPC code to an HTTP
+//! status and to the name used in JSON errors and metric labels.
 
 use axum::http::StatusCode;
-use registry_core::Error;
-use tonic::{Code, Status};
-
-/// The gRPC code of an error kind.
-pub fn grpc_code(e: &Error) -> Code {
-    match e {
-        Error::InvalidArgument(_) => Code::InvalidArgument,
-        Error::NotFound(_) => Code::NotFound,
-        Error::AlreadyExists(_) => Code::AlreadyExists,
-        Error::Unavailable(_) => Code::Unavailable,
-        Error::Timeout(_) => Code::DeadlineExceeded,
-        Error::LimitExceeded(_) => Code::ResourceExhausted,
-        Error::Internal(_) => Code::Internal,
-    }
-}
-
-/// The message sent to the caller: the error's text without the kind
-/// prefix (the code already says it).
-pub fn message(e: &Error) -> &str {
-    match e {
-        Error::InvalidArgument(m)
-        | Error::NotFound(m)
-        | Error::AlreadyExists(m)
-        | Error::Unavailable(m)
-        | Error::Timeout(m)
-        | Error::LimitExceeded(m)
-        | Error::Internal(m) => m,
-    }
-}
-
-/// A core error as a gRPC status.
-pub fn to_status(e: &Error) -> Status {
-    Status::new(grpc_code(e), message(e))
-}
+use tonic::Code;
 
 /// The HTTP status answered for a gRPC code.
 pub fn http_status(code: Code) -> StatusCode {
@@ -84,11 +53,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_map_to_the_documented_codes() {
-        let s = to_status(&Error::invalid("key is empty"));
-        assert_eq!(s.code(), Code::InvalidArgument);
-        assert_eq!(s.message(), "key is empty");
-        assert_eq!(to_status(&Error::not_found("x")).code(), Code::NotFound);
+    fn codes_map_to_http_statuses_and_names() {
         assert_eq!(http_status(Code::InvalidArgument), StatusCode::BAD_REQUEST);
         assert_eq!(http_status(Code::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(code_name(Code::InvalidArgument), "INVALID_ARGUMENT");

@@ -3,7 +3,6 @@
 
 use crate::api::Api;
 use crate::convert;
-use crate::errors::to_status;
 use crate::metrics::Method;
 use registry_core::wire::compat::r_server::{RServer, R};
 use registry_core::wire::v1::registry_server::{Registry, RegistryServer};
@@ -30,7 +29,7 @@ fn finish<T>(
             Ok(Response::new(v))
         }
         Err(e) => {
-            let status = to_status(&e);
+            let status = Status::from(e);
             api.metrics().record(method, status.code(), start.elapsed());
             Err(status)
         }
@@ -59,7 +58,7 @@ impl Registry for V1 {
             .api
             .match_key(&r.group, &r.key)
             .map(|(s, version)| v1::MatchResponse {
-                service: Some(convert::service(&s)),
+                service: Some(v1::Service::from(&*s)),
                 version,
             });
         finish(&self.api, Method::Match, start, res)
@@ -72,7 +71,7 @@ impl Registry for V1 {
             .api
             .match_n(&r.group, &r.key, r.n)
             .map(|(owners, version)| v1::MatchNResponse {
-                services: owners.iter().map(|s| convert::service(s)).collect(),
+                services: owners.iter().map(|s| v1::Service::from(&**s)).collect(),
                 version,
             });
         finish(&self.api, Method::MatchN, start, res)
@@ -87,7 +86,7 @@ impl Registry for V1 {
             .api
             .members(&req.get_ref().group)
             .map(|snap| v1::MembersResponse {
-                services: snap.members().iter().map(|s| convert::service(s)).collect(),
+                services: snap.members().iter().map(|s| v1::Service::from(&**s)).collect(),
                 version: snap.version(),
             });
         finish(&self.api, Method::Members, start, res)
@@ -175,7 +174,7 @@ impl R for Compat {
         let res = self
             .api
             .match_key(&r.group, &r.key)
-            .map(|(s, _)| convert::compat_service(&s));
+            .map(|(s, _)| compat::MatchResponse::from(&*s));
         finish(&self.api, Method::CompatMatch, start, res)
     }
 
@@ -191,7 +190,7 @@ impl R for Compat {
                 services: snap
                     .members()
                     .iter()
-                    .map(|s| convert::compat_service(s))
+                    .map(|s| compat::MatchResponse::from(&**s))
                     .collect(),
             });
         finish(&self.api, Method::CompatMembers, start, res)

@@ -7,7 +7,7 @@
 //! would then match a different key).
 
 use crate::api::Api;
-use crate::errors::{code_name, grpc_code, http_status, message};
+use crate::errors::{code_name, http_status};
 use crate::metrics::Method;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode, Uri};
@@ -18,7 +18,7 @@ use registry_core::{Error, Service};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
-use tonic::Code;
+use tonic::{Code, Status};
 
 /// Extra text appended to `/metrics` by other parts of the server (gossip).
 pub type MetricsExtra = Arc<dyn Fn(&mut String) + Send + Sync>;
@@ -68,9 +68,9 @@ fn finish(api: &Api, method: Method, start: Instant, res: Result<Value, Error>) 
             (StatusCode::OK, Json(v)).into_response()
         }
         Err(e) => {
-            let code = grpc_code(&e);
-            api.metrics().record(method, code, start.elapsed());
-            error_response(code, message(&e))
+            let status = Status::from(e);
+            api.metrics().record(method, status.code(), start.elapsed());
+            error_response(status.code(), status.message())
         }
     }
 }
