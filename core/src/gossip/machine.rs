@@ -350,6 +350,12 @@ impl Machine {
         Ok(())
     }
 
+    /// Replaces the keyring (or turns encryption on/off) at runtime, for
+    /// key rotation: see [`Keyring`].
+    pub fn set_keyring(&mut self, keyring: Option<Keyring>) {
+        self.keyring = keyring;
+    }
+
     /// Handles a due timer.
     pub fn handle_timer(&mut self, timer: MachineTimer) {
         match timer {

@@ -2,6 +2,7 @@
 
 use super::config::GossipConfig;
 use super::identity::NodeId;
+use super::keyring::Keyring;
 use super::machine::{Machine, MachineTimer};
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
@@ -28,6 +29,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 enum Command {
     Update(Service, oneshot::Sender<Result<()>>),
     Leave(oneshot::Sender<Result<()>>),
+    SetKeyring(Option<Keyring>, oneshot::Sender<()>),
 }
 
 /// A running gossip member: a UDP socket and a task driving the protocol.
@@ -145,6 +147,17 @@ impl GossipNode {
         rx.await.map_err(|_| stopped())?
     }
 
+    /// Replaces the keyring at runtime (key rotation with no downtime:
+    /// add the new key as accepted everywhere, then make it primary
+    /// everywhere, then drop the old one). `None` turns encryption off.
+    pub async fn set_keyring(&self, keyring: Option<Keyring>) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::SetKeyring(keyring, tx))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+
     /// Leaves gracefully: every live member is told directly and through
     /// gossip, then the task stops. Others emit `Left` at once.
     pub async fn leave(mut self) -> Result<()> {
@@ -255,6 +268,10 @@ impl Driver {
                         let _ = tx.send(r);
                         tracing::info!("gossip: left the cluster");
                         return;
+                    }
+                    Some(Command::SetKeyring(k, tx)) => {
+                        machine.set_keyring(k);
+                        let _ = tx.send(());
                     }
                     None => return,
                 },
