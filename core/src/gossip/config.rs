@@ -22,6 +22,7 @@
 //! | `announce_down_interval` | 3 s | foca announces to 2 members it believes down; heals partitions |
 //! | `meta_tick` | 50 ms | how often missing metadata is requested |
 //! | `meta_retry` | 500 ms | a metadata request that got no answer is repeated after this |
+//! | `sync_interval` | 30 s | push-pull of all metadata with one random member (also done on joining): heals partitions and anything gossip missed |
 //! | `remove_down_after` | 1 h | how long a down identity is remembered (stops stale updates resurrecting it) |
 //! | `event_capacity` | 65,536 | events buffered per subscriber before it lags and must resync with `members()` |
 
@@ -88,6 +89,9 @@ pub struct GossipConfig {
     pub meta_tick: Duration,
     /// Delay before a metadata request is repeated. Default 500 ms.
     pub meta_retry: Duration,
+    /// Period of the push-pull metadata sync with one random member (one is
+    /// also done on joining). Default 30 s.
+    pub sync_interval: Duration,
     /// How long a down identity is remembered. Default 1 h.
     pub remove_down_after: Duration,
     /// Capacity of the event channel of each subscriber. Default 65,536.
@@ -122,6 +126,7 @@ impl GossipConfig {
             announce_down_interval: Duration::from_secs(3),
             meta_tick: Duration::from_millis(50),
             meta_retry: Duration::from_millis(500),
+            sync_interval: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(3600),
             event_capacity: 65_536,
         }
@@ -149,6 +154,7 @@ impl GossipConfig {
             ("announce_down_interval", self.announce_down_interval),
             ("meta_tick", self.meta_tick),
             ("meta_retry", self.meta_retry),
+            ("sync_interval", self.sync_interval),
             ("remove_down_after", self.remove_down_after),
         ];
         for (name, d) in nonzero {

@@ -26,7 +26,8 @@ use super::config::GossipConfig;
 use super::identity::NodeId;
 use super::keyring::Keyring;
 use super::packet::{
-    MetaRecord, KIND_FOCA, KIND_META, KIND_META_REQUEST, MAX_RECORD_LEN, WIRE_PLAIN, WIRE_SEALED,
+    MetaRecord, ENVELOPE_OVERHEAD, KIND_FOCA, KIND_META, KIND_META_BATCH, KIND_META_REQUEST,
+    KIND_SYNC_REQUEST, MAX_RECORD_LEN, WIRE_PLAIN, WIRE_SEALED,
 };
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
@@ -64,7 +65,10 @@ pub struct Output {
 struct MetaTable {
     local: NodeId,
     entries: HashMap<SocketAddr, MetaRecord>,
-    changed: Vec<MetaRecord>,
+    /// Records applied since the machine last looked, and whether the news
+    /// should be gossiped on (false for records that came in a sync).
+    changed: Vec<(MetaRecord, bool)>,
+    quiet: bool,
 }
 
 impl MetaTable {
@@ -79,7 +83,8 @@ impl MetaTable {
             .is_none_or(|cur| rec.stamp() > cur.stamp());
         if newer {
             self.entries.insert(rec.node.addr, rec.clone());
-            self.changed.push(rec);
+            let gossip_on = !self.quiet;
+            self.changed.push((rec, gossip_on));
         }
         newer
     }
@@ -171,6 +176,9 @@ pub struct Machine {
     grace_ticks: u64,
     retry_ticks: u64,
     conflicts: BTreeSet<SocketAddr>,
+    sync_rr: u64,
+    next_sync_tick: u64,
+    sync_ticks: u64,
     left: bool,
     stats: GossipStats,
 }
@@ -192,6 +200,7 @@ impl Machine {
             local: me,
             entries: HashMap::new(),
             changed: Vec::new(),
+            quiet: false,
         }));
         let foca = Foca::with_custom_broadcast(
             me,
@@ -219,6 +228,9 @@ impl Machine {
             grace_ticks: 1,
             retry_ticks: ticks(config.meta_retry),
             conflicts: BTreeSet::new(),
+            sync_rr: seed,
+            next_sync_tick: u64::MAX,
+            sync_ticks: ticks(config.sync_interval),
             left: false,
             stats: GossipStats::default(),
         };
@@ -368,6 +380,10 @@ impl Machine {
                 self.tick += 1;
                 if !self.left {
                     self.request_missing();
+                    if self.tick >= self.next_sync_tick {
+                        self.next_sync_tick = self.tick + self.sync_ticks;
+                        self.request_sync();
+                    }
                     self.out.timers.push((self.tick_every, MachineTimer::Tick));
                 }
             }
@@ -418,6 +434,44 @@ impl Machine {
                 let mut reply = vec![KIND_META];
                 reply.extend_from_slice(&self.local.encode());
                 self.send(from, &reply);
+            }
+            Some(&KIND_SYNC_REQUEST) => {
+                match MetaRecord::decode(&body[1..]) {
+                    Ok(rec) => {
+                        lock(&self.table).offer(rec, false);
+                    }
+                    Err(_) => {
+                        self.stats.dropped_bad_metadata += 1;
+                        return;
+                    }
+                }
+                self.send_sync(from);
+            }
+            Some(&KIND_META_BATCH) => {
+                let mut rest = &body[1..];
+                let mut table = lock(&self.table);
+                table.quiet = true;
+                while !rest.is_empty() {
+                    let rec = get_varint(&mut rest)
+                        .ok()
+                        .and_then(|len| usize::try_from(len).ok())
+                        .filter(|&len| len <= rest.len())
+                        .and_then(|len| {
+                            let r = MetaRecord::decode(&rest[..len]).ok();
+                            rest = &rest[len..];
+                            r
+                        });
+                    match rec {
+                        Some(rec) => {
+                            table.offer(rec, false);
+                        }
+                        None => {
+                            self.stats.dropped_bad_metadata += 1;
+                            break;
+                        }
+                    }
+                }
+                table.quiet = false;
             }
             Some(&KIND_META) => match MetaRecord::decode(&body[1..]) {
                 Ok(rec) => {
@@ -498,6 +552,55 @@ impl Machine {
         }
     }
 
+    /// Sends `to` every live record held (this node's included), packed
+    /// into as few datagrams as fit.
+    fn send_sync(&mut self, to: SocketAddr) {
+        let budget = self.max_packet.saturating_sub(ENVELOPE_OVERHEAD);
+        let mut batches: Vec<Vec<u8>> = Vec::new();
+        let mut cur = vec![KIND_META_BATCH];
+        {
+            let table = lock(&self.table);
+            let me = table.local;
+            for rec in table.entries.values() {
+                let live = rec.node == me || self.live.contains(&rec.node);
+                if !live || rec.leaving || rec.version == 0 || rec.node.addr == to {
+                    continue;
+                }
+                let bytes = rec.encode();
+                let mut item = Vec::with_capacity(bytes.len() + 2);
+                put_varint(&mut item, bytes.len() as u64);
+                item.extend_from_slice(&bytes);
+                if cur.len() + item.len() > budget && cur.len() > 1 {
+                    batches.push(std::mem::replace(&mut cur, vec![KIND_META_BATCH]));
+                }
+                cur.extend_from_slice(&item);
+            }
+        }
+        if cur.len() > 1 {
+            batches.push(cur);
+        }
+        for b in batches {
+            self.send(to, &b);
+        }
+    }
+
+    /// Push-pull with one random live member: send our record, get all of
+    /// theirs. Done on joining and every `sync_interval`.
+    fn request_sync(&mut self) {
+        let n = self.live.len();
+        if n == 0 || self.left {
+            return;
+        }
+        self.sync_rr = self.sync_rr.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let pick = (self.sync_rr % n as u64) as usize;
+        if let Some(peer) = self.live.iter().nth(pick).copied() {
+            let mut body = vec![KIND_SYNC_REQUEST];
+            body.extend_from_slice(&self.local.encode());
+            self.stats.syncs_requested += 1;
+            self.send(peer.addr, &body);
+        }
+    }
+
     fn broadcast_local(&mut self) -> Result<()> {
         let bytes = self.local.encode();
         self.foca
@@ -552,8 +655,8 @@ impl Machine {
             for n in fout.notes {
                 self.on_notification(n);
             }
-            for rec in changed {
-                self.on_record(rec);
+            for (rec, gossip_on) in changed {
+                self.on_record(rec, gossip_on);
             }
         }
         self.recompute_view();
@@ -599,11 +702,17 @@ impl Machine {
             OwnedNotification::Defunct => {
                 tracing::warn!("gossip: this node was declared down and cannot rejoin");
             }
-            OwnedNotification::Active | OwnedNotification::Idle => {}
+            OwnedNotification::Active => self.sync_on_next_tick(),
+            OwnedNotification::Idle => {}
         }
     }
 
-    fn on_record(&mut self, rec: MetaRecord) {
+    fn sync_on_next_tick(&mut self) {
+        // After this input's notifications are in, so a peer is known.
+        self.next_sync_tick = self.tick + 1;
+    }
+
+    fn on_record(&mut self, rec: MetaRecord, gossip_on: bool) {
         let addr = rec.node.addr;
         // Re-index: the address may have moved to another service id.
         let mut old_ids = Vec::new();
@@ -632,7 +741,7 @@ impl Machine {
         if rec.leaving || !self.live.contains(&rec.node) {
             if let Err(e) = self
                 .foca
-                .apply_many(std::iter::once(update), true, &mut self.fout)
+                .apply_many(std::iter::once(update), gossip_on, &mut self.fout)
             {
                 tracing::trace!(error = %e, "gossip: apply record");
             }

@@ -6,6 +6,8 @@
 //! body     := 0x01 meta_version:varint foca-packet
 //!           | 0x02                            (metadata request: "send me yours")
 //!           | 0x03 record                     (metadata answer)
+//!           | 0x04 record                     (sync: "here is mine, send all yours")
+//!           | 0x05 (len:varint record)*       (sync answer, as many as fit)
 //! record   := node_id version:varint flags:u8 id group addr weight:varint
 //!             tag_count:varint (key value)*   (strings: varint length + UTF-8)
 //! ```
@@ -31,6 +33,10 @@ pub const KIND_FOCA: u8 = 0x01;
 pub const KIND_META_REQUEST: u8 = 0x02;
 /// Body kind: a metadata record (answer to a request).
 pub const KIND_META: u8 = 0x03;
+/// Body kind: push-pull sync request carrying the sender's record.
+pub const KIND_SYNC_REQUEST: u8 = 0x04;
+/// Body kind: several length-prefixed records (answer to a sync).
+pub const KIND_META_BATCH: u8 = 0x05;
 
 /// Bytes the envelope adds around a foca packet at most: wire tag, nonce,
 /// AEAD tag, body kind and a 10-byte varint.

@@ -33,6 +33,8 @@ pub struct GossipStats {
     pub dropped_rejected: u64,
     /// Metadata requests sent to members whose metadata was missing or old.
     pub meta_requests_sent: u64,
+    /// Push-pull syncs asked of a random member (on join and periodically).
+    pub syncs_requested: u64,
     /// Times another live process was seen claiming this node's service id.
     pub id_conflicts: u64,
     /// Members currently known live, this node excluded.
