@@ -17,6 +17,7 @@ pub mod service;
 pub mod wire;
 
 pub use catalog::{Catalog, GroupSnapshot};
+pub use client::{Client, ClientConfig, GroupInfo, GroupView, Members};
 pub use error::{Error, Result};
 pub use ring::Ring;
 pub use service::{MemberEvent, Service, REGISTRY_GROUP};
