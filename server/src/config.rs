@@ -7,7 +7,9 @@
 //! start a working single-node registry on a laptop.
 
 use clap::{Parser, ValueEnum};
+use registry_core::gossip::Keyring;
 use registry_core::service::check_name;
+use registry_core::Error;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
@@ -20,8 +22,6 @@ pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9801";
 /// Default largest key accepted by Match (64 KiB): far above any real key,
 /// small enough that a request cannot make the server hash megabytes.
 pub const DEFAULT_MAX_KEY_BYTES: usize = 64 * 1024;
-/// Length of a gossip encryption key in bytes (written as 64 hex digits).
-pub const KEY_LEN: usize = 32;
 
 /// How log lines are written (to standard error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,17 +30,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
-}
-
-/// Gossip encryption keys: the first encrypts, every one is accepted.
-/// Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EncryptKeys(pub Vec<[u8; KEY_LEN]>);
-
-impl fmt::Debug for EncryptKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EncryptKeys({} keys)", self.0.len())
-    }
 }
 
 /// A flag value that must never be printed (checked after parsing, so
@@ -77,7 +66,7 @@ pub struct Flags {
     #[arg(long, env = "REGISTRY_BIND", default_value = DEFAULT_BIND, value_parser = parse_socket_addr)]
     pub bind: SocketAddr,
 
-    /// Gossip address other nodes reach this one at (NAT) [default: --bind, an unspecified IP replaced by 127.0.0.1]
+    /// Gossip address other nodes reach this one at (NAT) [default: --bind; for 0.0.0.0 the local IP that routes to the first of --registries, else 127.0.0.1]
     #[arg(long = "bind-advertise", env = "REGISTRY_BIND_ADVERTISE", value_parser = parse_socket_addr)]
     pub bind_advertise: Option<SocketAddr>,
 
@@ -85,7 +74,7 @@ pub struct Flags {
     #[arg(long, env = "REGISTRY_ADDR", default_value = DEFAULT_ADDR, value_parser = parse_socket_addr)]
     pub addr: SocketAddr,
 
-    /// gRPC address clients are told to use (HOST:PORT) [default: --addr, an unspecified IP replaced by 127.0.0.1]
+    /// gRPC address clients are told to use (HOST:PORT) [default: --addr; for 0.0.0.0 the IP gossip advertises]
     #[arg(long, env = "REGISTRY_ADVERTISE", value_parser = parse_host_port)]
     pub advertise: Option<String>,
 
@@ -117,8 +106,10 @@ pub struct Settings {
     pub id: String,
     /// Gossip (UDP) listen address.
     pub bind: SocketAddr,
-    /// Gossip address advertised to other nodes.
-    pub bind_advertise: SocketAddr,
+    /// Gossip address advertised to other nodes; `None`: the gossip layer
+    /// picks it (the bound address, or the local IP that routes to the
+    /// first seed when bound to an unspecified IP).
+    pub bind_advertise: Option<SocketAddr>,
     /// gRPC listen address (port 0: any free port).
     pub grpc_addr: SocketAddr,
     /// gRPC address advertised in the registry group; `None`: derived from
@@ -128,8 +119,8 @@ pub struct Settings {
     pub registries: Vec<String>,
     /// HTTP listen address (port 0: any free port).
     pub http_addr: SocketAddr,
-    /// Gossip encryption keys, if any.
-    pub encrypt_keys: Option<EncryptKeys>,
+    /// Gossip encryption keys, if any (never printed).
+    pub keyring: Option<Keyring>,
     /// Log format.
     pub log_format: LogFormat,
     /// Request limits.
@@ -168,12 +159,12 @@ impl Flags {
         Ok(Settings {
             id,
             bind: self.bind,
-            bind_advertise: self.bind_advertise.unwrap_or_else(|| advertisable(self.bind)),
+            bind_advertise: self.bind_advertise,
             grpc_addr: self.addr,
             advertise: self.advertise,
             registries: self.registries.into_iter().filter(|r| !r.is_empty()).collect(),
             http_addr: self.http_addr,
-            encrypt_keys: match self.encrypt_key {
+            keyring: match self.encrypt_key {
                 Some(k) => Some(parse_keys(&k.0).map_err(|e| format!("--encrypt-key: {e}"))?),
                 None => None,
             },
@@ -193,30 +184,58 @@ impl Settings {
         Settings {
             id: id.into(),
             bind: any,
-            bind_advertise: any,
+            bind_advertise: None,
             grpc_addr: any,
             advertise: None,
             registries: Vec::new(),
             http_addr: any,
-            encrypt_keys: None,
+            keyring: None,
             log_format: LogFormat::Text,
             limits: Limits::default(),
         }
     }
 }
 
-/// `addr` with an unspecified IP (0.0.0.0, ::) replaced by loopback, so a
-/// default configuration advertises an address that works on one machine.
-pub fn advertisable(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        let ip = match addr.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+impl Settings {
+    /// The gRPC address this registry advertises when `--advertise` is not
+    /// given: the bound address, or for an unspecified IP (0.0.0.0) the IP
+    /// gossip advertises: `--bind-advertise`, else `--bind`, else the local
+    /// IP that routes to the first seed, else loopback.
+    pub fn grpc_advertise(&self, grpc_bound: SocketAddr) -> String {
+        if let Some(a) = &self.advertise {
+            return a.clone();
+        }
+        if !grpc_bound.ip().is_unspecified() {
+            return grpc_bound.to_string();
+        }
+        let ip = match self.bind_advertise {
+            Some(a) => a.ip(),
+            None if !self.bind.ip().is_unspecified() => self.bind.ip(),
+            None => route_ip(self.registries.first().map(String::as_str)),
         };
-        SocketAddr::new(ip, addr.port())
-    } else {
-        addr
+        SocketAddr::new(ip, grpc_bound.port()).to_string()
     }
+}
+
+/// The local IP that routes to `seed` (loopback when there is none or it
+/// does not resolve). Connecting a UDP socket sends nothing.
+fn route_ip(seed: Option<&str>) -> IpAddr {
+    let fallback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let Some(to) = seed
+        .and_then(|s| s.to_socket_addrs().ok())
+        .and_then(|mut a| a.next())
+    else {
+        return fallback;
+    };
+    let any: SocketAddr = if to.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(to).and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .unwrap_or(fallback)
 }
 
 /// `<hostname>-<6 random hex digits>`: unique enough for two registries on
@@ -271,29 +290,21 @@ fn parse_seed(s: &str) -> Result<String, String> {
     }
 }
 
-/// Parses comma-separated 64-hex-digit keys.
-fn parse_keys(s: &str) -> Result<EncryptKeys, String> {
-    let mut keys = Vec::new();
-    for part in s.split(',') {
-        keys.push(parse_hex_key(part.trim())?);
+/// Parses comma-separated 64-hex-digit keys: the first encrypts, every
+/// one is accepted.
+pub fn parse_keys(s: &str) -> Result<Keyring, String> {
+    let parse = |k: &str| {
+        Keyring::parse_hex_key(k.trim()).map_err(|e| match e {
+            Error::InvalidArgument(m) => m,
+            other => other.to_string(),
+        })
+    };
+    let mut parts = s.split(',');
+    let mut ring = Keyring::new(parse(parts.next().unwrap_or(""))?);
+    for k in parts {
+        ring = ring.with_accepted(parse(k)?);
     }
-    Ok(EncryptKeys(keys))
-}
-
-fn parse_hex_key(hex: &str) -> Result<[u8; KEY_LEN], String> {
-    if hex.len() != KEY_LEN * 2 || !hex.is_ascii() {
-        return Err(format!(
-            "an encryption key is {} hex digits, got {} characters",
-            KEY_LEN * 2,
-            hex.chars().count()
-        ));
-    }
-    let mut key = [0u8; KEY_LEN];
-    for (i, k) in key.iter_mut().enumerate() {
-        *k = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| "an encryption key contains a non-hex digit".to_string())?;
-    }
-    Ok(key)
+    Ok(ring)
 }
 
 fn parse_max_key_bytes(s: &str) -> Result<usize, String> {
@@ -317,7 +328,15 @@ mod tests {
         assert_eq!(s.grpc_addr, DEFAULT_ADDR.parse().unwrap());
         assert_eq!(s.http_addr, DEFAULT_HTTP_ADDR.parse().unwrap());
         assert_eq!(s.bind, DEFAULT_BIND.parse().unwrap());
-        assert_eq!(s.bind_advertise, "127.0.0.1:7370".parse().unwrap());
+        assert_eq!(s.bind_advertise, None);
+        assert_eq!(
+            s.grpc_advertise("0.0.0.0:9800".parse().unwrap()),
+            "127.0.0.1:9800"
+        );
+        assert_eq!(
+            s.grpc_advertise("127.0.0.2:9800".parse().unwrap()),
+            "127.0.0.2:9800"
+        );
         assert_eq!(s.limits.max_key_bytes, 65536);
         assert!(s.registries.is_empty());
         assert!(check_name("id", &s.id).is_ok());
@@ -344,10 +363,10 @@ mod tests {
         .unwrap();
         let s = f.into_settings().unwrap();
         assert_eq!(s.id, "r1");
-        assert_eq!(s.bind_advertise, "10.0.0.1:7371".parse().unwrap());
+        assert_eq!(s.bind_advertise, Some("10.0.0.1:7371".parse().unwrap()));
         assert_eq!(s.advertise.as_deref(), Some("registry-1.example:9900"));
         assert_eq!(s.registries, vec!["127.0.0.1:7370", "reg2.example:7370"]);
-        assert_eq!(s.encrypt_keys.unwrap().0, vec![[0xab; 32]]);
+        assert_eq!(s.keyring.unwrap(), Keyring::new([0xab; 32]));
     }
 
     #[test]
@@ -374,14 +393,8 @@ mod tests {
             &format!("{},{}", "ab".repeat(32), "cd".repeat(32)),
         ]);
         assert_eq!(
-            two.unwrap()
-                .into_settings()
-                .unwrap()
-                .encrypt_keys
-                .unwrap()
-                .0
-                .len(),
-            2
+            two.unwrap().into_settings().unwrap().keyring,
+            Some(Keyring::new([0xab; 32]).with_accepted([0xcd; 32]))
         );
         assert!(parse(&["--max-key-bytes", "0"]).is_err());
         assert!(parse(&["--log-format", "xml"]).is_err());

@@ -4,7 +4,7 @@
 
 use crate::api::{Api, GroupHistory};
 use crate::cluster::Cluster;
-use crate::config::{advertisable, Settings};
+use crate::config::Settings;
 use crate::grpc;
 use crate::http::{self, MetricsExtra};
 use crate::metrics::Metrics;
@@ -79,10 +79,7 @@ impl Bound {
             grpc_addr,
             http_addr,
         } = self;
-        let advertise = settings
-            .advertise
-            .clone()
-            .unwrap_or_else(|| advertisable(grpc_addr).to_string());
+        let advertise = settings.grpc_advertise(grpc_addr);
         let catalog = Arc::new(Catalog::new());
         let history = Arc::new(GroupHistory::default());
         let metrics = Arc::new(Metrics::new());
@@ -94,7 +91,9 @@ impl Bound {
             metrics,
             shutdown.clone(),
         ));
-        let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history)?);
+        // Gossip last among the things that can fail, so that a bad address
+        // never leaves a half-started member in the cluster.
+        let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history).await?);
 
         let (routes, health) = grpc::routes(api.clone()).await?;
         let grpc_shutdown = shutdown.wait();
@@ -124,6 +123,7 @@ impl Bound {
             id = %settings.id,
             grpc = %grpc_addr,
             http = %http_addr,
+            gossip = %cluster.gossip_addr(),
             advertise = %advertise,
             "ready"
         );
@@ -176,6 +176,16 @@ impl Running {
     /// A sender of membership events into the catalog (what gossip feeds).
     pub fn events(&self) -> mpsc::Sender<MemberEvent> {
         self.cluster.events()
+    }
+
+    /// The local gossip (UDP) address.
+    pub fn gossip_addr(&self) -> SocketAddr {
+        self.cluster.gossip_addr()
+    }
+
+    /// The cluster membership (gossip counters, own entry).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// Completes when a server task stops by itself (an error).
