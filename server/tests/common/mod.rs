@@ -259,3 +259,40 @@ pub fn wait_ready(stderr: ChildStderr) -> (serde_json::Value, std::sync::mpsc::R
         }
     }
 }
+
+/// A started process and the fields of its "ready" log line.
+pub struct Started {
+    /// The process (killed on drop).
+    pub proc: Proc,
+    /// Fields of the "ready" line (`grpc`, `http`, `gossip`, `id`…).
+    pub ready: serde_json::Value,
+    /// Later log lines.
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+impl Started {
+    /// A field of the ready line as a string.
+    pub fn field(&self, name: &str) -> String {
+        self.ready["fields"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("ready line has no {name}: {}", self.ready))
+            .to_string()
+    }
+}
+
+/// Starts `program` with `args` (JSON logs) and waits for its "ready" line.
+pub fn spawn_ready(program: &str, args: &[String]) -> Started {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let stderr = child.stderr.take().expect("stderr");
+    let proc = Proc::new(child);
+    let (ready, logs) = wait_ready(stderr);
+    Started { proc, ready, logs }
+}
