@@ -392,3 +392,56 @@ async fn watch_through_the_cli_sees_first_member_every_change_and_the_empty_grou
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
     drop(r);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_registrations_get_a_clear_error_at_the_registering_side() {
+    // An empty group: the service exits 2 with one line, before joining.
+    let out = common::Proc::new(
+        std::process::Command::new(SERVICE)
+            .args([
+                "--id",
+                "x",
+                "--group",
+                "",
+                "--addr",
+                "127.0.0.1:0",
+                "--registries",
+                "127.0.0.1:9",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    )
+    .finish(Duration::from_secs(20));
+    assert_eq!(out.code, Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim().lines().count() == 1 && err.contains("group is empty"),
+        "{err}"
+    );
+
+    // A second live process with an id in use: reported as an error.
+    let r = registry("reg-d", "127.0.0.1:0", &[]);
+    let seeds = vec![r.field("gossip")];
+    let first = service("dup", &seeds);
+    let mut c = connect(&r).await;
+    wait_members(&mut [&mut c], "web", &["dup"], CHANGE_DEADLINE).await;
+    let second = service("dup", &seeds);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reported = |s: &Started| {
+        s.logs
+            .try_iter()
+            .any(|l| l.contains("another live process uses this id"))
+    };
+    loop {
+        if reported(&first) || reported(&second) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the duplicate id was never reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The registry keeps exactly one "dup".
+    assert_eq!(member_ids(&mut c, "web").await, ["dup"]);
+}
