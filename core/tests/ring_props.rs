@@ -310,8 +310,8 @@ proptest! {
 
     #[test]
     fn weights_are_honoured_roughly_for_any_ids(members in members(5, 5)) {
-        // At 1,024 points per unit of weight a member's share deviates from
-        // its weight by ~3% (one sigma) for weight 1; 20% is > 6 sigma, and
+        // At 1,792 points per unit of weight a member's share deviates from
+        // its weight by ~2.4% (one sigma) for weight 1; 20% is > 8 sigma, and
         // ignoring weights (1 vs 5) would be off by far more.
         let ring = build(&members);
         let total: u32 = members.iter().map(|(_, w)| w).sum();

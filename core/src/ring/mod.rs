@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 pub const RING_ALGORITHM: &str = "xxh3-vnode-v1";
 
 /// Virtual nodes (points on the ring) per unit of member weight.
-pub const VNODES_PER_WEIGHT: u32 = 1024;
+pub const VNODES_PER_WEIGHT: u32 = 1792;
 
 /// Most members one ring holds (member indexes take at most 16 bits).
 pub const MAX_MEMBERS: usize = 1 << 16;
