@@ -99,8 +99,9 @@ pub const VNODES_PER_WEIGHT: u32 = 1792;
 /// Most members one ring holds (member indexes take at most 16 bits).
 pub const MAX_MEMBERS: usize = 1 << 16;
 
-/// Most points one ring holds (about 285 MB); with [`VNODES_PER_WEIGHT`]
-/// this caps the members' total weight.
+/// Most points one ring holds (about 285 MB). With [`VNODES_PER_WEIGHT`]
+/// this caps the members' total weight at 37,449 (e.g. 37,449 members of
+/// weight 1, or 37 of weight 1,000).
 pub const MAX_POINTS: usize = 1 << 26;
 
 /// One member of a ring.
