@@ -189,6 +189,7 @@ impl Ring {
     /// Index of the member that owns `key`.
     ///
     /// Errors: `InvalidArgument` for an empty key, `NotFound` on an empty ring.
+    #[inline]
     pub fn locate(&self, key: &str) -> Result<usize> {
         self.check(key)?;
         Ok(self.owner(self.first_point(key_position(key))))
