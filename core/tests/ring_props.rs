@@ -125,7 +125,7 @@ proptest! {
     fn agrees_with_the_naive_reference(
         members in members(10, 3),
         vnodes in 1u32..48,
-        bits in prop::option::of(1u32..=24),
+        bits in prop::option::of(1u32..=20),
         keys in keys(20),
     ) {
         let mut builder = Builder::new().vnodes_per_weight(vnodes);
@@ -320,6 +320,22 @@ proptest! {
             prop_assert!((share / expected - 1.0).abs() < 0.20, "{} share {} expected {}", m.id, share, expected);
         }
     }
+}
+
+#[test]
+fn the_largest_bucket_bits_give_the_same_answers() {
+    let members: Members = (0..7).map(|i| (format!("m{i}"), 1 + i % 2)).collect();
+    let ring = build(&members);
+    let wide = Builder::new()
+        .bucket_bits(24)
+        .build(pairs(&members))
+        .expect("valid members");
+    assert_eq!(wide.bucket_bits(), 24);
+    for i in 0..2000 {
+        let key = format!("k{i}");
+        assert_eq!(all(&wide, &key), all(&ring, &key));
+    }
+    assert_eq!(wide.shares(), ring.shares());
 }
 
 #[test]
