@@ -483,6 +483,9 @@ async fn health_reflection_groups_and_metrics() {
         "registry_requests_total{transport=\"http\",method=\"/v1/match\",code=\"INVALID_ARGUMENT\"} 1",
         "registry_requests_total{transport=\"http\",method=\"/v1/members\",code=\"OK\"} 2",
         "registry_request_duration_seconds_count{transport=\"http\",method=\"/v1/members\"} 2",
+        "registry_gossip_packets_sent_total ",
+        "registry_gossip_packets_dropped_total{reason=\"decrypt_failed\"} 0",
+        "registry_gossip_live_members 0",
     ] {
         assert!(body.contains(want), "{want} missing in\n{body}");
     }
