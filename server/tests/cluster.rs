@@ -489,9 +489,19 @@ async fn a_registry_stopped_with_sigterm_leaves_and_exits_0() {
     let r1 = registry("reg-t1", "127.0.0.1:0", &[]);
     let mut r2 = registry("reg-t2", "127.0.0.1:0", &[r1.field("gossip")]);
     let mut c1 = connect(&r1).await;
-    wait_members(&mut [&mut c1], "registry-group", &["reg-t1", "reg-t2"], CHANGE_DEADLINE).await;
+    wait_members(
+        &mut [&mut c1],
+        "registry-group",
+        &["reg-t1", "reg-t2"],
+        CHANGE_DEADLINE,
+    )
+    .await;
     r2.proc.terminate();
-    assert_eq!(r2.proc.wait_timeout(Duration::from_secs(15)), Some(0), "graceful exit");
+    assert_eq!(
+        r2.proc.wait_timeout(Duration::from_secs(15)),
+        Some(0),
+        "graceful exit"
+    );
     let took = wait_members(&mut [&mut c1], "registry-group", &["reg-t1"], CHANGE_DEADLINE).await;
     eprintln!("reg-t2 dropped by reg-t1 {took:?} after its exit");
     let logs: Vec<String> = r2.logs.try_iter().collect();
