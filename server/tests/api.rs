@@ -501,3 +501,55 @@ async fn health_reflection_groups_and_metrics() {
     })
     .await;
 }
+
+/// `MatchRequest` with the key as raw bytes, to send what a correct client
+/// never would: a key that is not UTF-8.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawMatchRequest {
+    #[prost(string, tag = "1")]
+    group: String,
+    #[prost(bytes = "vec", tag = "2")]
+    key: Vec<u8>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_utf8_key_over_grpc_is_refused_and_the_server_stays_up() {
+    let running = start("r-raw").await;
+    feed(&running, vec![MemberEvent::Joined(svc("a", "web"))]).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/registry.v1.Registry/Match");
+    let codec = tonic_prost::ProstCodec::<RawMatchRequest, v1::MatchResponse>::default();
+    let req = RawMatchRequest {
+        group: "web".into(),
+        key: vec![0xff, 0xfe],
+    };
+    let err = grpc
+        .unary(tonic::Request::new(req), path, codec)
+        .await
+        .expect_err("not UTF-8");
+    // tonic refuses the message before any handler runs; gRPC's rule for a
+    // message that does not parse is INTERNAL (HTTP, where we decode, says
+    // INVALID_ARGUMENT).
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    assert!(
+        err.message().contains("UTF-8") || err.message().contains("utf-8"),
+        "{err:?}"
+    );
+    let mut c = client(&running).await;
+    let ok = c
+        .r#match(v1::MatchRequest {
+            group: "web".into(),
+            key: "k".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.service.map(|s| s.id).as_deref(), Some("a"));
+    running.shutdown().await;
+}
