@@ -431,6 +431,24 @@ async fn health_reflection_groups_and_metrics() {
     for want in ["registry.v1.Registry", "R", "grpc.health.v1.Health"] {
         assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
     }
+    // The file that declares a service is served (what `grpcurl describe`
+    // and `grpcurl -d ... Match` need), for the package-less `R` too.
+    for symbol in ["registry.v1.Registry", "R"] {
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+        };
+        let mut answers = refl
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().expect("one answer");
+        let Some(MessageResponse::FileDescriptorResponse(files)) = answer.message_response else {
+            panic!("no file for {symbol}: {answer:?}");
+        };
+        assert!(!files.file_descriptor_proto.is_empty(), "{symbol}");
+    }
     // v1alpha too (older grpcurl).
     let mut old =
         tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
