@@ -4,33 +4,15 @@
 
 mod common;
 
-use common::{spawn_ready, Started};
+use common::{spawn_registry, Started};
 use registry_core::registration::{Registration, RegistrationConfig};
 use registry_core::{Client, ClientConfig, Error, GroupView};
 use std::time::{Duration, Instant};
 
-const SERVER: &str = env!("CARGO_BIN_EXE_registry-server");
 const GROUP: &str = "cache";
 
 fn registry(id: &str, seeds: &[String]) -> Started {
-    let mut args: Vec<String> = [
-        "--id",
-        id,
-        "--addr",
-        "127.0.0.1:0",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--bind",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if !seeds.is_empty() {
-        args.push("--registries".into());
-        args.push(seeds.join(","));
-    }
-    spawn_ready(SERVER, &args)
+    spawn_registry(id, "127.0.0.1:0", seeds)
 }
 
 async fn register(id: &str, weight: u32, registries: &[String]) -> Registration {

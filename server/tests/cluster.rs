@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{spawn_ready, Started};
+use common::{spawn_ready, spawn_registry as registry, Started};
 use registry_core::wire::compat::r_client::RClient;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::{compat, v1};
@@ -15,7 +15,6 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
-const SERVER: &str = env!("CARGO_BIN_EXE_registry-server");
 const SERVICE: &str = env!("CARGO_BIN_EXE_registry-example-service");
 const CLI: &str = env!("CARGO_BIN_EXE_registry");
 const KEYS: usize = 10_000;
@@ -26,24 +25,6 @@ const CHANGE_DEADLINE: Duration = Duration::from_secs(10);
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
-}
-
-fn registry(id: &str, bind: &str, seeds: &[String]) -> Started {
-    let mut a = args(&[
-        "--id",
-        id,
-        "--addr",
-        "127.0.0.1:0",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--bind",
-        bind,
-    ]);
-    if !seeds.is_empty() {
-        a.push("--registries".into());
-        a.push(seeds.join(","));
-    }
-    spawn_ready(SERVER, &a)
 }
 
 fn service(id: &str, registries: &[String]) -> Started {

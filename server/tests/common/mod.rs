@@ -296,3 +296,26 @@ pub fn spawn_ready(program: &str, args: &[String]) -> Started {
     let (ready, logs) = wait_ready(stderr);
     Started { proc, ready, logs }
 }
+
+/// Starts a real `registry-server` on loopback (free gRPC and HTTP ports,
+/// gossip on `bind`) joining through `seeds`, and waits until it is ready.
+pub fn spawn_registry(id: &str, bind: &str, seeds: &[String]) -> Started {
+    let mut args: Vec<String> = [
+        "--id",
+        id,
+        "--addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--bind",
+        bind,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !seeds.is_empty() {
+        args.push("--registries".into());
+        args.push(seeds.join(","));
+    }
+    spawn_ready(env!("CARGO_BIN_EXE_registry-server"), &args)
+}
