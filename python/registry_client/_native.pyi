@@ -1,7 +1,7 @@
 """Type stubs of the native module registry_client._native (import from registry_client)."""
 
 from types import TracebackType
-from typing import Dict, Iterable, List, Literal, Optional, Tuple, Type, Union, final
+from typing import Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, Union, final
 
 __version__: str
 #: Name of the ring algorithm; every front door and server uses the same one.
@@ -131,6 +131,56 @@ class GroupView:
     def close(self) -> None:
         """Stops following the group (idempotent)."""
     def __enter__(self) -> GroupView: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> Literal[False]: ...
+
+@final
+class Registration:
+    """A service instance registered in the cluster between start() and stop(). Thread-safe."""
+
+    def __init__(
+        self,
+        id: str,
+        group: str,
+        addr: str,
+        bind: str,
+        advertise: Optional[str] = None,
+        registries: Union[str, Iterable[str], None] = None,
+        weight: Optional[int] = None,
+        tags: Optional[Dict[str, str]] = None,
+        encrypt_key: Union[str, bytes, Sequence[Union[str, bytes]], None] = None,
+    ) -> None:
+        """Describes a registration (checked here); nothing goes on the network until start()."""
+    def start(self) -> None:
+        """Binds the gossip socket and joins in the background; a no-op when started."""
+    def update(
+        self,
+        *,
+        group: Optional[str] = None,
+        addr: Optional[str] = None,
+        weight: Optional[int] = None,
+        tags: Optional[Dict[str, str]] = None,
+    ) -> None:
+        """Changes the given fields; registries see an update. Invalid changes change nothing."""
+    def stop(self) -> None:
+        """Leaves gracefully (registries drop the service at once); a no-op when stopped."""
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+    @property
+    def joined(self) -> bool:
+        """True once a registry (or another member) knows this instance."""
+    @property
+    def service(self) -> Service:
+        """The metadata registered (or to be registered)."""
+    @property
+    def local_addr(self) -> str:
+        """Local gossip address "ip:port" (UnavailableError when not started)."""
+    def __enter__(self) -> Registration: ...
     def __exit__(
         self,
         exc_type: Optional[Type[BaseException]],

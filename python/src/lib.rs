@@ -6,6 +6,7 @@
 
 mod client;
 mod errors;
+mod registration;
 mod ring;
 mod runtime;
 mod service;
@@ -23,5 +24,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyGroupView>()?;
     m.add_class::<client::PyGroupInfo>()?;
+    m.add_class::<registration::PyRegistration>()?;
     Ok(())
 }
