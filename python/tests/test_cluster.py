@@ -14,6 +14,7 @@ from registry_client import (
     InvalidArgumentError,
     NotFoundError,
     Registration,
+    Ring,
     Service,
     UnavailableError,
 )
@@ -90,6 +91,15 @@ def test_local_view_gives_the_servers_answers(client, two_services):
         key = "order-%d" % i
         assert view.match_n(key, 2) == client.match_n(GROUP, key, 2)
     assert view.members() == client.members(GROUP)
+
+
+def test_standalone_ring_agrees_with_the_server(client, two_services):
+    members = wait_until(lambda: len(client.members(GROUP)) == 2 and client.members(GROUP), what="both services")
+    ring = Ring([(s.id, s.weight) for s in members])
+    for i in range(500):
+        key = "user-%d" % i
+        assert ring.locate(key) == client.match(GROUP, key).id, key
+    assert ring.locate_n("user-7", 2) == [s.id for s in client.match_n(GROUP, "user-7", 2)]
 
 
 def test_stop_removes_the_member_and_the_view_follows(client, two_services):

@@ -105,3 +105,28 @@ def test_one_ring_shared_by_threads_gives_the_same_answers():
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+def _cases(doc):
+    """The member sets of the vectors file, each with its expectations."""
+    cases = doc.get("cases") if isinstance(doc, dict) else doc
+    assert isinstance(cases, list) and cases, "tests/vectors/ring.json: expected a list of cases"
+    return cases
+
+
+@pytest.mark.skipif(not VECTORS.exists(), reason="tests/vectors/ring.json is not in the tree yet (ring issue)")
+def test_shared_vectors_give_identical_owners():
+    doc = json.loads(VECTORS.read_text())
+    checked = 0
+    for case in _cases(doc):
+        members = [(m[0], m[1]) if isinstance(m, list) else (m["id"], m.get("weight", 1)) for m in case["members"]]
+        ring = Ring(members)
+        for v in case.get("keys", case.get("vectors", [])):
+            key = v["key"]
+            if "owner" in v:
+                assert ring.locate(key) == v["owner"], (members, key)
+                checked += 1
+            for n, owners in (v.get("locate_n") or {}).items():
+                assert ring.locate_n(key, int(n)) == owners, (members, key, n)
+                checked += 1
+    assert checked > 0, "no expectation found in tests/vectors/ring.json: did its format change?"
