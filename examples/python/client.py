@@ -38,7 +38,7 @@ def main() -> int:
         for svc in view.members():
             print(f"  {svc.id:<12} {svc.addr:<22} weight={svc.weight}")
 
-        owners = collections.Counter()
+        owners: collections.Counter[str] = collections.Counter()
         for user in range(1000):
             owners[view.match(f"user-{user}").id] += 1
         print("1000 users assigned:")

@@ -17,16 +17,21 @@ import threading
 from registry_client import Registration
 
 
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        body = f"hello from {self.server.service_id}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def handler(service_id: str) -> type[http.server.BaseHTTPRequestHandler]:
+    """A request handler that answers every GET with this instance's id."""
 
-    def log_message(self, *args: object) -> None:
-        pass
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            body = f"hello from {service_id}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Hello
 
 
 def main() -> None:
@@ -40,9 +45,8 @@ def main() -> None:
     args = p.parse_args()
 
     host, port = args.http.rsplit(":", 1)
-    server = http.server.ThreadingHTTPServer((host, int(port)), Hello)
-    server.service_id = args.id
-    addr = "%s:%d" % server.server_address[:2]
+    server = http.server.ThreadingHTTPServer((host, int(port)), handler(args.id))
+    addr = f"{host}:{server.server_address[1]}"
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -3,6 +3,8 @@
 from types import TracebackType
 from typing import Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, Union, final
 
+__all__ = ["__version__", "RING_ALGORITHM", "Service", "Ring", "Client", "GroupView", "GroupInfo", "Registration"]
+
 __version__: str
 #: Name of the ring algorithm; every front door and server uses the same one.
 RING_ALGORITHM: str
@@ -11,14 +13,14 @@ RING_ALGORITHM: str
 class Service:
     """An immutable service instance, as registered and as discovered."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         id: str,
         group: str,
         addr: str,
         weight: Optional[int] = None,
         tags: Optional[Dict[str, str]] = None,
-    ) -> None:
+    ) -> Service:
         """A service value, checked like a registration (InvalidArgumentError)."""
     @property
     def id(self) -> str:
@@ -35,14 +37,14 @@ class Service:
     @property
     def tags(self) -> Dict[str, str]:
         """Free-form metadata (a new dict on every access)."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class Ring:
     """A consistent-hash ring: exactly the ring the servers build."""
 
-    def __init__(self, members: Iterable[Union[str, Tuple[str, int]]]) -> None:
+    def __new__(cls, members: Iterable[Union[str, Tuple[str, int]]]) -> Ring:
         """Builds a ring from (id, weight) pairs or bare ids (weight 1)."""
     def locate(self, key: str) -> str:
         """Id of the member that owns ``key``."""
@@ -71,15 +73,15 @@ class GroupInfo:
 class Client:
     """A discovery client with failover across several registries. Thread-safe."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         registries: Union[str, Iterable[str]],
         *,
         connect_timeout: float = 1.0,
         request_timeout: float = 2.0,
         attempts: Optional[int] = None,
         discover_registries: bool = True,
-    ) -> None:
+    ) -> Client:
         """A client for ``"host:port"`` registry addresses (InvalidArgumentError if malformed)."""
     def match(self, group: str, key: str) -> Service:
         """The member of ``group`` that owns ``key``, asked of a registry."""
@@ -142,8 +144,8 @@ class GroupView:
 class Registration:
     """A service instance registered in the cluster between start() and stop(). Thread-safe."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         id: str,
         group: str,
         addr: str,
@@ -153,7 +155,7 @@ class Registration:
         weight: Optional[int] = None,
         tags: Optional[Dict[str, str]] = None,
         encrypt_key: Union[str, bytes, Sequence[Union[str, bytes]], None] = None,
-    ) -> None:
+    ) -> Registration:
         """Describes a registration (checked here); nothing goes on the network until start()."""
     def start(self) -> None:
         """Binds the gossip socket and joins in the background; a no-op when started."""
