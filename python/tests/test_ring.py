@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from registry_client import InvalidArgumentError, NotFoundError, Ring
+from registry_client import RING_ALGORITHM, InvalidArgumentError, NotFoundError, Ring
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "tests" / "vectors" / "ring.json"
@@ -107,26 +107,44 @@ def test_one_ring_shared_by_threads_gives_the_same_answers():
     assert results == [expected] * 4
 
 
-def _cases(doc):
-    """The member sets of the vectors file, each with its expectations."""
-    cases = doc.get("cases") if isinstance(doc, dict) else doc
-    assert isinstance(cases, list) and cases, "tests/vectors/ring.json: expected a list of cases"
-    return cases
+
+@pytest.fixture(scope="module")
+def vectors():
+    """The shared vectors file every front door must agree with."""
+    doc = json.loads(VECTORS.read_text(encoding="utf-8"))
+    assert doc["format"] == "registry-ring-vectors/1", "the vectors file format changed"
+    return doc
 
 
-@pytest.mark.skipif(not VECTORS.exists(), reason="tests/vectors/ring.json is not in the tree yet (ring issue)")
-def test_shared_vectors_give_identical_owners():
-    doc = json.loads(VECTORS.read_text())
+def test_vectors_use_this_ring_algorithm(vectors):
+    assert vectors["algorithm"] == RING_ALGORITHM
+
+
+def test_shared_vectors_give_identical_owners(vectors):
     checked = 0
-    for case in _cases(doc):
-        members = [(m[0], m[1]) if isinstance(m, list) else (m["id"], m.get("weight", 1)) for m in case["members"]]
-        ring = Ring(members)
-        for v in case.get("keys", case.get("vectors", [])):
-            key = v["key"]
-            if "owner" in v:
-                assert ring.locate(key) == v["owner"], (members, key)
+    for case in vectors["cases"]:
+        members = [(m["id"], m["weight"]) for m in case["members"]]
+        for ring in (Ring(members), Ring(list(reversed(members)))):
+            for v in case["keys"]:
+                assert ring.locate(v["key"]) == v["owner"], (case["name"], v["key"])
+                assert ring.locate_n(v["key"], case["n"]) == v["top"], (case["name"], v["key"])
                 checked += 1
-            for n, owners in (v.get("locate_n") or {}).items():
-                assert ring.locate_n(key, int(n)) == owners, (members, key, n)
-                checked += 1
-    assert checked > 0, "no expectation found in tests/vectors/ring.json: did its format change?"
+    assert checked >= 100
+
+
+ERROR_CLASSES = {"invalid_argument": InvalidArgumentError, "not_found": NotFoundError}
+
+
+def test_shared_vectors_give_identical_errors(vectors):
+    assert vectors["errors"]
+    for case in vectors["errors"]:
+        members = [(m["id"], m["weight"]) for m in case["members"]]
+
+        def lookup():
+            return Ring(members).locate_n(case["key"], case["n"])
+
+        if case["error"] == "ok":
+            assert lookup(), case["name"]
+        else:
+            with pytest.raises(ERROR_CLASSES[case["error"]]):
+                lookup()
