@@ -1,0 +1,191 @@
+"""Type stubs of the native module registry_client._native (import from registry_client)."""
+
+from types import TracebackType
+from typing import Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, Union, final
+
+__all__ = ["__version__", "RING_ALGORITHM", "Service", "Ring", "Client", "GroupView", "GroupInfo", "Registration"]
+
+__version__: str
+#: Name of the ring algorithm; every front door and server uses the same one.
+RING_ALGORITHM: str
+
+@final
+class Service:
+    """An immutable service instance, as registered and as discovered."""
+
+    def __new__(
+        cls,
+        id: str,
+        group: str,
+        addr: str,
+        weight: Optional[int] = None,
+        tags: Optional[Dict[str, str]] = None,
+    ) -> Service:
+        """A service value, checked like a registration (InvalidArgumentError)."""
+    @property
+    def id(self) -> str:
+        """Unique id of the instance within the cluster."""
+    @property
+    def group(self) -> str:
+        """Group the instance belongs to."""
+    @property
+    def addr(self) -> str:
+        """Address clients use to reach the instance."""
+    @property
+    def weight(self) -> int:
+        """Relative share of the keys (1..=1000)."""
+    @property
+    def tags(self) -> Dict[str, str]:
+        """Free-form metadata (a new dict on every access)."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Ring:
+    """A consistent-hash ring: exactly the ring the servers build."""
+
+    def __new__(cls, members: Iterable[Union[str, Tuple[str, int]]]) -> Ring:
+        """Builds a ring from (id, weight) pairs or bare ids (weight 1)."""
+    def locate(self, key: str) -> str:
+        """Id of the member that owns ``key``."""
+    def locate_n(self, key: str, n: int) -> List[str]:
+        """Ids of up to ``n`` distinct members for ``key``, in preference order."""
+    @property
+    def members(self) -> List[Tuple[str, int]]:
+        """The members as (id, weight) pairs, sorted by id."""
+    def __len__(self) -> int: ...
+
+@final
+class GroupInfo:
+    """Summary of one group, from Client.groups()."""
+
+    @property
+    def name(self) -> str:
+        """Group name."""
+    @property
+    def members(self) -> int:
+        """Number of members."""
+    @property
+    def version(self) -> int:
+        """Ring version on the registry that answered."""
+
+@final
+class Client:
+    """A discovery client with failover across several registries. Thread-safe."""
+
+    def __new__(
+        cls,
+        registries: Union[str, Iterable[str]],
+        *,
+        connect_timeout: float = 1.0,
+        request_timeout: float = 2.0,
+        attempts: Optional[int] = None,
+        discover_registries: bool = True,
+    ) -> Client:
+        """A client for ``"host:port"`` registry addresses (InvalidArgumentError if malformed)."""
+    def match(self, group: str, key: str) -> Service:
+        """The member of ``group`` that owns ``key``, asked of a registry."""
+    def match_n(self, group: str, key: str, n: int) -> List[Service]:
+        """Up to ``n`` distinct members of ``group`` for ``key``, in preference order."""
+    def members(self, group: str) -> List[Service]:
+        """Every member of ``group``, sorted by id (empty when it has none)."""
+    def groups(self) -> List[GroupInfo]:
+        """Every group that has members."""
+    def group(self, name: str) -> GroupView:
+        """A local view of ``name`` kept current through Watch (waits for the first snapshot)."""
+    @property
+    def registries(self) -> List[str]:
+        """Registry addresses this client knows, including discovered ones."""
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+    def close(self) -> None:
+        """Closes the client and every view opened through it (idempotent)."""
+    def __enter__(self) -> Client: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> Literal[False]: ...
+
+@final
+class GroupView:
+    """A group followed locally: lookups answer from a local ring, no round trip. Thread-safe."""
+
+    def match(self, key: str) -> Service:
+        """The member that owns ``key`` (NotFoundError when the group is empty)."""
+    def match_n(self, key: str, n: int) -> List[Service]:
+        """Up to ``n`` distinct members for ``key``, in preference order."""
+    def members(self) -> List[Service]:
+        """Members sorted by id."""
+    @property
+    def name(self) -> str:
+        """Name of the group followed."""
+    @property
+    def version(self) -> int:
+        """Ring version of the snapshot in use, as numbered by the registry."""
+    @property
+    def connected(self) -> bool:
+        """True while a Watch stream is open; False while resubscribing."""
+    def wait_for_change(self, timeout: Optional[float] = None) -> bool:
+        """Waits for the next snapshot; True if one arrived within ``timeout`` seconds."""
+    def close(self) -> None:
+        """Stops following the group (idempotent)."""
+    def __enter__(self) -> GroupView: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> Literal[False]: ...
+
+@final
+class Registration:
+    """A service instance registered in the cluster between start() and stop(). Thread-safe."""
+
+    def __new__(
+        cls,
+        id: str,
+        group: str,
+        addr: str,
+        bind: str,
+        advertise: Optional[str] = None,
+        registries: Union[str, Iterable[str], None] = None,
+        weight: Optional[int] = None,
+        tags: Optional[Dict[str, str]] = None,
+        encrypt_key: Union[str, bytes, Sequence[Union[str, bytes]], None] = None,
+    ) -> Registration:
+        """Describes a registration (checked here); nothing goes on the network until start()."""
+    def start(self) -> None:
+        """Binds the gossip socket and joins in the background; a no-op when started."""
+    def update(
+        self,
+        *,
+        group: Optional[str] = None,
+        addr: Optional[str] = None,
+        weight: Optional[int] = None,
+        tags: Optional[Dict[str, str]] = None,
+    ) -> None:
+        """Changes the given fields; registries see an update. Invalid changes change nothing."""
+    def stop(self) -> None:
+        """Leaves gracefully (registries drop the service at once); a no-op when stopped."""
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+    @property
+    def joined(self) -> bool:
+        """True once a registry (or another member) knows this instance."""
+    @property
+    def service(self) -> Service:
+        """The metadata registered (or to be registered)."""
+    @property
+    def local_addr(self) -> str:
+        """Local gossip address "ip:port" (UnavailableError when not started)."""
+    def __enter__(self) -> Registration: ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> Literal[False]: ...

@@ -1,0 +1,362 @@
+//! `Client` (RPC calls with failover) and `GroupView` (the local view).
+
+use crate::errors::{invalid, to_py_err, IntoPyResult};
+use crate::ring::count_from_py;
+use crate::runtime::{block_on, runtime};
+use crate::service::PyService;
+use arc_swap::ArcSwapOption;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyList, PyString};
+use registry_core::{Client, ClientConfig, Error, GroupView};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// Reads a timeout in seconds (a positive, finite float).
+fn seconds(py: Python<'_>, what: &str, secs: f64) -> PyResult<Duration> {
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(invalid(
+            py,
+            format!("{what} must be a positive number of seconds, got {secs}"),
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| invalid(py, format!("{what}: {e}")))
+}
+
+/// Reads registry addresses: one `"host:port"` str or an iterable of them.
+fn addresses(py: Python<'_>, registries: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if let Ok(one) = registries.extract::<PyBackedStr>() {
+        return Ok(vec![one.to_string()]);
+    }
+    let iter = registries
+        .try_iter()
+        .map_err(|_| invalid(py, "registries must be a str or an iterable of str"))?;
+    iter.map(|a| {
+        a?.extract::<PyBackedStr>()
+            .map(|s| s.to_string())
+            .map_err(|_| invalid(py, "each registry address must be a str"))
+    })
+    .collect()
+}
+
+fn closed() -> Error {
+    Error::Unavailable("the client is closed".into())
+}
+
+/// Wraps core services into a Python list of `Service`.
+fn service_list<'py, I>(py: Python<'py>, services: I) -> PyResult<Bound<'py, PyList>>
+where
+    I: IntoIterator<Item = Arc<registry_core::Service>>,
+{
+    let items = services
+        .into_iter()
+        .map(|s| Bound::new(py, PyService::from_arc(s)))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
+
+/// Summary of one group, as returned by `Client.groups()`.
+#[pyclass(frozen, module = "registry_client", name = "GroupInfo", get_all)]
+pub struct PyGroupInfo {
+    /// Group name.
+    name: String,
+    /// Number of members.
+    members: u32,
+    /// Ring version on the registry that answered.
+    version: u64,
+}
+
+#[pymethods]
+impl PyGroupInfo {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "GroupInfo(name={}, members={}, version={})",
+            PyString::new(py, &self.name).repr()?,
+            self.members,
+            self.version
+        ))
+    }
+}
+
+/// A discovery client with failover across several registries.
+/// Thread-safe: share one per process.
+#[pyclass(frozen, module = "registry_client", name = "Client")]
+pub struct PyClient {
+    /// `None` once closed.
+    client: ArcSwapOption<Client>,
+    /// Views opened through this client, closed with it.
+    views: Mutex<Vec<Weak<ArcSwapOption<GroupView>>>>,
+}
+
+impl PyClient {
+    fn get(&self) -> Result<Arc<Client>, Error> {
+        self.client.load_full().ok_or_else(closed)
+    }
+}
+
+#[pymethods]
+impl PyClient {
+    /// A client for `registries` (`"host:port"` or a list of them).
+    /// Connections open lazily; bad addresses raise `InvalidArgumentError`.
+    #[new]
+    #[pyo3(signature = (registries, *, connect_timeout = 1.0, request_timeout = 2.0,
+                        attempts = None, discover_registries = true))]
+    fn new(
+        py: Python<'_>,
+        registries: &Bound<'_, PyAny>,
+        connect_timeout: f64,
+        request_timeout: f64,
+        attempts: Option<&Bound<'_, PyAny>>,
+        discover_registries: bool,
+    ) -> PyResult<Self> {
+        let mut config = ClientConfig::new(addresses(py, registries)?);
+        config.connect_timeout = seconds(py, "connect_timeout", connect_timeout)?;
+        config.request_timeout = seconds(py, "request_timeout", request_timeout)?;
+        config.discover_registries = discover_registries;
+        if let Some(a) = attempts.filter(|a| !a.is_none()) {
+            let a = count_from_py(py, a)?;
+            if a == 0 {
+                return Err(invalid(py, "attempts must be at least 1"));
+            }
+            config.attempts = Some(a);
+        }
+        let client = block_on(py, Client::with_config(config))?;
+        Ok(PyClient {
+            client: ArcSwapOption::from_pointee(client),
+            views: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The member of `group` that owns `key`, asked of a registry.
+    #[pyo3(name = "match")]
+    fn match_key(&self, py: Python<'_>, group: PyBackedStr, key: PyBackedStr) -> PyResult<PyService> {
+        let client = self.get().py_err(py)?;
+        let svc = block_on(py, async move { client.match_key(&group, &key).await })?;
+        Ok(PyService::from_arc(Arc::new(svc)))
+    }
+
+    /// Up to `n` distinct members of `group` for `key`, in preference order.
+    fn match_n<'py>(
+        &self,
+        py: Python<'py>,
+        group: PyBackedStr,
+        key: PyBackedStr,
+        n: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let n = count_from_py(py, n)?;
+        let client = self.get().py_err(py)?;
+        let svcs = block_on(py, async move { client.match_n(&group, &key, n).await })?;
+        service_list(py, svcs.into_iter().map(Arc::new))
+    }
+
+    /// Every member of `group`, sorted by id (empty when it has none).
+    fn members<'py>(&self, py: Python<'py>, group: PyBackedStr) -> PyResult<Bound<'py, PyList>> {
+        let client = self.get().py_err(py)?;
+        let m = block_on(py, async move { client.members(&group).await })?;
+        service_list(py, m.services.into_iter().map(Arc::new))
+    }
+
+    /// Every group that has members.
+    fn groups(&self, py: Python<'_>) -> PyResult<Vec<PyGroupInfo>> {
+        let client = self.get().py_err(py)?;
+        let groups = block_on(py, async move { client.groups().await })?;
+        Ok(groups
+            .into_iter()
+            .map(|g| PyGroupInfo {
+                name: g.name,
+                members: g.members,
+                version: g.version,
+            })
+            .collect())
+    }
+
+    /// A local view of `group`, kept current through Watch. Waits for the
+    /// first snapshot; raises `UnavailableError` if none comes in time.
+    fn group(&self, py: Python<'_>, name: PyBackedStr) -> PyResult<PyGroupView> {
+        let client = self.get().py_err(py)?;
+        let view = block_on(py, async move { client.group(&name).await })?;
+        let slot = Arc::new(ArcSwapOption::from_pointee(view));
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        views.retain(|w| w.strong_count() > 0);
+        views.push(Arc::downgrade(&slot));
+        Ok(PyGroupView { view: slot })
+    }
+
+    /// The registry addresses this client knows (including discovered ones).
+    #[getter]
+    fn registries(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(self.get().py_err(py)?.registries())
+    }
+
+    /// True once `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.client.load().is_none()
+    }
+
+    /// Closes the client and every view opened through it. Idempotent;
+    /// later calls raise `UnavailableError`.
+    fn close(&self, py: Python<'_>) {
+        let client = self.client.swap(None);
+        let views = std::mem::take(&mut *self.views.lock().unwrap_or_else(|e| e.into_inner()));
+        // Dropping channels and aborting view tasks wants the runtime around.
+        py.detach(move || {
+            let _guard = runtime().ok().map(|rt| rt.enter());
+            for v in views.iter().filter_map(Weak::upgrade) {
+                v.store(None);
+            }
+            drop(client);
+        });
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyAny>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match self.client.load_full() {
+            Some(c) => format!("Client({:?})", c.registries()),
+            None => "Client(<closed>)".to_string(),
+        }
+    }
+}
+
+/// A group followed locally: `match` and friends answer from a ring built
+/// by the same code as the server's, with no round trip. Thread-safe.
+#[pyclass(frozen, module = "registry_client", name = "GroupView")]
+pub struct PyGroupView {
+    /// `None` once closed (by itself or by its client).
+    view: Arc<ArcSwapOption<GroupView>>,
+}
+
+impl PyGroupView {
+    fn get(&self) -> Result<Arc<GroupView>, Error> {
+        self.view
+            .load_full()
+            .ok_or_else(|| Error::Unavailable("the group view is closed".into()))
+    }
+}
+
+#[pymethods]
+impl PyGroupView {
+    /// The member that owns `key` (`NotFoundError` when the group is empty).
+    #[pyo3(name = "match")]
+    fn match_key(&self, py: Python<'_>, key: PyBackedStr) -> PyResult<PyService> {
+        let guard = self.view.load();
+        let view = guard
+            .as_ref()
+            .ok_or_else(|| to_py_err(py, Error::Unavailable("the group view is closed".into())))?;
+        let svc = view.match_key(&key).py_err(py)?;
+        Ok(PyService::from_arc(svc))
+    }
+
+    /// Up to `n` distinct members for `key`, in preference order.
+    fn match_n<'py>(
+        &self,
+        py: Python<'py>,
+        key: PyBackedStr,
+        n: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let n = count_from_py(py, n)?;
+        let svcs = self.get().py_err(py)?.match_n(&key, n).py_err(py)?;
+        service_list(py, svcs)
+    }
+
+    /// Members sorted by id.
+    fn members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let svcs = self.get().py_err(py)?.members();
+        service_list(py, svcs)
+    }
+
+    /// Name of the group followed.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.get().py_err(py)?.snapshot().group().to_string())
+    }
+
+    /// Ring version of the snapshot in use, as numbered by the registry.
+    #[getter]
+    fn version(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.get().py_err(py)?.version())
+    }
+
+    /// True while a Watch stream is open; when False the view answers from
+    /// its last snapshot and is resubscribing.
+    #[getter]
+    fn connected(&self) -> bool {
+        self.view.load().as_ref().is_some_and(|v| v.is_connected())
+    }
+
+    /// Waits until a new snapshot arrives; True if one did within
+    /// `timeout` seconds (None: wait forever). Ctrl-C interrupts it.
+    #[pyo3(signature = (timeout = None))]
+    fn wait_for_change(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let limit = timeout.map(|t| seconds(py, "timeout", t)).transpose()?;
+        let mut rx = self.get().py_err(py)?.subscribe();
+        let start = std::time::Instant::now();
+        let slice = Duration::from_millis(100);
+        loop {
+            let wait = match limit {
+                Some(l) => match l.checked_sub(start.elapsed()) {
+                    Some(left) if !left.is_zero() => left.min(slice),
+                    _ => return Ok(false),
+                },
+                None => slice,
+            };
+            let changed = block_on(py, async {
+                match tokio::time::timeout(wait, rx.changed()).await {
+                    Ok(Ok(())) => Ok(Some(true)),
+                    // The view was closed: nothing will change any more.
+                    Ok(Err(_)) => Ok(Some(false)),
+                    Err(_) => Ok(None),
+                }
+            })?;
+            if let Some(c) = changed {
+                return Ok(c);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Stops following the group. Idempotent; later lookups raise
+    /// `UnavailableError`.
+    fn close(&self, py: Python<'_>) {
+        let view = self.view.swap(None);
+        py.detach(move || {
+            let _guard = runtime().ok().map(|rt| rt.enter());
+            drop(view);
+        });
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyAny>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        match self.view.load_full() {
+            Some(v) => {
+                let s = v.snapshot();
+                format!(
+                    "GroupView(name={:?}, version={}, members={}, connected={})",
+                    s.group(),
+                    s.version(),
+                    s.members().len(),
+                    if v.is_connected() { "True" } else { "False" }
+                )
+            }
+            None => "GroupView(<closed>)".to_string(),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+"""Against real registry-server processes: register from Python, discover, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from conftest import wait_until
+from registry_client import (
+    AsyncClient,
+    Client,
+    InvalidArgumentError,
+    NotFoundError,
+    Registration,
+    Ring,
+    Service,
+    UnavailableError,
+)
+
+GROUP = "user-service"
+
+
+def ids(services):
+    return sorted(s.id for s in services)
+
+
+@pytest.fixture
+def client(server):
+    with Client([server.grpc]) as c:
+        yield c
+
+
+@pytest.fixture
+def two_services(server):
+    """Two instances of GROUP registered from Python, stopped at teardown."""
+    regs = [
+        Registration(
+            "user-%d" % i,
+            GROUP,
+            "127.0.0.1:%d" % (8080 + i),
+            bind="127.0.0.1:0",
+            registries=[server.gossip],
+            weight=i,
+            tags={"zone": "z%d" % i},
+        )
+        for i in (1, 2)
+    ]
+    for r in regs:
+        r.start()
+    try:
+        yield regs
+    finally:
+        for r in regs:
+            r.stop()
+
+
+def test_register_two_services_then_match_and_members(client, two_services):
+    members = wait_until(
+        lambda: len(client.members(GROUP)) == 2 and client.members(GROUP),
+        what="both services to be members",
+    )
+    assert ids(members) == ["user-1", "user-2"]
+    by_id = {s.id: s for s in members}
+    assert by_id["user-2"] == Service(
+        "user-2", GROUP, "127.0.0.1:8082", weight=2, tags={"zone": "z2"}
+    )
+    assert all(r.joined for r in two_services)
+
+    owner = client.match(GROUP, "user-42")
+    assert owner.id in by_id and owner.group == GROUP
+    both = client.match_n(GROUP, "user-42", 2)
+    assert both[0] == owner and ids(both) == ["user-1", "user-2"]
+    assert client.match_n(GROUP, "user-42", 10) == both
+
+    info = {g.name: g for g in client.groups()}
+    assert info[GROUP].members == 2
+    assert info[GROUP].version >= 1
+
+
+def test_local_view_gives_the_servers_answers(client, two_services):
+    view = client.group(GROUP)
+    wait_until(lambda: len(view.members()) == 2, what="the view to see both services")
+    assert view.connected
+    assert view.name == GROUP
+    for i in range(1000):
+        key = "user-%d" % i
+        assert view.match(key) == client.match(GROUP, key), key
+    for i in range(100):
+        key = "order-%d" % i
+        assert view.match_n(key, 2) == client.match_n(GROUP, key, 2)
+    assert view.members() == client.members(GROUP)
+
+
+def test_standalone_ring_agrees_with_the_server(client, two_services):
+    members = wait_until(lambda: len(client.members(GROUP)) == 2 and client.members(GROUP), what="both services")
+    ring = Ring([(s.id, s.weight) for s in members])
+    for i in range(500):
+        key = "user-%d" % i
+        assert ring.locate(key) == client.match(GROUP, key).id, key
+    assert ring.locate_n("user-7", 2) == [s.id for s in client.match_n(GROUP, "user-7", 2)]
+
+
+def test_stop_removes_the_member_and_the_view_follows(client, two_services):
+    view = client.group(GROUP)
+    wait_until(lambda: len(view.members()) == 2, what="both services in the view")
+    before = view.version
+
+    two_services[0].stop()
+    assert not two_services[0].running
+    wait_until(lambda: ids(client.members(GROUP)) == ["user-2"], what="user-1 to leave")
+    wait_until(lambda: ids(view.members()) == ["user-2"], what="the view to drop user-1")
+    assert view.version > before
+    server_version = {g.name: g.version for g in client.groups()}[GROUP]
+    wait_until(lambda: view.version == server_version, what="the view to reach the server's version")
+    for i in range(100):
+        assert view.match("k%d" % i).id == "user-2"
+
+
+def test_update_is_seen_by_clients(client, two_services):
+    wait_until(lambda: len(client.members(GROUP)) == 2, what="both services")
+    two_services[1].update(weight=5, tags={"zone": "moved"})
+    assert two_services[1].service.weight == 5
+
+    def updated():
+        s = {m.id: m for m in client.members(GROUP)}["user-2"]
+        return s.weight == 5 and s.tags == {"zone": "moved"}
+
+    wait_until(updated, what="the update to reach the registry")
+    with pytest.raises(InvalidArgumentError, match="weight"):
+        two_services[1].update(weight=0)
+    assert two_services[1].service.weight == 5
+
+
+def test_wait_for_change_sees_a_join(client, server):
+    view = client.group("late-group")
+    assert view.members() == []
+    with pytest.raises(NotFoundError):
+        view.match("k")
+    with Registration("late-1", "late-group", "127.0.0.1:9", "127.0.0.1:0", registries=server.gossip):
+        wait_until(lambda: view.wait_for_change(timeout=1.0) and view.members(), what="a snapshot with late-1")
+        assert view.match("k").id == "late-1"
+    wait_until(lambda: view.members() == [], what="late-1 to leave")
+    assert view.wait_for_change(timeout=0.05) is False
+
+
+def test_unknown_group_is_not_found(client, server):
+    with pytest.raises(NotFoundError):
+        client.match("no-such-group", "k")
+    assert client.members("no-such-group") == []
+
+
+def test_client_close_closes_its_views(client, two_services):
+    view = client.group(GROUP)
+    client.close()
+    with pytest.raises(UnavailableError):
+        view.match("k")
+    with pytest.raises(UnavailableError):
+        client.members(GROUP)
+
+
+def test_failover_to_a_second_registry(start_server):
+    first = start_server()
+    second = start_server(join=[first.gossip])
+    with Registration("api-1", "api", "127.0.0.1:7000", "127.0.0.1:0", registries=[first.gossip, second.gossip]):
+        with Client([first.grpc, second.grpc], request_timeout=1.0) as c:
+            wait_until(lambda: ids(c.members("api")) == ["api-1"], what="api-1 on the first registry")
+            view = c.group("api")
+            first.kill()
+            for i in range(20):
+                assert c.match("api", "k%d" % i).id == "api-1"
+            # The view keeps answering from its last snapshot, then resubscribes.
+            assert view.match("k").id == "api-1"
+            wait_until(lambda: view.connected, what="the view to resubscribe")
+
+
+def test_one_client_and_view_shared_by_threads(client, two_services):
+    view = client.group(GROUP)
+    wait_until(lambda: len(view.members()) == 2, what="both services in the view")
+    keys = ["t-%d" % i for i in range(300)]
+    expected = [client.match(GROUP, k).id for k in keys]
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append([client.match(GROUP, k).id for k in keys[:50]])
+            results.append([view.match(k).id for k in keys])
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(results, key=len) == [expected[:50]] * 4 + [expected] * 4
+
+
+def test_async_client(server, two_services):
+    async def main():
+        async with await AsyncClient.connect([server.grpc]) as c:
+            members = []
+            for _ in range(200):
+                members = await c.members(GROUP)
+                if len(members) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert ids(members) == ["user-1", "user-2"]
+            owners = await asyncio.gather(*(c.match(GROUP, "user-%d" % i) for i in range(20)))
+            view = await c.group(GROUP)
+            assert [view.match("user-%d" % i) for i in range(20)] == owners
+            with pytest.raises(NotFoundError):
+                await c.match("no-such-group", "k")
+
+    asyncio.run(main())
