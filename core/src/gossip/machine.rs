@@ -27,7 +27,7 @@ use super::identity::NodeId;
 use super::keyring::Keyring;
 use super::packet::{
     MetaRecord, ENVELOPE_OVERHEAD, KIND_FOCA, KIND_META, KIND_META_BATCH, KIND_META_REQUEST,
-    KIND_SYNC_REQUEST, MAX_RECORD_LEN, WIRE_PLAIN, WIRE_SEALED,
+    KIND_META_SPREAD, KIND_SYNC_REQUEST, MAX_RECORD_LEN, WIRE_PLAIN, WIRE_SEALED,
 };
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
@@ -168,6 +168,7 @@ pub struct Machine {
     local: MetaRecord,
     live: HashSet<NodeId>,
     by_id: HashMap<String, BTreeSet<SocketAddr>>,
+    id_of: HashMap<SocketAddr, String>,
     published: HashMap<String, (SocketAddr, Service)>,
     dirty: BTreeSet<String>,
     pending: HashMap<SocketAddr, Pending>,
@@ -177,6 +178,9 @@ pub struct Machine {
     retry_ticks: u64,
     conflicts: BTreeSet<SocketAddr>,
     sync_rr: u64,
+    join_sync: bool,
+    last_bulk_sync: u64,
+    failing: HashMap<String, u64>,
     next_sync_tick: u64,
     sync_ticks: u64,
     left: bool,
@@ -220,15 +224,19 @@ impl Machine {
             local,
             live: HashSet::new(),
             by_id: HashMap::new(),
+            id_of: HashMap::new(),
             published: HashMap::new(),
             dirty: BTreeSet::new(),
             pending: HashMap::new(),
             tick: 0,
             tick_every: config.meta_tick,
-            grace_ticks: 1,
+            grace_ticks: ticks(Duration::from_millis(200)),
             retry_ticks: ticks(config.meta_retry),
             conflicts: BTreeSet::new(),
             sync_rr: seed,
+            join_sync: false,
+            last_bulk_sync: 0,
+            failing: HashMap::new(),
             next_sync_tick: u64::MAX,
             sync_ticks: ticks(config.sync_interval),
             left: false,
@@ -305,8 +313,13 @@ impl Machine {
             return;
         }
         let me = self.identity().addr;
+        let mut record = vec![KIND_META_SPREAD];
+        record.extend_from_slice(&self.local.encode());
         for &addr in seeds {
             if addr != me {
+                // Our record first, so the seed can spread it together with
+                // the membership update the announce creates.
+                self.send(addr, &record);
                 // foca accepts an announce addressed to any identity at its address.
                 if let Err(e) = self.foca.announce(NodeId::with_gen(addr, 0), &mut self.fout) {
                     tracing::debug!(error = %e, %addr, "gossip: announce failed");
@@ -335,6 +348,7 @@ impl Machine {
         check_record_len(&rec)?;
         self.local = rec;
         self.broadcast_local()?;
+        self.send_local_to_all();
         self.process();
         Ok(())
     }
@@ -348,12 +362,7 @@ impl Machine {
         self.local.version += 1;
         self.local.leaving = true;
         self.broadcast_local()?;
-        let mut body = vec![KIND_META];
-        body.extend_from_slice(&self.local.encode());
-        let targets: Vec<SocketAddr> = self.live.iter().map(|n| n.addr).collect();
-        for addr in targets {
-            self.send(addr, &body);
-        }
+        self.send_local_to_all();
         if let Err(e) = self.foca.leave_cluster(&mut self.fout) {
             tracing::debug!(error = %e, "gossip: leave failed");
         }
@@ -368,6 +377,18 @@ impl Machine {
         self.keyring = keyring;
     }
 
+    /// Sends this node's record straight to every live member: updates and
+    /// leaves are rare and must not depend on gossip luck (one small
+    /// datagram per member; gossip and syncs still cover any loss).
+    fn send_local_to_all(&mut self) {
+        let mut body = vec![KIND_META];
+        body.extend_from_slice(&self.local.encode());
+        let targets: Vec<SocketAddr> = self.live.iter().map(|n| n.addr).collect();
+        for addr in targets {
+            self.send(addr, &body);
+        }
+    }
+
     /// Handles a due timer.
     pub fn handle_timer(&mut self, timer: MachineTimer) {
         match timer {
@@ -378,6 +399,12 @@ impl Machine {
             }
             MachineTimer::Tick => {
                 self.tick += 1;
+                let tick = self.tick;
+                for (id, due) in &self.failing {
+                    if *due <= tick {
+                        self.dirty.insert(id.clone());
+                    }
+                }
                 if !self.left {
                     self.request_missing();
                     if self.tick >= self.next_sync_tick {
@@ -473,6 +500,12 @@ impl Machine {
                 }
                 table.quiet = false;
             }
+            Some(&KIND_META_SPREAD) => {
+                // Through foca's handler: applied and queued for gossip if new.
+                if self.foca.add_broadcast(&body[1..]).is_err() {
+                    self.stats.dropped_bad_metadata += 1;
+                }
+            }
             Some(&KIND_META) => match MetaRecord::decode(&body[1..]) {
                 Ok(rec) => {
                     lock(&self.table).offer(rec, false);
@@ -507,8 +540,14 @@ impl Machine {
                 return;
             }
         }
-        // Repair: the sender has a newer record than ours.
         let src = header.src;
+        if self.join_sync && header.message == foca::Message::Feed {
+            // Just joined through `src`: pull everything it knows.
+            self.join_sync = false;
+            self.next_sync_tick = self.tick + self.sync_ticks;
+            self.sync_with(src.addr);
+        }
+        // Repair: the sender has a newer record than ours.
         let want = (src.gen, version);
         let held = lock(&self.table).entries.get(&src.addr).map(|r| r.stamp());
         if held.is_none_or(|h| h < want) && self.live.contains(&src) {
@@ -545,6 +584,16 @@ impl Machine {
                 }
                 true
             });
+        }
+        if to_send.len() > MAX_REQUESTS_PER_TICK {
+            // Many records missing at once (a mass start, a healed
+            // partition): one sync with a random member is far cheaper
+            // than a request to each; at most one per retry period.
+            if tick >= self.last_bulk_sync + self.retry_ticks {
+                self.last_bulk_sync = tick;
+                self.request_sync();
+            }
+            return;
         }
         for addr in to_send {
             self.stats.meta_requests_sent += 1;
@@ -593,12 +642,17 @@ impl Machine {
         }
         self.sync_rr = self.sync_rr.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let pick = (self.sync_rr % n as u64) as usize;
+        self.join_sync = false;
         if let Some(peer) = self.live.iter().nth(pick).copied() {
-            let mut body = vec![KIND_SYNC_REQUEST];
-            body.extend_from_slice(&self.local.encode());
-            self.stats.syncs_requested += 1;
-            self.send(peer.addr, &body);
+            self.sync_with(peer.addr);
         }
+    }
+
+    fn sync_with(&mut self, addr: SocketAddr) {
+        let mut body = vec![KIND_SYNC_REQUEST];
+        body.extend_from_slice(&self.local.encode());
+        self.stats.syncs_requested += 1;
+        self.send(addr, &body);
     }
 
     fn broadcast_local(&mut self) -> Result<()> {
@@ -702,30 +756,29 @@ impl Machine {
             OwnedNotification::Defunct => {
                 tracing::warn!("gossip: this node was declared down and cannot rejoin");
             }
-            OwnedNotification::Active => self.sync_on_next_tick(),
+            OwnedNotification::Active => {
+                // Sync with whoever fed us (see handle_foca); fall back to a
+                // random member if no Feed comes soon.
+                self.join_sync = true;
+                self.next_sync_tick = self.tick + self.grace_ticks;
+            }
             OwnedNotification::Idle => {}
         }
-    }
-
-    fn sync_on_next_tick(&mut self) {
-        // After this input's notifications are in, so a peer is known.
-        self.next_sync_tick = self.tick + 1;
     }
 
     fn on_record(&mut self, rec: MetaRecord, gossip_on: bool) {
         let addr = rec.node.addr;
         // Re-index: the address may have moved to another service id.
-        let mut old_ids = Vec::new();
-        for (id, addrs) in self.by_id.iter_mut() {
-            if *id != rec.service.id && addrs.remove(&addr) {
-                old_ids.push(id.clone());
+        if let Some(old_id) = self.id_of.insert(addr, rec.service.id.clone()) {
+            if old_id != rec.service.id {
+                if let Some(addrs) = self.by_id.get_mut(&old_id) {
+                    addrs.remove(&addr);
+                    if addrs.is_empty() {
+                        self.by_id.remove(&old_id);
+                    }
+                }
+                self.dirty.insert(old_id);
             }
-        }
-        for id in old_ids {
-            if self.by_id.get(&id).is_some_and(|a| a.is_empty()) {
-                self.by_id.remove(&id);
-            }
-            self.dirty.insert(id);
         }
         self.by_id.entry(rec.service.id.clone()).or_default().insert(addr);
         self.dirty.insert(rec.service.id.clone());
@@ -798,6 +851,7 @@ impl Machine {
                     self.published.insert(id, (w.node.addr, w.service.clone()));
                 }
                 (Some((_, old)), Some(w)) => {
+                    self.failing.remove(&id);
                     if old != w.service {
                         self.out.events.push(MemberEvent::Updated(w.service.clone()));
                     }
@@ -806,6 +860,18 @@ impl Machine {
                 (Some((addr, old)), None) => {
                     let left =
                         table.entries.get(&addr).is_some_and(|r| r.leaving) || (addr == me.addr && self.left);
+                    if !left {
+                        // A leave's record may trail foca's "down" by a hop:
+                        // hold a failure for a moment before calling it.
+                        let due = *self
+                            .failing
+                            .entry(id.clone())
+                            .or_insert(self.tick + LEAVE_GRACE_TICKS);
+                        if self.tick < due {
+                            continue;
+                        }
+                    }
+                    self.failing.remove(&id);
                     let s = old;
                     self.out.events.push(if left {
                         MemberEvent::Left(s)
@@ -819,6 +885,13 @@ impl Machine {
         }
     }
 }
+
+/// Ticks a member that went down without a leave record keeps its place
+/// before `Failed` is emitted (2 ticks: 100 ms with the default tick).
+const LEAVE_GRACE_TICKS: u64 = 2;
+
+/// Above this many missing records in one tick, sync instead of asking each.
+const MAX_REQUESTS_PER_TICK: usize = 16;
 
 fn check_record_len(rec: &MetaRecord) -> Result<()> {
     let len = rec.encode().len();

@@ -8,6 +8,7 @@
 //!           | 0x03 record                     (metadata answer)
 //!           | 0x04 record                     (sync: "here is mine, send all yours")
 //!           | 0x05 (len:varint record)*       (sync answer, as many as fit)
+//!           | 0x06 record                     (a record to apply and gossip on)
 //! record   := node_id version:varint flags:u8 id group addr weight:varint
 //!             tag_count:varint (key value)*   (strings: varint length + UTF-8)
 //! ```
@@ -37,6 +38,9 @@ pub const KIND_META: u8 = 0x03;
 pub const KIND_SYNC_REQUEST: u8 = 0x04;
 /// Body kind: several length-prefixed records (answer to a sync).
 pub const KIND_META_BATCH: u8 = 0x05;
+/// Body kind: a record the receiver should also gossip on (sent to seeds
+/// with an announce, so the record spreads with the join).
+pub const KIND_META_SPREAD: u8 = 0x06;
 
 /// Bytes the envelope adds around a foca packet at most: wire tag, nonce,
 /// AEAD tag, body kind and a 10-byte varint.

@@ -1,0 +1,196 @@
+//! Simulated network (virtual time): large clusters, loss, partitions.
+
+use registry_core::gossip::sim::{Sim, SimConfig};
+use registry_core::{MemberEvent, Service};
+use std::time::Duration;
+
+fn svc(i: usize) -> Service {
+    let mut s = Service::new(
+        format!("s{i}"),
+        format!("g{}", i % 7),
+        format!("10.1.{}.{}:80", i / 256, i % 256),
+    );
+    s.tags.insert("n".into(), i.to_string());
+    s
+}
+
+/// `n` nodes joining through the first three, one every `gap`.
+fn cluster(n: usize, cfg: SimConfig, gap: Duration) -> Sim {
+    let mut sim = Sim::new(cfg);
+    for i in 0..n {
+        let seeds: Vec<usize> = (0..i.min(3)).collect();
+        sim.add_node(svc(i), &seeds);
+        sim.run_for(gap);
+    }
+    sim
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+// foca applies each update with a linear scan of its member list, so a
+// 1,000-member mass start is ~1e9 steps: about a minute optimised, far
+// more in a debug build. Run it with `cargo test --release` (or with
+// `opt-level` raised for foca and registry-core in the dev profile); the
+// 250-member variant below always runs.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "1,000 members: run with --release")]
+fn thousand_members_converge_then_see_a_crash_a_leave_and_an_update() {
+    crash_leave_update(1000);
+}
+
+#[test]
+fn members_converge_then_see_a_crash_a_leave_and_an_update() {
+    crash_leave_update(250);
+}
+
+fn crash_leave_update(n: usize) {
+    let wall = std::time::Instant::now();
+    let mut sim = cluster(n, SimConfig::default(), Duration::from_millis(2));
+    let took = sim.run_until(secs(60), |s| s.converged());
+    println!("{n} converged after {took:?} virtual, {:?} wall", wall.elapsed());
+    assert!(took.is_some(), "{n} members did not converge");
+    // Full metadata everywhere.
+    for (_, m) in sim.running() {
+        assert!(m.knows(&svc(n / 2)) && m.knows(&svc(0)) && m.knows(&svc(n - 1)));
+    }
+
+    sim.watch_where(|_| true);
+    sim.crash(10);
+    let t = sim
+        .run_until(secs(20), |s| s.none_know("s10"))
+        .expect("crash not known to all");
+    println!("crash known to all after {t:?}");
+    sim.leave(11);
+    let t = sim
+        .run_until(secs(5), |s| s.none_know("s11"))
+        .expect("leave not applied by all");
+    println!("leave applied by all after {t:?}");
+    let mut s12 = svc(12);
+    s12.weight = 5;
+    sim.update(12, s12.clone()).unwrap();
+    if sim
+        .run_until(secs(5), |s| s.running().all(|(_, m)| m.knows(&s12)))
+        .is_none()
+    {
+        let missing: Vec<usize> = sim
+            .running()
+            .filter(|(_, m)| !m.knows(&s12))
+            .map(|(i, _)| i)
+            .collect();
+        let st = sim.node(missing[0]).map(|m| m.stats());
+        panic!(
+            "update not seen by {} nodes: {:?} {st:?}",
+            missing.len(),
+            &missing[..missing.len().min(10)]
+        );
+    }
+    let log = sim.take_log();
+    let fails = log
+        .iter()
+        .filter(|(_, _, e)| matches!(e, MemberEvent::Failed(s) if s.id == "s10"))
+        .count();
+    let lefts = log
+        .iter()
+        .filter(|(_, _, e)| matches!(e, MemberEvent::Left(s) if s.id == "s11"))
+        .count();
+    let odd: Vec<_> = log
+        .iter()
+        .filter(|(_, _, e)| !matches!(e, MemberEvent::Failed(s) if s.id == "s10"))
+        .filter(|(_, _, e)| !matches!(e, MemberEvent::Left(s) if s.id == "s11"))
+        .filter(|(_, _, e)| !matches!(e, MemberEvent::Updated(s) if s.id == "s12"))
+        .take(5)
+        .collect();
+    // The other n - 2 nodes see Left(s11); s11 itself emits Left(self) first.
+    assert_eq!(
+        (fails, lefts),
+        (n - 1, n - 1),
+        "Failed(s10) and Left(s11) once per node; odd: {odd:?}"
+    );
+    let other: Vec<_> = log
+        .iter()
+        .filter(|(_, _, e)| !["s10", "s11", "s12"].contains(&e.service().id.as_str()))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "unexpected events: {:?}",
+        &other[..other.len().min(5)]
+    );
+}
+
+#[test]
+fn five_percent_loss_causes_no_false_failure() {
+    let cfg = SimConfig {
+        loss: 0.05,
+        seed: 7,
+        ..SimConfig::default()
+    };
+    let mut sim = cluster(100, cfg, Duration::from_millis(10));
+    assert!(sim.run_until(secs(30), |s| s.converged()).is_some());
+    sim.watch_where(|e| matches!(e, MemberEvent::Failed(_) | MemberEvent::Left(_)));
+    sim.run_for(secs(600));
+    let log = sim.take_log();
+    assert!(
+        log.is_empty(),
+        "{} false failures, first: {:?}",
+        log.len(),
+        log.first()
+    );
+    assert!(sim.converged());
+}
+
+#[test]
+fn partition_heals_into_one_cluster() {
+    let mut sim = cluster(60, SimConfig::default(), Duration::from_millis(5));
+    assert!(sim.run_until(secs(20), |s| s.converged()).is_some());
+    // Seeds 0..3 all on one side: the other side must heal without them.
+    sim.partition(|i| u32::from(i % 2 == 1));
+    sim.run_until(secs(30), |s| s.running().all(|(_, m)| m.member_count() == 30))
+        .expect("each side sees the other fail");
+    sim.heal();
+    let t = sim
+        .run_until(secs(120), |s| s.converged())
+        .expect("partition did not heal");
+    println!("healed after {t:?}");
+    for (_, m) in sim.running() {
+        assert!(m.knows(&svc(1)) && m.knows(&svc(2)));
+    }
+}
+
+#[test]
+fn late_joiner_learns_everyone_and_restart_replaces() {
+    let mut sim = cluster(200, SimConfig::default(), Duration::from_millis(5));
+    assert!(sim.run_until(secs(20), |s| s.converged()).is_some());
+    sim.run_for(secs(30));
+    let late = sim.add_node(svc(1000), &[0]);
+    let t = sim
+        .run_until(secs(10), |s| {
+            s.node(late).is_some_and(|m| m.member_count() == 201)
+        })
+        .expect("late joiner did not learn everyone");
+    println!("late joiner knows all 200 after {t:?}");
+    for i in [0, 50, 199] {
+        assert!(sim.node(late).is_some_and(|m| m.knows(&svc(i))));
+    }
+    // A crash and restart at the same address: an update at most, never a failure.
+    sim.watch("s42");
+    sim.crash(42);
+    let mut again = svc(42);
+    again.weight = 2;
+    sim.restart(42, again.clone());
+    sim.run_until(secs(10), |s| s.running().all(|(_, m)| m.knows(&again)))
+        .expect("restart not seen");
+    sim.run_for(secs(10));
+    let log = sim.take_log();
+    let bad: Vec<_> = log
+        .iter()
+        .filter(|(_, n, e)| *n != 42 && !matches!(e, MemberEvent::Updated(_)))
+        .collect();
+    assert!(bad.is_empty(), "{:?}", &bad[..bad.len().min(3)]);
+    assert_eq!(
+        log.len(),
+        201,
+        "one Joined on the restarted node, one Updated on each other"
+    );
+}
