@@ -12,6 +12,7 @@ pub mod error;
 pub mod gossip;
 pub mod registration;
 pub mod ring;
+pub mod runtime;
 pub mod service;
 pub mod wire;
 
