@@ -290,6 +290,30 @@ enum registry_status registry_ring_locate_n_len(const struct registry_ring *ring
 // it afterwards. Thread-safe.
 void registry_service_free(const struct registry_service *service);
 
+// The service's unique id (NUL-terminated UTF-8).
+//
+// # Safety
+// `service` is NULL or a live service. Ownership: the string belongs to
+// `service` and lives as long as it; never free it. NULL if `service` is
+// NULL.
+const char *registry_service_id(const struct registry_service *service);
+
+// The group the service belongs to.
+//
+// # Safety
+// `service` is NULL or a live service. Ownership: the string belongs to
+// `service` and lives as long as it; never free it. NULL if `service` is
+// NULL.
+const char *registry_service_group(const struct registry_service *service);
+
+// The address clients use to reach the service (e.g. `"10.0.0.5:8080"`).
+//
+// # Safety
+// `service` is NULL or a live service. Ownership: the string belongs to
+// `service` and lives as long as it; never free it. NULL if `service` is
+// NULL.
+const char *registry_service_addr(const struct registry_service *service);
+
 // The service's weight (its relative share of keys, 1..=1000); 0 if
 // `service` is NULL.
 //

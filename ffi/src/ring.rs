@@ -18,11 +18,20 @@ pub struct registry_ring {
 
 impl registry_ring {
     fn locate(&self, key: &str) -> FfiResult<*const c_char> {
+        self.check(key)?;
+        let i = self.ring.locate(key)?;
+        self.id(i)
+    }
+
+    /// Rejects an empty key, and any key when the ring has no members.
+    fn check(&self, key: &str) -> FfiResult {
         if key.is_empty() {
             return Err(FfiError::invalid("key is empty"));
         }
-        let i = self.ring.locate(key)?;
-        self.id(i)
+        if self.ids.is_empty() {
+            return Err(registry_core::Error::not_found("the ring has no members").into());
+        }
+        Ok(())
     }
 
     fn id(&self, i: usize) -> FfiResult<*const c_char> {
@@ -33,9 +42,7 @@ impl registry_ring {
     }
 
     fn locate_n(&self, key: &str, n: usize, ids_out: *mut *const c_char, count_out: &mut usize) -> FfiResult {
-        if key.is_empty() {
-            return Err(FfiError::invalid("key is empty"));
-        }
+        self.check(key)?;
         if n == 0 {
             return Err(FfiError::invalid("n must be at least 1"));
         }

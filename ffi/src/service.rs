@@ -63,40 +63,41 @@ pub unsafe extern "C" fn registry_service_free(service: *const registry_service)
     })
 }
 
-macro_rules! service_str {
-    ($(#[$doc:meta])* $name:ident, $field:ident) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `service` is NULL or a live service. Ownership: the string belongs
-        /// to `service` and lives as long as it; never free it. NULL if
-        /// `service` is NULL.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(service: *const registry_service) -> *const c_char {
-            // SAFETY: NULL or live (contract above).
-            match unsafe { service.as_ref() } {
-                Some(s) => s.$field.as_ptr(),
-                None => std::ptr::null(),
-            }
-        }
-    };
+/// The service's unique id (NUL-terminated UTF-8).
+///
+/// # Safety
+/// `service` is NULL or a live service. Ownership: the string belongs to
+/// `service` and lives as long as it; never free it. NULL if `service` is
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn registry_service_id(service: *const registry_service) -> *const c_char {
+    // SAFETY: NULL or live (contract above).
+    unsafe { service.as_ref() }.map_or(std::ptr::null(), |s| s.id.as_ptr())
 }
 
-service_str!(
-    /// The service's unique id (NUL-terminated UTF-8).
-    registry_service_id,
-    id
-);
-service_str!(
-    /// The group the service belongs to.
-    registry_service_group,
-    group
-);
-service_str!(
-    /// The address clients use to reach the service (e.g. `"10.0.0.5:8080"`).
-    registry_service_addr,
-    addr
-);
+/// The group the service belongs to.
+///
+/// # Safety
+/// `service` is NULL or a live service. Ownership: the string belongs to
+/// `service` and lives as long as it; never free it. NULL if `service` is
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn registry_service_group(service: *const registry_service) -> *const c_char {
+    // SAFETY: NULL or live (contract above).
+    unsafe { service.as_ref() }.map_or(std::ptr::null(), |s| s.group.as_ptr())
+}
+
+/// The address clients use to reach the service (e.g. `"10.0.0.5:8080"`).
+///
+/// # Safety
+/// `service` is NULL or a live service. Ownership: the string belongs to
+/// `service` and lives as long as it; never free it. NULL if `service` is
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn registry_service_addr(service: *const registry_service) -> *const c_char {
+    // SAFETY: NULL or live (contract above).
+    unsafe { service.as_ref() }.map_or(std::ptr::null(), |s| s.addr.as_ptr())
+}
 
 /// The service's weight (its relative share of keys, 1..=1000); 0 if
 /// `service` is NULL.
