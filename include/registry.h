@@ -235,6 +235,18 @@ void registry_ring_free(struct registry_ring *ring);
 // `ring` is NULL or a live ring.
 size_t registry_ring_len(const struct registry_ring *ring);
 
+// Member number `index` of the ring (members are sorted by id): its id
+// and weight. `REGISTRY_NOT_FOUND` when `index >= registry_ring_len()`.
+// The id pointer is the one `registry_ring_locate` returns for that member.
+//
+// # Safety
+// `ring` is a live ring; `id_out` and `weight_out` are writable.
+// Ownership: the id belongs to the ring; never free it.
+enum registry_status registry_ring_member(const struct registry_ring *ring,
+                                          size_t index,
+                                          const char **id_out,
+                                          uint32_t *weight_out);
+
 // The id of the member that owns `key`. `REGISTRY_NOT_FOUND` when the
 // ring has no members; `REGISTRY_INVALID_ARGUMENT` for an empty key.
 //

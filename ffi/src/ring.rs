@@ -138,6 +138,36 @@ pub unsafe extern "C" fn registry_ring_len(ring: *const registry_ring) -> usize 
     unsafe { ring.as_ref() }.map_or(0, |r| r.ids.len())
 }
 
+/// Member number `index` of the ring (members are sorted by id): its id
+/// and weight. `REGISTRY_NOT_FOUND` when `index >= registry_ring_len()`.
+/// The id pointer is the one `registry_ring_locate` returns for that member.
+///
+/// # Safety
+/// `ring` is a live ring; `id_out` and `weight_out` are writable.
+/// Ownership: the id belongs to the ring; never free it.
+#[no_mangle]
+pub unsafe extern "C" fn registry_ring_member(
+    ring: *const registry_ring,
+    index: usize,
+    id_out: *mut *const c_char,
+    weight_out: *mut u32,
+) -> registry_status {
+    guard("registry_ring_member", || {
+        let id_out = arg_out!(ptr id_out);
+        let weight_out = arg_out!(weight_out);
+        let ring = arg_ref!(ring);
+        let member = ring.ring.members().get(index).ok_or_else(|| {
+            registry_core::Error::not_found(format!(
+                "member index {index} is out of range (the ring has {})",
+                ring.ids.len()
+            ))
+        })?;
+        *id_out = ring.id(index)?;
+        *weight_out = member.weight;
+        Ok(())
+    })
+}
+
 /// The id of the member that owns `key`. `REGISTRY_NOT_FOUND` when the
 /// ring has no members; `REGISTRY_INVALID_ARGUMENT` for an empty key.
 ///
