@@ -1,2 +1,193 @@
 //! Service-side API: join the cluster so registries see this service.
-//! (Built in the gossip issue.)
+//!
+//! A [`Registration`] is a [`GossipNode`] whose metadata is the service.
+//! It joins through the registries' gossip addresses, keeps retrying them
+//! while none answers (registries not up yet, or all restarting), and
+//! re-announces periodically so a registry that restarted, or a partition,
+//! finds it again. [`Registration::stop`] leaves gracefully: registries
+//! drop the service at once.
+//!
+//! ```no_run
+//! # async fn f() -> registry_core::Result<()> {
+//! use registry_core::registration::{Registration, RegistrationConfig};
+//! let reg = Registration::start(
+//!     RegistrationConfig::new("api-1", "api", "127.0.0.1:8080").registry("127.0.0.1:7370"),
+//! )
+//! .await?;
+//! // ... serve ...
+//! reg.stop().await?;
+//! # Ok(()) }
+//! ```
+
+use crate::error::Result;
+use crate::gossip::{GossipConfig, GossipNode, GossipStats, Keyring};
+use crate::service::{MemberEvent, Service};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+
+/// Everything needed to register one service instance.
+#[derive(Debug, Clone)]
+pub struct RegistrationConfig {
+    /// Unique id of this instance.
+    pub id: String,
+    /// Service group it belongs to.
+    pub group: String,
+    /// Address clients use to reach it (e.g. its gRPC or HTTP address).
+    pub addr: String,
+    /// Local UDP address for gossip. Default `127.0.0.1:0` (free port,
+    /// works on a laptop); use `0.0.0.0:port` across hosts.
+    pub bind: SocketAddr,
+    /// Gossip address others reach this instance at, if not `bind` (NAT).
+    pub advertise: Option<SocketAddr>,
+    /// Gossip `host:port` of the registries to join through.
+    pub registries: Vec<String>,
+    /// Share of keys (1 ..= `MAX_WEIGHT`). Default 1.
+    pub weight: u32,
+    /// Free-form metadata (at most `MAX_TAGS_BYTES`).
+    pub tags: BTreeMap<String, String>,
+    /// Encryption keys; must match the registries'. Default none.
+    pub keyring: Option<Keyring>,
+    /// Protocol tuning; its bind, advertise, seeds and keyring are replaced
+    /// by the fields above. Default [`GossipConfig::lan`].
+    pub gossip: GossipConfig,
+}
+
+impl RegistrationConfig {
+    /// A weight-1, untagged registration bound to a free loopback port.
+    pub fn new(id: impl Into<String>, group: impl Into<String>, addr: impl Into<String>) -> Self {
+        RegistrationConfig {
+            id: id.into(),
+            group: group.into(),
+            addr: addr.into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: None,
+            registries: Vec::new(),
+            weight: 1,
+            tags: BTreeMap::new(),
+            keyring: None,
+            gossip: GossipConfig::lan(),
+        }
+    }
+
+    /// Adds a registry gossip address to join through.
+    pub fn registry(mut self, addr: impl Into<String>) -> Self {
+        self.registries.push(addr.into());
+        self
+    }
+
+    /// The service this configuration registers.
+    pub fn service(&self) -> Service {
+        Service {
+            id: self.id.clone(),
+            group: self.group.clone(),
+            addr: self.addr.clone(),
+            weight: self.weight,
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+/// A metadata change; `None` fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceUpdate {
+    /// New group.
+    pub group: Option<String>,
+    /// New client address.
+    pub addr: Option<String>,
+    /// New weight.
+    pub weight: Option<u32>,
+    /// New tags (replace all of them).
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// A registered service instance, live until [`Registration::stop`].
+#[derive(Debug)]
+pub struct Registration {
+    node: GossipNode,
+    service: Mutex<Service>,
+}
+
+impl Registration {
+    /// Validates the metadata (a clear `InvalidArgument` or
+    /// `LimitExceeded` error names the field), binds, and starts joining.
+    /// Returns at once; joining continues in the background until a
+    /// registry answers.
+    pub async fn start(config: RegistrationConfig) -> Result<Registration> {
+        let service = config.service();
+        service.validate()?;
+        let mut gossip = config.gossip;
+        gossip.bind = config.bind;
+        gossip.advertise = config.advertise;
+        gossip.seeds = config.registries;
+        gossip.keyring = config.keyring;
+        let node = GossipNode::start(gossip, service.clone()).await?;
+        Ok(Registration {
+            node,
+            service: Mutex::new(service),
+        })
+    }
+
+    /// The metadata currently registered.
+    pub fn service(&self) -> Service {
+        self.service.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes metadata at runtime; registries see `Updated`, never a
+    /// failure. Invalid changes are refused and change nothing.
+    pub async fn update(&self, change: ServiceUpdate) -> Result<()> {
+        let mut s = self.service();
+        if let Some(g) = change.group {
+            s.group = g;
+        }
+        if let Some(a) = change.addr {
+            s.addr = a;
+        }
+        if let Some(w) = change.weight {
+            s.weight = w;
+        }
+        if let Some(t) = change.tags {
+            s.tags = t;
+        }
+        self.node.update(s.clone()).await?;
+        *self.service.lock().unwrap_or_else(|e| e.into_inner()) = s;
+        Ok(())
+    }
+
+    /// Every member this instance knows (registries and services), itself
+    /// included.
+    pub fn members(&self) -> Vec<Service> {
+        self.node.members()
+    }
+
+    /// Membership events, as the old system's handler interface offered.
+    pub fn events(&self) -> broadcast::Receiver<MemberEvent> {
+        self.node.events()
+    }
+
+    /// True once at least one other member (a registry) knows this one.
+    pub fn is_joined(&self) -> bool {
+        self.node.stats().live_members > 0
+    }
+
+    /// Gossip counters.
+    pub fn stats(&self) -> GossipStats {
+        self.node.stats()
+    }
+
+    /// The local gossip address (real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.node.local_addr()
+    }
+
+    /// The gossip node underneath.
+    pub fn node(&self) -> &GossipNode {
+        &self.node
+    }
+
+    /// Leaves gracefully: registries remove the service at once.
+    pub async fn stop(self) -> Result<()> {
+        self.node.leave().await
+    }
+}

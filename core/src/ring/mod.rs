@@ -1,10 +1,27 @@
-//! Consistent-hash ring (placeholder API; the implementation lands with the
-//! ring work of the foundation issue).
+//! Consistent-hash ring: which member owns a key.
+//!
+//! (Module docs with the measured algorithm choice follow the measurements.)
+
+mod build;
+mod hash;
+
+pub use build::Builder;
+pub use hash::{key_position, point_position, HASH_SEED, VNODE_STEP};
 
 use crate::error::{Error, Result};
 
 /// Name of the ring algorithm, sent to clients in every Watch snapshot.
 pub const RING_ALGORITHM: &str = "xxh3-vnode-v1";
+
+/// Virtual nodes (points on the ring) per unit of member weight.
+pub const VNODES_PER_WEIGHT: u32 = 1024;
+
+/// Most members one ring holds (member indexes take at most 16 bits).
+pub const MAX_MEMBERS: usize = 1 << 16;
+
+/// Most points one ring holds (about 285 MB); with [`VNODES_PER_WEIGHT`]
+/// this caps the members' total weight.
+pub const MAX_POINTS: usize = 1 << 26;
 
 /// One member of a ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,23 +33,50 @@ pub struct Member {
 }
 
 /// An immutable consistent-hash ring.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Ring {
-    members: Vec<Member>,
+    /// Members sorted by id; a member's index here is its index in `points`.
+    members: Box<[Member]>,
+    /// Every point as `(position << bucket_bits) | member index`, sorted by
+    /// (position, member index); the top `bucket_bits` bits of the position
+    /// are implied by the bucket the point sits in.
+    points: Box<[u32]>,
+    /// `index[k]..index[k + 1]` are the points of bucket `k` (the points
+    /// whose position's top `bucket_bits` bits are `k`); `2^bucket_bits + 1`
+    /// entries, or none for the empty ring.
+    index: Box<[u32]>,
+    /// Bits of a position that select its bucket (1 ..= 24; 0 when empty).
+    bucket_bits: u32,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("members", &self.members.len())
+            .field("points", &self.points.len())
+            .field("bucket_bits", &self.bucket_bits)
+            .finish()
+    }
 }
 
 impl Ring {
     /// Builds a ring from `(id, weight)` pairs; the order does not matter.
+    ///
+    /// Errors (`InvalidArgument`): an empty or duplicate id, a weight of 0 or
+    /// above [`crate::service::MAX_WEIGHT`], more than [`MAX_MEMBERS`]
+    /// members or more than [`MAX_POINTS`] points in all.
     pub fn new<'a>(members: impl IntoIterator<Item = (&'a str, u32)>) -> Result<Ring> {
-        let mut members: Vec<Member> = members
-            .into_iter()
-            .map(|(id, weight)| Member {
-                id: id.into(),
-                weight,
-            })
-            .collect();
-        members.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Ring { members })
+        Builder::new().build(members)
+    }
+
+    /// Builds a ring whose points come from `hash(id, vnode)` instead of
+    /// [`point_position`]; for tests that force collisions.
+    #[doc(hidden)]
+    pub fn with_point_hash<'a>(
+        members: impl IntoIterator<Item = (&'a str, u32)>,
+        hash: fn(&str, u32) -> u32,
+    ) -> Result<Ring> {
+        Builder::new().point_hash(hash).build(members)
     }
 
     /// Members sorted by id; `locate` returns indexes into this slice.
@@ -40,13 +84,225 @@ impl Ring {
         &self.members
     }
 
-    /// Index of the member that owns `key`.
-    pub fn locate(&self, _key: &str) -> Result<usize> {
-        Err(Error::Internal("ring not implemented".into()))
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
     }
 
-    /// Indexes of up to `n` distinct members for `key`, in preference order.
-    pub fn locate_n(&self, _key: &str, _n: usize) -> Result<Vec<usize>> {
-        Err(Error::Internal("ring not implemented".into()))
+    /// True for the ring with no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Number of points (virtual nodes) on the ring.
+    pub fn point_count(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Bits of a position that select its index bucket (diagnostics only;
+    /// answers never depend on it).
+    pub fn bucket_bits(&self) -> u32 {
+        self.bucket_bits
+    }
+
+    /// Index of the member that owns `key`.
+    ///
+    /// Errors: `InvalidArgument` for an empty key, `NotFound` on an empty ring.
+    pub fn locate(&self, key: &str) -> Result<usize> {
+        self.check(key)?;
+        Ok(self.owner(self.first_point(key_position(key))))
+    }
+
+    /// Indexes of `n` distinct members for `key`, in preference order: the
+    /// order in which they first appear walking clockwise from the key. The
+    /// first is always [`Ring::locate`]. When `n` is larger than the ring,
+    /// every member is returned (still in preference order).
+    ///
+    /// Errors: `InvalidArgument` for an empty key or `n = 0`, `NotFound` on
+    /// an empty ring.
+    pub fn locate_n(&self, key: &str, n: usize) -> Result<Vec<usize>> {
+        if n == 0 {
+            return Err(Error::invalid("n must be at least 1"));
+        }
+        self.check(key)?;
+        let want = n.min(self.members.len());
+        let start = self.first_point(key_position(key));
+        let mut out = Vec::with_capacity(want);
+        let points = &self.points;
+        let walk = points[start..].iter().chain(&points[..start]);
+        if want <= 16 {
+            for &p in walk {
+                let m = self.owner_of(p);
+                if !out.contains(&m) {
+                    out.push(m);
+                    if out.len() == want {
+                        break;
+                    }
+                }
+            }
+        } else {
+            let mut seen = vec![0u64; self.members.len().div_ceil(64)];
+            for &p in walk {
+                let m = self.owner_of(p);
+                let (word, bit) = (m / 64, 1u64 << (m % 64));
+                if seen[word] & bit == 0 {
+                    seen[word] |= bit;
+                    out.push(m);
+                    if out.len() == want {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each member's exact fraction of the hash space (indexed like
+    /// [`Ring::members`]), computed from the points: the arc that ends at a
+    /// point belongs to that point's member. Sums to 1; empty when the ring is.
+    pub fn shares(&self) -> Vec<f64> {
+        const SPACE: f64 = 4_294_967_296.0;
+        let mut arcs = vec![0u64; self.members.len()];
+        let points = &self.points;
+        let Some(&last) = points.last() else {
+            return Vec::new();
+        };
+        let mut prev = self.position_at(points.len() - 1, last);
+        let mut first = true;
+        let b = self.bucket_bits;
+        for k in 0..self.index.len().saturating_sub(1) {
+            let (lo, hi) = (self.index[k] as usize, self.index[k + 1] as usize);
+            for &p in &points[lo..hi] {
+                let pos = ((k as u64) << (32 - b)) | u64::from(p >> b);
+                let arc = if first {
+                    first = false;
+                    pos + (1u64 << 32) - prev
+                } else {
+                    pos - prev
+                };
+                arcs[self.owner_of(p)] += arc;
+                prev = pos;
+            }
+        }
+        arcs.into_iter().map(|a| a as f64 / SPACE).collect()
+    }
+
+    /// Heap and inline bytes this ring occupies.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Ring>()
+            + std::mem::size_of_val(&*self.members)
+            + self.members.iter().map(|m| m.id.len()).sum::<usize>()
+            + std::mem::size_of_val(&*self.points)
+            + std::mem::size_of_val(&*self.index)
+    }
+
+    /// The shared argument checks of the lookups.
+    fn check(&self, key: &str) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::invalid("key is empty"));
+        }
+        if self.members.is_empty() {
+            return Err(Error::not_found("the ring has no members"));
+        }
+        Ok(())
+    }
+
+    /// Index in `points` of the first point at or after `pos` (clockwise,
+    /// wrapping to point 0). The ring must not be empty.
+    #[inline]
+    fn first_point(&self, pos: u32) -> usize {
+        let b = self.bucket_bits;
+        let bucket = (pos >> (32 - b)) as usize;
+        let (lo, hi) = (self.index[bucket] as usize, self.index[bucket + 1] as usize);
+        // Member index 0 makes this the smallest packed value at `pos`.
+        let target = pos << b;
+        let i = lo + self.points[lo..hi].partition_point(|&p| p < target);
+        // Past the bucket's end, `i` is the first point of the next non-empty
+        // bucket, or the end of the ring: wrap.
+        if i < self.points.len() {
+            i
+        } else {
+            0
+        }
+    }
+
+    /// Member index of the point at `points[i]`.
+    #[inline]
+    fn owner(&self, i: usize) -> usize {
+        self.owner_of(self.points[i])
+    }
+
+    /// Member index stored in a packed point.
+    #[inline]
+    fn owner_of(&self, packed: u32) -> usize {
+        (packed & ((1u32 << self.bucket_bits) - 1)) as usize
+    }
+
+    /// Full position of the packed point `packed` found at `points[i]`.
+    fn position_at(&self, i: usize, packed: u32) -> u64 {
+        // The bucket is the last k with index[k] <= i.
+        let k = self.index.partition_point(|&start| start as usize <= i) - 1;
+        ((k as u64) << (32 - self.bucket_bits)) | u64::from(packed >> self.bucket_bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_member_owns_everything() {
+        let ring = Ring::new([("only", 3)]).expect("valid members");
+        assert_eq!(ring.point_count(), 3 * VNODES_PER_WEIGHT as usize);
+        assert_eq!(ring.shares(), vec![1.0]);
+        assert_eq!(ring.locate("k"), Ok(0));
+        assert_eq!(ring.locate_n("k", 5), Ok(vec![0]));
+    }
+
+    #[test]
+    fn a_single_point_covers_the_whole_circle() {
+        let ring = Builder::new()
+            .vnodes_per_weight(1)
+            .point_hash(|_, _| 0x8000_0000)
+            .build([("a", 1)])
+            .expect("valid members");
+        assert_eq!(ring.shares(), vec![1.0]);
+        for key in ["x", "y", "z"] {
+            assert_eq!(ring.locate(key), Ok(0));
+        }
+    }
+
+    #[test]
+    fn position_at_recovers_full_positions() {
+        let ring = Builder::new()
+            .vnodes_per_weight(4)
+            .point_hash(|id, i| if id == "a" { i << 30 } else { (i << 30) | 7 })
+            .build([("b", 1), ("a", 1)])
+            .expect("valid members");
+        let positions: Vec<u64> = (0..ring.point_count())
+            .map(|i| ring.position_at(i, ring.points[i]))
+            .collect();
+        let expected: Vec<u64> = (0..4u64).flat_map(|i| [i << 30, (i << 30) | 7]).collect();
+        assert_eq!(positions, expected);
+        // "b" owns the 7 positions after each of "a"'s points.
+        let b = 7.0 * 4.0 / 4_294_967_296.0;
+        assert_eq!(ring.shares(), vec![1.0 - b, b]);
+    }
+
+    #[test]
+    fn memory_counts_points_index_and_ids() {
+        let ring = Ring::new([("abc", 1), ("de", 1)]).expect("valid members");
+        let floor = 4 * ring.point_count() + 4 * ((1 << ring.bucket_bits()) + 1) + 5;
+        assert!(ring.memory_bytes() > floor);
+        assert!(ring.memory_bytes() < floor + 256);
+        assert!(Ring::default().memory_bytes() < 256);
+    }
+
+    #[test]
+    fn debug_output_is_a_summary() {
+        let ring = Ring::new([("a", 1)]).expect("valid members");
+        let text = format!("{ring:?}");
+        assert!(text.contains(&format!("points: {VNODES_PER_WEIGHT}")), "{text}");
+        assert!(text.len() < 100);
     }
 }

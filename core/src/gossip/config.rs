@@ -1,0 +1,230 @@
+//! Gossip configuration: one struct, every knob with its default and why.
+//!
+//! Defaults ([`GossipConfig::lan`], also `Default`) target a LAN or a
+//! laptop: a new member known to every node of a 100-member cluster in well
+//! under a second, a crash known to all in under 3 s, a graceful leave
+//! applied at once, no false failure at 5% packet loss. The figures that
+//! chose them come from the simulation bench (`cargo bench -p registry-core
+//! --bench gossip`), recorded in BENCHMARKS.md ("Gossip"):
+//!
+//! | knob | default | why |
+//! |------|---------|-----|
+//! | `probe_period` | 500 ms | each member probes one other per period; detection time is ~1.5 periods + suspicion |
+//! | `probe_rtt` | 150 ms | LAN RTT p99 is far below; leaves time for the indirect round inside the period |
+//! | `num_indirect_probes` | 3 | with 5% loss a false suspicion needs the direct and all 3 indirect paths to fail (~1e-3 per probe) |
+//! | `suspect_to_down_after` | 1.2 s | long enough for a suspected live member to hear and refute (gossip reaches it in ~0.2 s), short enough for crash detection ≤ 3 s |
+//! | `gossip_interval` / `gossip_fanout` | 50 ms / 4 | sent only while there is news; spreads a join to 100 members in ~4 rounds |
+//! | `max_transmissions` | 10 | times each update/record is piggybacked per node; 4·log10(n+1) is enough up to 300 members, 10 gives margin at 1,000 |
+//! | `max_packet_size` | 1,400 B | under a 1,500-byte Ethernet MTU with IP/UDP headers, so no fragmentation |
+//! | `join_retry_interval` | 1 s | a node with no peers re-announces to the seeds this often (registries not up yet, restarts) |
+//! | `reannounce_interval` | 10 s | a connected node re-announces to one seed this often, so a partitioned island rejoins |
+//! | `announce_interval` | 10 s | foca asks one random member for its member list, to learn the full roster |
+//! | `announce_down_interval` | 3 s | foca announces to 2 members it believes down; heals partitions |
+//! | `meta_tick` | 50 ms | how often missing metadata is requested |
+//! | `meta_retry` | 500 ms | a metadata request that got no answer is repeated after this |
+//! | `sync_interval` | 30 s | push-pull of all metadata with one random member (also done on joining): heals partitions and anything gossip missed |
+//! | `remove_down_after` | 1 h | how long a down identity is remembered (stops stale updates resurrecting it) |
+//! | `event_capacity` | 65,536 | events buffered per subscriber before it lags and must resync with `members()` |
+
+use super::keyring::Keyring;
+use super::packet::{ENVELOPE_OVERHEAD, MAX_RECORD_LEN};
+use crate::error::{Error, Result};
+use std::net::SocketAddr;
+use std::num::{NonZeroU8, NonZeroUsize};
+use std::time::Duration;
+
+/// Default UDP port of the gossip protocol.
+pub const DEFAULT_PORT: u16 = 7370;
+
+/// Settings of one gossip node. Start from [`GossipConfig::lan`] (the
+/// `Default`) and change what you need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GossipConfig {
+    /// Local UDP address to bind. Default `0.0.0.0:7370`; port 0 picks a
+    /// free port.
+    pub bind: SocketAddr,
+    /// Address other members use to reach this node (NAT, containers).
+    /// Default `None`: the bound address, or, when bound to `0.0.0.0`, the
+    /// local IP that routes to the first seed (loopback if no seed).
+    pub advertise: Option<SocketAddr>,
+    /// `host:port` of members to join through (registries). Re-resolved on
+    /// every retry, so a registry that moves is found again. Default empty.
+    pub seeds: Vec<String>,
+    /// Encryption keys; `None` (default) sends plain datagrams. All members
+    /// of a cluster must agree; see [`Keyring`] for rotation.
+    pub keyring: Option<Keyring>,
+    /// How often each member probes one other member. Default 500 ms.
+    pub probe_period: Duration,
+    /// How long to wait for a direct ack before asking others to probe.
+    /// Default 150 ms; must be below `probe_period`.
+    pub probe_rtt: Duration,
+    /// Members asked to probe indirectly after a missed ack. Default 3.
+    pub num_indirect_probes: usize,
+    /// How long a suspected member has to refute before it is declared
+    /// down. Default 1.2 s.
+    pub suspect_to_down_after: Duration,
+    /// Times each membership update and metadata record is piggybacked by
+    /// each node. Default 10.
+    pub max_transmissions: u8,
+    /// How often to gossip pending updates (only while there are some).
+    /// Default 50 ms.
+    pub gossip_interval: Duration,
+    /// Members each gossip round is sent to. Default 4.
+    pub gossip_fanout: usize,
+    /// Largest datagram sent or accepted, envelope and encryption included.
+    /// Default 1,400 bytes.
+    pub max_packet_size: usize,
+    /// Re-announce period to the seeds while the node knows no member.
+    /// Default 1 s.
+    pub join_retry_interval: Duration,
+    /// Re-announce period to one seed while connected. Default 10 s.
+    pub reannounce_interval: Duration,
+    /// Period of foca's announce to a random member (roster discovery).
+    /// Default 10 s.
+    pub announce_interval: Duration,
+    /// Period of foca's announce to members believed down (partition
+    /// healing). Default 3 s.
+    pub announce_down_interval: Duration,
+    /// Period of the metadata repair tick. Default 50 ms.
+    pub meta_tick: Duration,
+    /// Delay before a metadata request is repeated. Default 500 ms.
+    pub meta_retry: Duration,
+    /// Period of the push-pull metadata sync with one random member (one is
+    /// also done on joining). Default 30 s.
+    pub sync_interval: Duration,
+    /// How long a down identity is remembered. Default 1 h.
+    pub remove_down_after: Duration,
+    /// Capacity of the event channel of each subscriber. Default 65,536.
+    pub event_capacity: usize,
+}
+
+impl Default for GossipConfig {
+    fn default() -> Self {
+        GossipConfig::lan()
+    }
+}
+
+impl GossipConfig {
+    /// Defaults tuned for a LAN (see the module docs for the figures).
+    pub fn lan() -> Self {
+        GossipConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            advertise: None,
+            seeds: Vec::new(),
+            keyring: None,
+            probe_period: Duration::from_millis(500),
+            probe_rtt: Duration::from_millis(150),
+            num_indirect_probes: 3,
+            suspect_to_down_after: Duration::from_millis(1200),
+            max_transmissions: 10,
+            gossip_interval: Duration::from_millis(50),
+            gossip_fanout: 4,
+            max_packet_size: 1400,
+            join_retry_interval: Duration::from_secs(1),
+            reannounce_interval: Duration::from_secs(10),
+            announce_interval: Duration::from_secs(10),
+            announce_down_interval: Duration::from_secs(3),
+            meta_tick: Duration::from_millis(50),
+            meta_retry: Duration::from_millis(500),
+            sync_interval: Duration::from_secs(30),
+            remove_down_after: Duration::from_secs(3600),
+            event_capacity: 65_536,
+        }
+    }
+
+    /// [`GossipConfig::lan`] bound to `127.0.0.1:0` (a free loopback port):
+    /// for tests and laptops.
+    pub fn local() -> Self {
+        GossipConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..GossipConfig::lan()
+        }
+    }
+
+    /// Checks that the settings make sense together; the error names the knob.
+    pub fn validate(&self) -> Result<()> {
+        let nonzero = [
+            ("probe_period", self.probe_period),
+            ("probe_rtt", self.probe_rtt),
+            ("suspect_to_down_after", self.suspect_to_down_after),
+            ("gossip_interval", self.gossip_interval),
+            ("join_retry_interval", self.join_retry_interval),
+            ("reannounce_interval", self.reannounce_interval),
+            ("announce_interval", self.announce_interval),
+            ("announce_down_interval", self.announce_down_interval),
+            ("meta_tick", self.meta_tick),
+            ("meta_retry", self.meta_retry),
+            ("sync_interval", self.sync_interval),
+            ("remove_down_after", self.remove_down_after),
+        ];
+        for (name, d) in nonzero {
+            if d.is_zero() {
+                return Err(Error::invalid(format!("gossip {name} must be above zero")));
+            }
+        }
+        if self.probe_rtt >= self.probe_period {
+            return Err(Error::invalid(
+                "gossip probe_rtt must be shorter than probe_period",
+            ));
+        }
+        if self.num_indirect_probes == 0 || self.gossip_fanout == 0 || self.max_transmissions == 0 {
+            return Err(Error::invalid(
+                "gossip num_indirect_probes, gossip_fanout and max_transmissions must be at least 1",
+            ));
+        }
+        let min = MAX_RECORD_LEN + ENVELOPE_OVERHEAD + 100;
+        if self.max_packet_size < min || self.max_packet_size > 65_000 {
+            return Err(Error::invalid(format!(
+                "gossip max_packet_size must be in {min}..=65000, got {}",
+                self.max_packet_size
+            )));
+        }
+        if self.event_capacity == 0 {
+            return Err(Error::invalid("gossip event_capacity must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The foca configuration these settings translate to.
+    pub(crate) fn to_foca(&self) -> foca::Config {
+        let nz = |n: usize| NonZeroUsize::new(n.max(1)).unwrap_or(NonZeroUsize::MIN);
+        foca::Config {
+            probe_period: self.probe_period,
+            probe_rtt: self.probe_rtt,
+            num_indirect_probes: nz(self.num_indirect_probes),
+            max_transmissions: NonZeroU8::new(self.max_transmissions.max(1)).unwrap_or(NonZeroU8::MIN),
+            suspect_to_down_after: self.suspect_to_down_after,
+            remove_down_after: Some(self.remove_down_after),
+            max_packet_size: nz(self.max_packet_size.saturating_sub(ENVELOPE_OVERHEAD)),
+            notify_down_members: true,
+            periodic_announce: Some(foca::PeriodicParams {
+                frequency: self.announce_interval,
+                num_members: nz(1),
+            }),
+            periodic_announce_to_down_members: Some(foca::PeriodicParams {
+                frequency: self.announce_down_interval,
+                num_members: nz(2),
+            }),
+            periodic_gossip: Some(foca::PeriodicParams {
+                frequency: self.gossip_interval,
+                num_members: nz(self.gossip_fanout),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_knobs_are_named() {
+        GossipConfig::lan().validate().unwrap();
+        let mut c = GossipConfig::lan();
+        c.probe_rtt = c.probe_period;
+        assert!(matches!(c.validate(), Err(Error::InvalidArgument(m)) if m.contains("probe_rtt")));
+        let mut c = GossipConfig::lan();
+        c.max_packet_size = 100;
+        assert!(matches!(c.validate(), Err(Error::InvalidArgument(m)) if m.contains("max_packet_size")));
+    }
+}

@@ -1,0 +1,338 @@
+//! The tokio driver: one task owns a [`Machine`], a UDP socket and the timers.
+
+use super::config::GossipConfig;
+use super::identity::NodeId;
+use super::keyring::Keyring;
+use super::machine::{Machine, MachineTimer};
+use super::stats::GossipStats;
+use crate::error::{Error, Result};
+use crate::service::{MemberEvent, Service};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// State the task publishes for the handle's synchronous getters.
+struct Shared {
+    members: Mutex<BTreeMap<String, Service>>,
+    events: broadcast::Sender<MemberEvent>,
+    stats: Mutex<(GossipStats, Vec<SocketAddr>)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+enum Command {
+    Update(Service, oneshot::Sender<Result<()>>),
+    Leave(oneshot::Sender<Result<()>>),
+    SetKeyring(Option<Keyring>, oneshot::Sender<()>),
+}
+
+/// A running gossip member: a UDP socket and a task driving the protocol.
+///
+/// Dropping the handle (or [`GossipNode::shutdown`]) stops the task at once
+/// without telling anyone, as a crash would: the others declare the node
+/// failed. Call [`GossipNode::leave`] for a graceful exit.
+pub struct GossipNode {
+    shared: Arc<Shared>,
+    cmd: mpsc::UnboundedSender<Command>,
+    task: Option<JoinHandle<()>>,
+    local_addr: SocketAddr,
+    identity: NodeId,
+}
+
+impl std::fmt::Debug for GossipNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GossipNode")
+            .field("local_addr", &self.local_addr)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for GossipNode {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl GossipNode {
+    /// Binds the UDP socket, starts the protocol task and announces to the
+    /// seeds (retrying until one answers). `local` is this node's service;
+    /// it appears in [`GossipNode::members`] and as the first `Joined`
+    /// event. Fails with `InvalidArgument` for bad settings or metadata and
+    /// `Unavailable` when the address cannot be bound.
+    pub async fn start(config: GossipConfig, local: Service) -> Result<GossipNode> {
+        config.validate()?;
+        local.validate()?;
+        let socket = UdpSocket::bind(config.bind)
+            .await
+            .map_err(|e| Error::Unavailable(format!("gossip: cannot bind UDP {}: {e}", config.bind)))?;
+        let local_addr = socket
+            .local_addr()
+            .map_err(|e| Error::Unavailable(format!("gossip: socket has no address: {e}")))?;
+        let seeds = resolve(&config.seeds).await;
+        let advertise = match config.advertise {
+            Some(a) => a,
+            None if local_addr.ip().is_unspecified() => {
+                SocketAddr::new(route_ip(seeds.first().copied()), local_addr.port())
+            }
+            None => local_addr,
+        };
+        let identity = NodeId::new(advertise);
+        let mut machine = Machine::new(&config, identity, local, rand::random())?;
+        let (events, _) = broadcast::channel(config.event_capacity);
+        let shared = Arc::new(Shared {
+            members: Mutex::new(BTreeMap::new()),
+            events,
+            stats: Mutex::new((GossipStats::default(), Vec::new())),
+        });
+        let (cmd, cmd_rx) = mpsc::unbounded_channel();
+        let mut driver = Driver {
+            socket,
+            timers: BTreeMap::new(),
+            seq: 0,
+            send_errors: 0,
+            shared: shared.clone(),
+            config,
+        };
+        driver.flush(&mut machine).await;
+        let task = tokio::spawn(driver.run(machine, cmd_rx));
+        tracing::info!(%local_addr, %identity, "gossip: node started");
+        Ok(GossipNode {
+            shared,
+            cmd,
+            task: Some(task),
+            local_addr,
+            identity,
+        })
+    }
+
+    /// A new subscription to membership events, starting now. The channel
+    /// is a `broadcast`: if a subscriber falls more than `event_capacity`
+    /// events behind it gets `RecvError::Lagged` and should resync from
+    /// [`GossipNode::members`] (or use [`GossipNode::subscribe`]).
+    pub fn events(&self) -> broadcast::Receiver<MemberEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The current members and a subscription to every event after them,
+    /// taken atomically: applying the snapshot then the events loses
+    /// nothing. The way to feed a catalog (and to resync after a lag).
+    pub fn subscribe(&self) -> (Vec<Service>, broadcast::Receiver<MemberEvent>) {
+        let members = lock(&self.shared.members);
+        let rx = self.shared.events.subscribe();
+        (members.values().cloned().collect(), rx)
+    }
+
+    /// Live members with full metadata, sorted by id, this node included
+    /// (until it leaves).
+    pub fn members(&self) -> Vec<Service> {
+        lock(&self.shared.members).values().cloned().collect()
+    }
+
+    /// Changes this node's metadata at runtime (weight, addr, tags, group;
+    /// not the id). Others see `Updated`, never a failure.
+    pub async fn update(&self, service: Service) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Update(service, tx))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Replaces the keyring at runtime (key rotation with no downtime:
+    /// add the new key as accepted everywhere, then make it primary
+    /// everywhere, then drop the old one). `None` turns encryption off.
+    pub async fn set_keyring(&self, keyring: Option<Keyring>) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::SetKeyring(keyring, tx))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    /// Leaves gracefully: every live member is told directly and through
+    /// gossip, then the task stops. Others emit `Left` at once.
+    pub async fn leave(mut self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd.send(Command::Leave(tx)).map_err(|_| stopped())?;
+        let r = rx.await.map_err(|_| stopped())?;
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        r
+    }
+
+    /// Stops the task now without telling anyone (others will declare this
+    /// node failed). Same as dropping the handle.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+
+    /// Packet and membership counters.
+    pub fn stats(&self) -> GossipStats {
+        lock(&self.shared.stats).0.clone()
+    }
+
+    /// Other live processes that claim this node's service id (empty when
+    /// all is well). Every node keeps the newest start, so the cluster does
+    /// not flap; the duplicate should be stopped.
+    pub fn conflicts(&self) -> Vec<SocketAddr> {
+        lock(&self.shared.stats).1.clone()
+    }
+
+    /// The address the UDP socket is bound to (the real port when bound to 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address other members reach this node at (advertise address).
+    pub fn advertise_addr(&self) -> SocketAddr {
+        self.identity.addr
+    }
+}
+
+fn stopped() -> Error {
+    Error::Unavailable("the gossip node is stopped".into())
+}
+
+/// Resolves `host:port` strings; unresolvable ones are logged and skipped.
+async fn resolve(seeds: &[String]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for s in seeds {
+        match tokio::net::lookup_host(s.as_str()).await {
+            Ok(addrs) => out.extend(addrs),
+            Err(e) => tracing::debug!(seed = %s, error = %e, "gossip: cannot resolve seed"),
+        }
+    }
+    out
+}
+
+/// The local IP that routes to `towards` (loopback when unknown).
+fn route_ip(towards: Option<SocketAddr>) -> IpAddr {
+    let fallback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let Some(to) = towards else { return fallback };
+    let any: SocketAddr = if to.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(to).and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .unwrap_or(fallback)
+}
+
+struct Driver {
+    socket: UdpSocket,
+    timers: BTreeMap<(Instant, u64), MachineTimer>,
+    seq: u64,
+    send_errors: u64,
+    shared: Arc<Shared>,
+    config: GossipConfig,
+}
+
+impl Driver {
+    async fn run(mut self, mut machine: Machine, mut cmd_rx: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = vec![0u8; 65_536];
+        let mut last_announce: Option<Instant> = None;
+        let mut rr = 0usize;
+        loop {
+            let announce_every = if machine.is_alone() {
+                self.config.join_retry_interval
+            } else {
+                self.config.reannounce_interval
+            };
+            let now = Instant::now();
+            let announce_at = last_announce.map_or(now, |t| t + announce_every);
+            let timer_at = self.timers.keys().next().map(|k| k.0);
+            let wake = timer_at.map_or(announce_at, |t| t.min(announce_at));
+            tokio::select! {
+                biased;
+                cmd = cmd_rx.recv() => match cmd {
+                    Some(Command::Update(s, tx)) => {
+                        let r = machine.update(s);
+                        self.flush(&mut machine).await;
+                        let _ = tx.send(r);
+                    }
+                    Some(Command::Leave(tx)) => {
+                        let r = machine.leave();
+                        self.flush(&mut machine).await;
+                        let _ = tx.send(r);
+                        tracing::info!("gossip: left the cluster");
+                        return;
+                    }
+                    Some(Command::SetKeyring(k, tx)) => {
+                        machine.set_keyring(k);
+                        let _ = tx.send(());
+                    }
+                    None => return,
+                },
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => machine.handle_packet(from, &buf[..n]),
+                    // e.g. ICMP port unreachable surfacing on some platforms
+                    Err(e) => tracing::trace!(error = %e, "gossip: recv error"),
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    let now = Instant::now();
+                    while let Some(entry) = self.timers.first_entry() {
+                        if entry.key().0 > now {
+                            break;
+                        }
+                        machine.handle_timer(entry.remove());
+                    }
+                    if now >= announce_at {
+                        last_announce = Some(now);
+                        let seeds = resolve(&self.config.seeds).await;
+                        if machine.is_alone() || seeds.len() <= 1 {
+                            machine.announce(&seeds);
+                        } else {
+                            rr = rr.wrapping_add(1);
+                            machine.announce(&seeds[rr % seeds.len()..][..1]);
+                        }
+                    }
+                }
+            }
+            self.flush(&mut machine).await;
+        }
+    }
+
+    async fn flush(&mut self, machine: &mut Machine) {
+        let out = machine.drain();
+        for (to, data) in out.packets {
+            if let Err(e) = self.socket.send_to(&data, to).await {
+                self.send_errors += 1;
+                tracing::trace!(%to, error = %e, "gossip: send failed");
+            }
+        }
+        let now = Instant::now();
+        for (after, t) in out.timers {
+            self.seq += 1;
+            self.timers.insert((now + after, self.seq), t);
+        }
+        if !out.events.is_empty() {
+            let mut members = lock(&self.shared.members);
+            for ev in out.events {
+                match &ev {
+                    MemberEvent::Joined(s) | MemberEvent::Updated(s) => {
+                        members.insert(s.id.clone(), s.clone());
+                    }
+                    MemberEvent::Left(s) | MemberEvent::Failed(s) => {
+                        members.remove(&s.id);
+                    }
+                }
+                let _ = self.shared.events.send(ev);
+            }
+        }
+        let mut stats = machine.stats();
+        stats.send_errors += self.send_errors;
+        *lock(&self.shared.stats) = (stats, machine.conflicts());
+    }
+}

@@ -1,0 +1,226 @@
+//! Building a ring: validation, point generation and the O(P) packed sort.
+
+use super::hash::{id_hash, point_from_id_hash};
+use super::{Member, Ring, MAX_MEMBERS, MAX_POINTS, VNODES_PER_WEIGHT};
+use crate::error::{Error, Result};
+use crate::service::MAX_WEIGHT;
+
+/// Largest number of bucket bits; 2^24 buckets already cover 2^28 points at
+/// the target load, far past [`MAX_POINTS`].
+pub const MAX_BUCKET_BITS: u32 = 24;
+/// Largest virtual-node count per unit of weight a [`Builder`] accepts.
+pub const MAX_VNODES_PER_WEIGHT: u32 = 1 << 16;
+/// Log2 of the target number of points per index bucket (16): a bucket is
+/// then about one cache line of packed points, and the index adds a quarter
+/// of a byte per point.
+pub const BUCKET_LOAD_LOG2: u32 = 4;
+
+/// Builds rings with non-default parameters, for tests, experiments and
+/// benchmarks. A ring built with anything but the defaults is not
+/// [`super::RING_ALGORITHM`] and must never be served to clients.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Builder {
+    vnodes_per_weight: u32,
+    bucket_bits: Option<u32>,
+    point_hash: Option<fn(&str, u32) -> u32>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the production parameters.
+    pub fn new() -> Self {
+        Builder {
+            vnodes_per_weight: VNODES_PER_WEIGHT,
+            bucket_bits: None,
+            point_hash: None,
+        }
+    }
+
+    /// Sets the number of virtual nodes per unit of weight (1 ..= 65,536).
+    pub fn vnodes_per_weight(mut self, vnodes: u32) -> Self {
+        self.vnodes_per_weight = vnodes;
+        self
+    }
+
+    /// Forces the number of index bucket bits (1 ..= 24); raised if needed to
+    /// hold every member index. Answers never depend on it.
+    pub fn bucket_bits(mut self, bits: u32) -> Self {
+        self.bucket_bits = Some(bits);
+        self
+    }
+
+    /// Replaces the point hash `(member id, vnode) -> position`, e.g. with one
+    /// that forces collisions.
+    pub fn point_hash(mut self, hash: fn(&str, u32) -> u32) -> Self {
+        self.point_hash = Some(hash);
+        self
+    }
+
+    /// Builds the ring from `(id, weight)` pairs; the order does not matter.
+    pub fn build<'a>(&self, members: impl IntoIterator<Item = (&'a str, u32)>) -> Result<Ring> {
+        let v = self.vnodes_per_weight;
+        if v == 0 || v > MAX_VNODES_PER_WEIGHT {
+            return Err(Error::invalid(format!(
+                "vnodes per weight {v} is out of range 1..={MAX_VNODES_PER_WEIGHT}"
+            )));
+        }
+        if let Some(b) = self.bucket_bits {
+            if b == 0 || b > MAX_BUCKET_BITS {
+                return Err(Error::invalid(format!(
+                    "bucket bits {b} is out of range 1..={MAX_BUCKET_BITS}"
+                )));
+            }
+        }
+        let members = validate(members, v)?;
+        match self.point_hash {
+            None => {
+                let bases: Vec<u64> = members.iter().map(|m| id_hash(&m.id)).collect();
+                pack(members, v, self.bucket_bits, |m, i| {
+                    point_from_id_hash(bases[m], i)
+                })
+            }
+            Some(hash) => {
+                let ids: Vec<Box<str>> = members.iter().map(|m| m.id.clone()).collect();
+                pack(members, v, self.bucket_bits, |m, i| hash(&ids[m], i))
+            }
+        }
+    }
+}
+
+/// Collects, sorts and checks the members: non-empty unique ids, weights in
+/// range, and the member and point limits.
+fn validate<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: u32) -> Result<Vec<Member>> {
+    let mut out = Vec::new();
+    let mut weight_sum: u64 = 0;
+    for (id, weight) in members {
+        if id.is_empty() {
+            return Err(Error::invalid("member id is empty"));
+        }
+        if weight == 0 || weight > MAX_WEIGHT {
+            return Err(Error::invalid(format!(
+                "member {id:?}: weight {weight} is out of range 1..={MAX_WEIGHT}"
+            )));
+        }
+        if out.len() >= MAX_MEMBERS {
+            return Err(Error::invalid(format!(
+                "a ring holds at most {MAX_MEMBERS} members"
+            )));
+        }
+        weight_sum += u64::from(weight);
+        out.push(Member {
+            id: id.into(),
+            weight,
+        });
+    }
+    out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    if let Some(pair) = out.windows(2).find(|p| p[0].id == p[1].id) {
+        return Err(Error::invalid(format!("duplicate member id {:?}", pair[0].id)));
+    }
+    let points = weight_sum * u64::from(vnodes);
+    if points > MAX_POINTS as u64 {
+        return Err(Error::invalid(format!(
+            "the members' total weight {weight_sum} needs {points} points; a ring holds at most {MAX_POINTS}"
+        )));
+    }
+    Ok(out)
+}
+
+/// Bits needed to store every index below `n`.
+fn index_bits(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// Bucket bits for `points` points and `n` members: about 2^BUCKET_LOAD_LOG2
+/// points per bucket, at least 1 and at least enough to hold a member index.
+pub(super) fn bucket_bits_for(points: usize, n: usize) -> u32 {
+    let load = (usize::BITS - points.leading_zeros()).saturating_sub(BUCKET_LOAD_LOG2);
+    load.clamp(1, MAX_BUCKET_BITS).max(index_bits(n))
+}
+
+/// Lays the points out: a counting sort on the top `b` bits of each position
+/// into buckets, then a sort of each (small) bucket. O(P) expected.
+fn pack(
+    members: Vec<Member>,
+    vnodes: u32,
+    forced_bits: Option<u32>,
+    point: impl Fn(usize, u32) -> u32,
+) -> Result<Ring> {
+    if members.is_empty() {
+        return Ok(Ring::default());
+    }
+    let total: usize = members.iter().map(|m| m.weight as usize * vnodes as usize).sum();
+    let n = members.len();
+    let b = forced_bits.map_or_else(|| bucket_bits_for(total, n), |f| f.max(index_bits(n)));
+    let shift = 32 - b;
+    let buckets = 1usize << b;
+
+    // Counting pass: index[k + 1] = points in bucket k; then prefix sums.
+    let mut index = vec![0u32; buckets + 1];
+    for (m, member) in members.iter().enumerate() {
+        for i in 0..member.weight * vnodes {
+            index[(point(m, i) >> shift) as usize + 1] += 1;
+        }
+    }
+    for k in 1..=buckets {
+        index[k] += index[k - 1];
+    }
+
+    // Scatter pass: each point as (position << b) | member index.
+    let mut cursor: Vec<u32> = index[..buckets].to_vec();
+    let mut points = vec![0u32; total];
+    for (m, member) in members.iter().enumerate() {
+        for i in 0..member.weight * vnodes {
+            let p = point(m, i);
+            let slot = &mut cursor[(p >> shift) as usize];
+            points[*slot as usize] = (p << b) | m as u32;
+            *slot += 1;
+        }
+    }
+
+    // Within a bucket the packed value orders by (position, member index).
+    for k in 0..buckets {
+        let (lo, hi) = (index[k] as usize, index[k + 1] as usize);
+        if hi - lo > 1 {
+            points[lo..hi].sort_unstable();
+        }
+    }
+
+    Ok(Ring {
+        members: members.into_boxed_slice(),
+        points: points.into_boxed_slice(),
+        index: index.into_boxed_slice(),
+        bucket_bits: b,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_bits_holds_every_index() {
+        assert_eq!(index_bits(0), 0);
+        assert_eq!(index_bits(1), 0);
+        assert_eq!(index_bits(2), 1);
+        assert_eq!(index_bits(3), 2);
+        assert_eq!(index_bits(256), 8);
+        assert_eq!(index_bits(257), 9);
+        assert_eq!(index_bits(MAX_MEMBERS), 16);
+    }
+
+    #[test]
+    fn bucket_bits_follow_the_point_count() {
+        assert_eq!(bucket_bits_for(1, 1), 1);
+        assert_eq!(bucket_bits_for(1 << 20, 1000), 17);
+        assert_eq!(bucket_bits_for(1_600_000, 1000), 17);
+        // A tiny ring of many members still holds every index.
+        assert_eq!(bucket_bits_for(300, 300), 9);
+        assert_eq!(bucket_bits_for(MAX_POINTS, MAX_MEMBERS), 23);
+    }
+}

@@ -1,0 +1,156 @@
+//! The queries both front doors answer (gRPC and HTTP), with the argument
+//! checks and error messages in one place, so the two always agree.
+
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use registry_core::service::check_name;
+use registry_core::{Catalog, Error, GroupSnapshot, Result, Service};
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+/// Groups that have had at least one member since this server started, so
+/// that "no members" can say whether the group never had any or lost its
+/// last one. Written by the catalog feeder only.
+#[derive(Debug, Default)]
+pub struct GroupHistory {
+    seen: RwLock<HashSet<String>>,
+}
+
+impl GroupHistory {
+    /// Records that `group` has (had) members.
+    pub fn record(&self, group: &str) {
+        let known = self.seen.read().map(|s| s.contains(group)).unwrap_or(false);
+        if !known {
+            let mut seen = self.seen.write().unwrap_or_else(|e| e.into_inner());
+            seen.insert(group.to_string());
+        }
+    }
+
+    /// True when `group` has had members since this server started.
+    pub fn contains(&self, group: &str) -> bool {
+        self.seen.read().map(|s| s.contains(group)).unwrap_or(false)
+    }
+}
+
+/// Everything a request handler needs: the catalog, the limits, the
+/// metrics and the shutdown signal.
+pub struct Api {
+    catalog: Arc<Catalog>,
+    history: Arc<GroupHistory>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+}
+
+impl Api {
+    /// An API over `catalog`.
+    pub fn new(
+        catalog: Arc<Catalog>,
+        history: Arc<GroupHistory>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> Self {
+        Api {
+            catalog,
+            history,
+            limits,
+            metrics,
+            shutdown,
+        }
+    }
+
+    /// The catalog answered from.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The request metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The server's shutdown signal (Watch streams end when it fires).
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// The limits applied to requests.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn check_key(&self, key: &str) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::invalid("key is empty"));
+        }
+        if key.len() > self.limits.max_key_bytes {
+            return Err(Error::invalid(format!(
+                "key is {} bytes, the limit is {}",
+                key.len(),
+                self.limits.max_key_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// The current snapshot of a group that has members, or NotFound
+    /// saying whether it never had any or lost its last one.
+    fn live_snapshot(&self, group: &str) -> Result<Arc<GroupSnapshot>> {
+        self.catalog.snapshot(group).ok_or_else(|| {
+            if self.history.contains(group) {
+                Error::not_found(format!("group {group:?} has no members: its last member left"))
+            } else {
+                Error::not_found(format!("group {group:?} has no members: none has registered"))
+            }
+        })
+    }
+
+    /// The member of `group` that owns `key`, and the ring version.
+    pub fn match_key(&self, group: &str, key: &str) -> Result<(Arc<Service>, u64)> {
+        check_name("group", group)?;
+        self.check_key(key)?;
+        let snap = self.live_snapshot(group)?;
+        let owner = snap.match_key(key)?.clone();
+        Ok((owner, snap.version()))
+    }
+
+    /// Up to `n` distinct members for `key` in preference order, and the
+    /// ring version.
+    pub fn match_n(&self, group: &str, key: &str, n: u32) -> Result<(Vec<Arc<Service>>, u64)> {
+        check_name("group", group)?;
+        self.check_key(key)?;
+        if n == 0 {
+            return Err(Error::invalid("n must be at least 1"));
+        }
+        let snap = self.live_snapshot(group)?;
+        // Never ask the ring for more members than the group has.
+        let n = (n as usize).min(snap.members().len());
+        let owners = snap.match_n(key, n)?.into_iter().cloned().collect();
+        Ok((owners, snap.version()))
+    }
+
+    /// The members of `group` sorted by id; empty (not an error) when the
+    /// group has none, whether it never had any or lost its last one.
+    pub fn members(&self, group: &str) -> Result<Arc<GroupSnapshot>> {
+        check_name("group", group)?;
+        Ok(self.catalog.snapshot_or_empty(group))
+    }
+
+    /// Every group that has at least one member, sorted by name.
+    pub fn groups(&self) -> Vec<Arc<GroupSnapshot>> {
+        self.catalog.groups()
+    }
+
+    /// Follows `group`: the receiver holds the current snapshot (empty when
+    /// the group has no members) and sees every later one.
+    pub fn watch(&self, group: &str) -> Result<watch::Receiver<Arc<GroupSnapshot>>> {
+        check_name("group", group)?;
+        if self.shutdown.is_triggered() {
+            return Err(Error::Unavailable("the server is shutting down".into()));
+        }
+        Ok(self.catalog.subscribe(group))
+    }
+}

@@ -1,0 +1,413 @@
+//! Command-line flags and environment variables of `registry-server`, and
+//! the checked settings the daemon runs with.
+//!
+//! Flag names keep those of the system we replace (`--id --bind
+//! --bind-advertise --addr --advertise --registries`); every flag can also
+//! be set through an environment variable (`REGISTRY_ID`…). The defaults
+//! start a working single-node registry on a laptop.
+
+use clap::{Parser, ValueEnum};
+use registry_core::gossip::Keyring;
+use registry_core::service::check_name;
+use registry_core::Error;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+
+/// Default gossip (UDP) address: the port of the old system.
+pub const DEFAULT_BIND: &str = "0.0.0.0:7370";
+/// Default gRPC address: the port of the old system.
+pub const DEFAULT_ADDR: &str = "0.0.0.0:9800";
+/// Default HTTP/JSON address: next to the gRPC port, easy to remember.
+pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9801";
+/// Default largest key accepted by Match (64 KiB): far above any real key,
+/// small enough that a request cannot make the server hash megabytes.
+pub const DEFAULT_MAX_KEY_BYTES: usize = 64 * 1024;
+
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// A flag value that must never be printed (checked after parsing, so
+/// that a parse error cannot echo it either).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(pub String);
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(..)")
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(s: String) -> Self {
+        SecretString(s)
+    }
+}
+
+/// The flags of `registry-server`, as parsed by clap.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "registry-server",
+    version,
+    about = "Service registry with consistent-hashing discovery: gossip membership, gRPC and HTTP API",
+    long_about = None
+)]
+pub struct Flags {
+    /// Unique id of this registry in the cluster [default: <hostname>-<random suffix>]
+    #[arg(long, env = "REGISTRY_ID")]
+    pub id: Option<String>,
+
+    /// Gossip (UDP) listen address.
+    #[arg(long, env = "REGISTRY_BIND", default_value = DEFAULT_BIND, value_parser = parse_socket_addr)]
+    pub bind: SocketAddr,
+
+    /// Gossip address other nodes reach this one at (NAT) [default: --bind; for 0.0.0.0 the local IP that routes to the first of --registries, else 127.0.0.1]
+    #[arg(long = "bind-advertise", env = "REGISTRY_BIND_ADVERTISE", value_parser = parse_socket_addr)]
+    pub bind_advertise: Option<SocketAddr>,
+
+    /// gRPC listen address.
+    #[arg(long, env = "REGISTRY_ADDR", default_value = DEFAULT_ADDR, value_parser = parse_socket_addr)]
+    pub addr: SocketAddr,
+
+    /// gRPC address clients are told to use (HOST:PORT) [default: --addr; for 0.0.0.0 the IP gossip advertises]
+    #[arg(long, env = "REGISTRY_ADVERTISE", value_parser = parse_host_port)]
+    pub advertise: Option<String>,
+
+    /// Gossip addresses of other registries to join through, comma-separated (HOST:PORT,...).
+    #[arg(long, env = "REGISTRY_REGISTRIES", value_delimiter = ',', value_parser = parse_seed)]
+    pub registries: Vec<String>,
+
+    /// HTTP/JSON listen address (/v1/..., /healthz, /metrics).
+    #[arg(long = "http-addr", env = "REGISTRY_HTTP_ADDR", default_value = DEFAULT_HTTP_ADDR, value_parser = parse_socket_addr)]
+    pub http_addr: SocketAddr,
+
+    /// Gossip encryption keys, 64 hex digits each, comma-separated: the first encrypts, all are accepted [default: no encryption]
+    #[arg(long = "encrypt-key", env = "REGISTRY_ENCRYPT_KEY", hide_env_values = true)]
+    pub encrypt_key: Option<SecretString>,
+
+    /// Log format; the level comes from RUST_LOG (default "info").
+    #[arg(long = "log-format", env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Largest key accepted by Match and MatchN, in bytes.
+    #[arg(long = "max-key-bytes", env = "REGISTRY_MAX_KEY_BYTES", default_value_t = DEFAULT_MAX_KEY_BYTES, value_parser = parse_max_key_bytes)]
+    pub max_key_bytes: usize,
+}
+
+/// Checked settings the daemon runs with (flags resolved, defaults filled).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Id of this registry in the cluster.
+    pub id: String,
+    /// Gossip (UDP) listen address.
+    pub bind: SocketAddr,
+    /// Gossip address advertised to other nodes; `None`: the gossip layer
+    /// picks it (the bound address, or the local IP that routes to the
+    /// first seed when bound to an unspecified IP).
+    pub bind_advertise: Option<SocketAddr>,
+    /// gRPC listen address (port 0: any free port).
+    pub grpc_addr: SocketAddr,
+    /// gRPC address advertised in the registry group; `None`: derived from
+    /// the bound gRPC address once it is known.
+    pub advertise: Option<String>,
+    /// Gossip addresses of other registries.
+    pub registries: Vec<String>,
+    /// HTTP listen address (port 0: any free port).
+    pub http_addr: SocketAddr,
+    /// Gossip encryption keys, if any (never printed).
+    pub keyring: Option<Keyring>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// Limits applied to every request, whatever the front door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest key accepted, in bytes.
+    pub max_key_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+        }
+    }
+}
+
+impl Flags {
+    /// Checks the flags together and fills the defaults that need the
+    /// machine (id). The error is one line, for the operator.
+    pub fn into_settings(self) -> Result<Settings, String> {
+        let id = match self.id {
+            Some(id) => {
+                check_name("--id", &id).map_err(|e| e.to_string())?;
+                id
+            }
+            None => default_id(),
+        };
+        if self.addr == self.http_addr && self.addr.port() != 0 {
+            return Err(format!("--addr and --http-addr are both {}", self.addr));
+        }
+        Ok(Settings {
+            id,
+            bind: self.bind,
+            bind_advertise: self.bind_advertise,
+            grpc_addr: self.addr,
+            advertise: self.advertise,
+            registries: self.registries.into_iter().filter(|r| !r.is_empty()).collect(),
+            http_addr: self.http_addr,
+            keyring: match self.encrypt_key {
+                Some(k) => Some(parse_keys(&k.0).map_err(|e| format!("--encrypt-key: {e}"))?),
+                None => None,
+            },
+            log_format: self.log_format,
+            limits: Limits {
+                max_key_bytes: self.max_key_bytes,
+            },
+        })
+    }
+}
+
+impl Settings {
+    /// Settings for a registry on loopback with free ports: for tests and
+    /// embedding.
+    pub fn loopback(id: impl Into<String>) -> Settings {
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+        Settings {
+            id: id.into(),
+            bind: any,
+            bind_advertise: None,
+            grpc_addr: any,
+            advertise: None,
+            registries: Vec::new(),
+            http_addr: any,
+            keyring: None,
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// The gRPC address this registry advertises when `--advertise` is not
+    /// given: the bound address, or for an unspecified IP (0.0.0.0) the IP
+    /// gossip advertises: `--bind-advertise`, else `--bind`, else the local
+    /// IP that routes to the first seed, else loopback.
+    pub fn grpc_advertise(&self, grpc_bound: SocketAddr) -> String {
+        if let Some(a) = &self.advertise {
+            return a.clone();
+        }
+        if !grpc_bound.ip().is_unspecified() {
+            return grpc_bound.to_string();
+        }
+        let ip = match self.bind_advertise {
+            Some(a) => a.ip(),
+            None if !self.bind.ip().is_unspecified() => self.bind.ip(),
+            None => route_ip(self.registries.first().map(String::as_str)),
+        };
+        SocketAddr::new(ip, grpc_bound.port()).to_string()
+    }
+}
+
+/// The local IP that routes to `seed` (loopback when there is none or it
+/// does not resolve). Connecting a UDP socket sends nothing.
+fn route_ip(seed: Option<&str>) -> IpAddr {
+    let fallback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let Some(to) = seed
+        .and_then(|s| s.to_socket_addrs().ok())
+        .and_then(|mut a| a.next())
+    else {
+        return fallback;
+    };
+    let any: SocketAddr = if to.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(to).and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .unwrap_or(fallback)
+}
+
+/// `<hostname>-<6 random hex digits>`: unique enough for two registries on
+/// one host, readable in logs.
+fn default_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && check_name("id", h).is_ok() && h.len() <= 100)
+        .unwrap_or_else(|| "registry".to_string());
+    let suffix: u32 = rand::random::<u32>() & 0xff_ffff;
+    format!("{host}-{suffix:06x}")
+}
+
+/// Parses `IP:PORT`, or `HOST:PORT` resolved now (first address).
+fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    parse_host_port(s)?;
+    s.to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {s:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s:?} resolves to no address"))
+}
+
+/// Checks `HOST:PORT` (a name or an IP, `[v6]:port` too) without resolving.
+fn parse_host_port(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(s.to_string());
+    }
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?} is not HOST:PORT"))?;
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(format!("{s:?} is not HOST:PORT"));
+    }
+    port.parse::<u16>()
+        .map_err(|_| format!("{s:?} has no valid port"))?;
+    Ok(s.to_string())
+}
+
+/// A seed address: `HOST:PORT`, or empty (ignored: `REGISTRY_REGISTRIES=`
+/// means no seeds).
+fn parse_seed(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        parse_host_port(s)
+    }
+}
+
+/// Parses comma-separated 64-hex-digit keys: the first encrypts, every
+/// one is accepted.
+pub fn parse_keys(s: &str) -> Result<Keyring, String> {
+    let parse = |k: &str| {
+        Keyring::parse_hex_key(k.trim()).map_err(|e| match e {
+            Error::InvalidArgument(m) => m,
+            other => other.to_string(),
+        })
+    };
+    let mut parts = s.split(',');
+    let mut ring = Keyring::new(parse(parts.next().unwrap_or(""))?);
+    for k in parts {
+        ring = ring.with_accepted(parse(k)?);
+    }
+    Ok(ring)
+}
+
+fn parse_max_key_bytes(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a byte count of at least 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
+        Flags::try_parse_from(std::iter::once("registry-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_flags_gives_working_defaults() {
+        let s = parse(&[]).unwrap().into_settings().unwrap();
+        assert_eq!(s.grpc_addr, DEFAULT_ADDR.parse().unwrap());
+        assert_eq!(s.http_addr, DEFAULT_HTTP_ADDR.parse().unwrap());
+        assert_eq!(s.bind, DEFAULT_BIND.parse().unwrap());
+        assert_eq!(s.bind_advertise, None);
+        assert_eq!(
+            s.grpc_advertise("0.0.0.0:9800".parse().unwrap()),
+            "127.0.0.1:9800"
+        );
+        assert_eq!(
+            s.grpc_advertise("127.0.0.2:9800".parse().unwrap()),
+            "127.0.0.2:9800"
+        );
+        assert_eq!(s.limits.max_key_bytes, 65536);
+        assert!(s.registries.is_empty());
+        assert!(check_name("id", &s.id).is_ok());
+    }
+
+    #[test]
+    fn old_flag_names_parse() {
+        let f = parse(&[
+            "--id",
+            "r1",
+            "--bind",
+            "127.0.0.1:7371",
+            "--bind-advertise",
+            "10.0.0.1:7371",
+            "--addr",
+            "127.0.0.1:9900",
+            "--advertise",
+            "registry-1.example:9900",
+            "--registries",
+            "127.0.0.1:7370,reg2.example:7370",
+            "--encrypt-key",
+            &"ab".repeat(32),
+        ])
+        .unwrap();
+        let s = f.into_settings().unwrap();
+        assert_eq!(s.id, "r1");
+        assert_eq!(s.bind_advertise, Some("10.0.0.1:7371".parse().unwrap()));
+        assert_eq!(s.advertise.as_deref(), Some("registry-1.example:9900"));
+        assert_eq!(s.registries, vec!["127.0.0.1:7370", "reg2.example:7370"]);
+        assert_eq!(s.keyring.unwrap(), Keyring::new([0xab; 32]));
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(parse(&["--addr", "nonsense"]).is_err());
+        assert!(parse(&["--registries", "a:1,:2"]).is_err());
+        let empty = parse(&["--registries", ""]).unwrap().into_settings().unwrap();
+        assert!(empty.registries.is_empty());
+        assert!(parse(&["--registries", "host-without-port"]).is_err());
+        let short = parse(&["--encrypt-key", "abc"])
+            .unwrap()
+            .into_settings()
+            .unwrap_err();
+        assert!(
+            short.contains("64 hex digits") && !short.contains("abc"),
+            "{short}"
+        );
+        let bad = parse(&["--encrypt-key", &"zz".repeat(32)])
+            .unwrap()
+            .into_settings();
+        assert!(bad.unwrap_err().contains("non-hex"));
+        let two = parse(&[
+            "--encrypt-key",
+            &format!("{},{}", "ab".repeat(32), "cd".repeat(32)),
+        ]);
+        assert_eq!(
+            two.unwrap().into_settings().unwrap().keyring,
+            Some(Keyring::new([0xab; 32]).with_accepted([0xcd; 32]))
+        );
+        assert!(parse(&["--max-key-bytes", "0"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--no-such-flag"]).is_err());
+        let same = parse(&["--addr", "127.0.0.1:9000", "--http-addr", "127.0.0.1:9000"]).unwrap();
+        assert!(same.into_settings().unwrap_err().contains("both"));
+        let empty_id = parse(&["--id", ""]).unwrap();
+        assert!(empty_id.into_settings().unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn keys_are_never_printed() {
+        let f = parse(&["--encrypt-key", &"ab".repeat(32)]).unwrap();
+        assert!(!format!("{f:?}").contains("abab"));
+    }
+}

@@ -1,0 +1,226 @@
+//! Starting and stopping the daemon: bind every listener first (so a bad
+//! address fails before anything starts), then membership, then serve;
+//! on shutdown leave the cluster, end Watch streams and drain requests.
+
+use crate::api::{Api, GroupHistory};
+use crate::cluster::Cluster;
+use crate::config::Settings;
+use crate::grpc;
+use crate::http::{self, MetricsExtra};
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use registry_core::{Catalog, MemberEvent};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
+
+/// Longest wait for in-flight requests to finish on shutdown.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server whose listeners are bound but that serves nothing yet.
+pub struct Bound {
+    settings: Settings,
+    grpc: TcpListener,
+    http: TcpListener,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+}
+
+/// Binds the gRPC and HTTP listeners. The error is one line naming the
+/// flag, e.g. `cannot bind the gRPC address 0.0.0.0:9800 (--addr): Address
+/// already in use (os error 98)`.
+pub async fn bind(settings: Settings) -> Result<Bound, String> {
+    let grpc = TcpListener::bind(settings.grpc_addr).await.map_err(|e| {
+        format!(
+            "cannot bind the gRPC address {} (--addr): {e}",
+            settings.grpc_addr
+        )
+    })?;
+    let http = TcpListener::bind(settings.http_addr).await.map_err(|e| {
+        format!(
+            "cannot bind the HTTP address {} (--http-addr): {e}",
+            settings.http_addr
+        )
+    })?;
+    let grpc_addr = grpc.local_addr().map_err(|e| format!("gRPC listener: {e}"))?;
+    let http_addr = http.local_addr().map_err(|e| format!("HTTP listener: {e}"))?;
+    Ok(Bound {
+        settings,
+        grpc,
+        http,
+        grpc_addr,
+        http_addr,
+    })
+}
+
+impl Bound {
+    /// The bound gRPC address (the real port when 0 was asked for).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Joins the cluster and serves; logs "ready" once both listeners
+    /// serve.
+    pub async fn start(self) -> Result<Running, String> {
+        let Bound {
+            settings,
+            grpc,
+            http,
+            grpc_addr,
+            http_addr,
+        } = self;
+        let advertise = settings.grpc_advertise(grpc_addr);
+        let catalog = Arc::new(Catalog::new());
+        let history = Arc::new(GroupHistory::default());
+        let metrics = Arc::new(Metrics::new());
+        let shutdown = Shutdown::new();
+        let api = Arc::new(Api::new(
+            catalog.clone(),
+            history.clone(),
+            settings.limits,
+            metrics,
+            shutdown.clone(),
+        ));
+        // Gossip last among the things that can fail, so that a bad address
+        // never leaves a half-started member in the cluster.
+        let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history).await?);
+
+        let (routes, health) = grpc::routes(api.clone()).await?;
+        let grpc_shutdown = shutdown.wait();
+        let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
+        let grpc_task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, grpc_shutdown)
+                .await
+                .map_err(|e| format!("gRPC server: {e}"))
+        });
+
+        let extra: MetricsExtra = {
+            let cluster = cluster.clone();
+            Arc::new(move |out: &mut String| cluster.render_metrics(out))
+        };
+        let router = http::router(api.clone(), Some(extra));
+        let http_shutdown = shutdown.wait();
+        let http_task = tokio::spawn(async move {
+            axum::serve(http, router)
+                .with_graceful_shutdown(http_shutdown)
+                .await
+                .map_err(|e| format!("HTTP server: {e}"))
+        });
+
+        tracing::info!(
+            id = %settings.id,
+            grpc = %grpc_addr,
+            http = %http_addr,
+            gossip = %cluster.gossip_addr(),
+            advertise = %advertise,
+            "ready"
+        );
+        Ok(Running {
+            grpc_addr,
+            http_addr,
+            api,
+            cluster,
+            health,
+            shutdown,
+            grpc_task,
+            http_task,
+        })
+    }
+}
+
+/// A serving registry.
+pub struct Running {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    api: Arc<Api>,
+    cluster: Arc<Cluster>,
+    health: HealthReporter,
+    shutdown: Shutdown,
+    grpc_task: JoinHandle<Result<(), String>>,
+    http_task: JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// The gRPC address served.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The HTTP address served.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The catalog answered from.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        self.api.catalog()
+    }
+
+    /// The request metrics.
+    pub fn metrics(&self) -> &Metrics {
+        self.api.metrics()
+    }
+
+    /// A sender of membership events into the catalog (what gossip feeds).
+    pub fn events(&self) -> mpsc::Sender<MemberEvent> {
+        self.cluster.events()
+    }
+
+    /// The local gossip (UDP) address.
+    pub fn gossip_addr(&self) -> SocketAddr {
+        self.cluster.gossip_addr()
+    }
+
+    /// The cluster membership (gossip counters, own entry).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Completes when a server task stops by itself (an error).
+    pub async fn failed(&mut self) -> String {
+        tokio::select! {
+            r = &mut self.grpc_task => describe(r),
+            r = &mut self.http_task => describe(r),
+        }
+    }
+
+    /// Graceful shutdown: NOT_SERVING, leave the cluster, end Watch
+    /// streams, finish in-flight requests (at most [`DRAIN_TIMEOUT`]).
+    pub async fn shutdown(self) {
+        grpc::set_not_serving(&self.health).await;
+        self.cluster.leave().await;
+        self.shutdown.trigger();
+        let drain = async {
+            let (g, h) = tokio::join!(self.grpc_task, self.http_task);
+            for r in [g, h] {
+                if let Err(e) = r.map_err(|e| e.to_string()).and_then(|r| r) {
+                    tracing::warn!(error = %e, "server stopped with an error");
+                }
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+            tracing::warn!("requests still in flight after {DRAIN_TIMEOUT:?}; stopping anyway");
+        }
+        tracing::info!("stopped");
+    }
+}
+
+fn describe(r: Result<Result<(), String>, tokio::task::JoinError>) -> String {
+    match r {
+        Ok(Ok(())) => "a server stopped".to_string(),
+        Ok(Err(e)) => e,
+        Err(e) => format!("a server task failed: {e}"),
+    }
+}

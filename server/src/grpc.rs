@@ -1,0 +1,231 @@
+//! The gRPC front door: `registry.v1.Registry`, the compat service `R`,
+//! `grpc.health.v1` and server reflection (v1 and v1alpha).
+
+use crate::api::Api;
+use crate::convert;
+use crate::metrics::Method;
+use registry_core::wire::compat::r_server::{RServer, R};
+use registry_core::wire::v1::registry_server::{Registry, RegistryServer};
+use registry_core::wire::{compat, v1, FILE_DESCRIPTOR_SET};
+use registry_core::Error;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::service::Routes;
+use tonic::{Code, Request, Response, Status};
+use tonic_health::server::HealthReporter;
+
+/// Counts a finished request and turns its result into a gRPC answer.
+fn finish<T>(
+    api: &Api,
+    method: Method,
+    start: Instant,
+    res: Result<T, Error>,
+) -> Result<Response<T>, Status> {
+    match res {
+        Ok(v) => {
+            api.metrics().record(method, Code::Ok, start.elapsed());
+            Ok(Response::new(v))
+        }
+        Err(e) => {
+            let status = Status::from(e);
+            api.metrics().record(method, status.code(), start.elapsed());
+            Err(status)
+        }
+    }
+}
+
+/// `registry.v1.Registry` over the shared [`Api`].
+#[derive(Clone)]
+pub struct V1 {
+    api: Arc<Api>,
+}
+
+impl V1 {
+    /// The service over `api`.
+    pub fn new(api: Arc<Api>) -> Self {
+        V1 { api }
+    }
+}
+
+#[tonic::async_trait]
+impl Registry for V1 {
+    async fn r#match(&self, req: Request<v1::MatchRequest>) -> Result<Response<v1::MatchResponse>, Status> {
+        let start = Instant::now();
+        let r = req.get_ref();
+        let res = self
+            .api
+            .match_key(&r.group, &r.key)
+            .map(|(s, version)| v1::MatchResponse {
+                service: Some(v1::Service::from(&*s)),
+                version,
+            });
+        finish(&self.api, Method::Match, start, res)
+    }
+
+    async fn match_n(&self, req: Request<v1::MatchNRequest>) -> Result<Response<v1::MatchNResponse>, Status> {
+        let start = Instant::now();
+        let r = req.get_ref();
+        let res = self
+            .api
+            .match_n(&r.group, &r.key, r.n)
+            .map(|(owners, version)| v1::MatchNResponse {
+                services: owners.iter().map(|s| v1::Service::from(&**s)).collect(),
+                version,
+            });
+        finish(&self.api, Method::MatchN, start, res)
+    }
+
+    async fn members(
+        &self,
+        req: Request<v1::MembersRequest>,
+    ) -> Result<Response<v1::MembersResponse>, Status> {
+        let start = Instant::now();
+        let res = self
+            .api
+            .members(&req.get_ref().group)
+            .map(|snap| v1::MembersResponse {
+                services: snap.members().iter().map(|s| v1::Service::from(&**s)).collect(),
+                version: snap.version(),
+            });
+        finish(&self.api, Method::Members, start, res)
+    }
+
+    async fn groups(&self, _req: Request<v1::GroupsRequest>) -> Result<Response<v1::GroupsResponse>, Status> {
+        let start = Instant::now();
+        let groups = self
+            .api
+            .groups()
+            .iter()
+            .map(|g| v1::GroupInfo {
+                name: g.group().to_string(),
+                members: u32::try_from(g.members().len()).unwrap_or(u32::MAX),
+                version: g.version(),
+            })
+            .collect();
+        finish(
+            &self.api,
+            Method::Groups,
+            start,
+            Ok(v1::GroupsResponse { groups }),
+        )
+    }
+
+    type WatchStream = ReceiverStream<Result<v1::Snapshot, Status>>;
+
+    async fn watch(&self, req: Request<v1::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let start = Instant::now();
+        let res = self.api.watch(&req.get_ref().group);
+        let mut rx = match res {
+            Ok(rx) => rx,
+            Err(e) => return finish(&self.api, Method::Watch, start, Err(e)),
+        };
+        let (tx, out) = mpsc::channel(4);
+        let api = self.api.clone();
+        let shutdown = api.shutdown().wait();
+        api.metrics().watch_streams_add(1);
+        tokio::spawn(async move {
+            tokio::pin!(shutdown);
+            let mut first = true;
+            loop {
+                if !first {
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tx.closed() => break,
+                        changed = rx.changed() => if changed.is_err() { break },
+                    }
+                }
+                first = false;
+                let msg = convert::snapshot(&rx.borrow_and_update().clone());
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    sent = tx.send(Ok(msg)) => if sent.is_err() { break },
+                }
+            }
+            api.metrics().watch_streams_add(-1);
+        });
+        finish(&self.api, Method::Watch, start, Ok(ReceiverStream::new(out)))
+    }
+}
+
+/// The compat service `R` of the system we replace: same answers as
+/// `registry.v1`, in the old message shapes.
+#[derive(Clone)]
+pub struct Compat {
+    api: Arc<Api>,
+}
+
+impl Compat {
+    /// The service over `api`.
+    pub fn new(api: Arc<Api>) -> Self {
+        Compat { api }
+    }
+}
+
+#[tonic::async_trait]
+impl R for Compat {
+    async fn r#match(
+        &self,
+        req: Request<compat::MatchRequest>,
+    ) -> Result<Response<compat::MatchResponse>, Status> {
+        let start = Instant::now();
+        let r = req.get_ref();
+        let res = self
+            .api
+            .match_key(&r.group, &r.key)
+            .map(|(s, _)| compat::MatchResponse::from(&*s));
+        finish(&self.api, Method::CompatMatch, start, res)
+    }
+
+    async fn members(
+        &self,
+        req: Request<compat::MembersRequest>,
+    ) -> Result<Response<compat::MembersResponse>, Status> {
+        let start = Instant::now();
+        let res = self
+            .api
+            .members(&req.get_ref().group)
+            .map(|snap| compat::MembersResponse {
+                services: snap
+                    .members()
+                    .iter()
+                    .map(|s| compat::MatchResponse::from(&**s))
+                    .collect(),
+            });
+        finish(&self.api, Method::CompatMembers, start, res)
+    }
+}
+
+/// Every gRPC service of the server, and the health reporter that flips
+/// them to NOT_SERVING on shutdown.
+pub async fn routes(api: Arc<Api>) -> Result<(Routes, HealthReporter), String> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RegistryServer<V1>>().await;
+    health.set_serving::<RServer<Compat>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| format!("reflection (v1): {e}"))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| format!("reflection (v1alpha): {e}"))?;
+    let routes = Routes::new(RegistryServer::new(V1::new(api.clone())))
+        .add_service(RServer::new(Compat::new(api)))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    Ok((routes, health))
+}
+
+/// Marks every service NOT_SERVING (first step of a graceful shutdown).
+pub async fn set_not_serving(health: &HealthReporter) {
+    health.set_not_serving::<RegistryServer<V1>>().await;
+    health.set_not_serving::<RServer<Compat>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+}

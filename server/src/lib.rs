@@ -1,0 +1,26 @@
+//! registry-server: the registry daemon's building blocks, shared by the
+//! `registry-server` binary, the `registry` command-line client and the
+//! tests.
+//!
+//! - [`config`]: flags, environment variables and checked settings
+//! - [`daemon`]: bind, start, graceful shutdown
+//! - [`cluster`]: membership events → catalog (batched feeder)
+//! - [`api`]: the queries both front doors answer, checks in one place
+//! - [`grpc`], [`http`]: the two front doors
+//! - [`errors`]: core errors → gRPC codes → HTTP statuses, in one place
+//! - [`metrics`]: counters and histograms for `/metrics`
+//! - [`cli`]: the `registry` command-line client
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod convert;
+pub mod daemon;
+pub mod errors;
+pub mod grpc;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod shutdown;

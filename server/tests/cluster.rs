@@ -1,0 +1,447 @@
+//! Real processes on loopback: two `registry-server`s and three
+//! `registry-example-service`s joined by gossip.
+//!
+//! Deadlines here are generous upper bounds so that a slow CI machine does
+//! not fail them; the timing figures themselves live in the benchmarks.
+
+mod common;
+
+use common::{spawn_ready, Started};
+use registry_core::wire::compat::r_client::RClient;
+use registry_core::wire::v1::registry_client::RegistryClient;
+use registry_core::wire::{compat, v1};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_registry-server");
+const SERVICE: &str = env!("CARGO_BIN_EXE_registry-example-service");
+const CLI: &str = env!("CARGO_BIN_EXE_registry");
+const KEYS: usize = 10_000;
+/// Upper bound for a crash to be detected (default detection is ~2-3 s).
+const FAILURE_DEADLINE: Duration = Duration::from_secs(20);
+/// Upper bound for a join or a graceful leave to be seen (normally < 1 s).
+const CHANGE_DEADLINE: Duration = Duration::from_secs(10);
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn registry(id: &str, bind: &str, seeds: &[String]) -> Started {
+    let mut a = args(&[
+        "--id",
+        id,
+        "--addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--bind",
+        bind,
+    ]);
+    if !seeds.is_empty() {
+        a.push("--registries".into());
+        a.push(seeds.join(","));
+    }
+    spawn_ready(SERVER, &a)
+}
+
+fn service(id: &str, registries: &[String]) -> Started {
+    spawn_ready(
+        SERVICE,
+        &args(&[
+            "--id",
+            id,
+            "--group",
+            "web",
+            "--addr",
+            "127.0.0.1:0",
+            "--registries",
+            &registries.join(","),
+        ]),
+    )
+}
+
+async fn connect(r: &Started) -> RegistryClient<Channel> {
+    RegistryClient::connect(format!("http://{}", r.field("grpc")))
+        .await
+        .expect("connect")
+}
+
+async fn member_ids(c: &mut RegistryClient<Channel>, group: &str) -> Vec<String> {
+    match c.members(v1::MembersRequest { group: group.into() }).await {
+        Ok(r) => r.into_inner().services.into_iter().map(|s| s.id).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Waits until `group` on every registry in `clients` has exactly `want`;
+/// returns how long it took.
+async fn wait_members(
+    clients: &mut [&mut RegistryClient<Channel>],
+    group: &str,
+    want: &[&str],
+    deadline: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut all = true;
+        let mut seen = Vec::new();
+        for c in clients.iter_mut() {
+            let ids = member_ids(c, group).await;
+            all &= ids == want;
+            seen.push(ids);
+        }
+        if all {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{group} should be {want:?} on every registry within {deadline:?}, is {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn keys() -> Vec<String> {
+    (0..KEYS).map(|i| format!("user-{i}")).collect()
+}
+
+/// The owner of every key by `registry.v1.Registry/Match`, 8 requests in flight.
+async fn owners(c: &RegistryClient<Channel>) -> Vec<String> {
+    let keys = keys();
+    let mut tasks = Vec::new();
+    for chunk in keys.chunks(KEYS / 8) {
+        let chunk = chunk.to_vec();
+        let mut c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                let r = c
+                    .r#match(v1::MatchRequest {
+                        group: "web".into(),
+                        key,
+                    })
+                    .await
+                    .expect("Match")
+                    .into_inner();
+                out.push(r.service.map(|s| s.id).unwrap_or_default());
+            }
+            out
+        }));
+    }
+    let mut all = Vec::with_capacity(KEYS);
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all
+}
+
+/// The owner of every key by the compat service `R/Match`.
+async fn compat_owners(r: &Started) -> Vec<String> {
+    let c = RClient::connect(format!("http://{}", r.field("grpc")))
+        .await
+        .expect("connect");
+    let keys = keys();
+    let mut tasks = Vec::new();
+    for chunk in keys.chunks(KEYS / 8) {
+        let chunk = chunk.to_vec();
+        let mut c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                let r = c
+                    .r#match(compat::MatchRequest {
+                        group: "web".into(),
+                        key,
+                    })
+                    .await
+                    .expect("R/Match")
+                    .into_inner();
+                out.push(r.id);
+            }
+            out
+        }));
+    }
+    let mut all = Vec::with_capacity(KEYS);
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all
+}
+
+fn count(owners: &[String]) -> BTreeMap<&str, usize> {
+    let mut m = BTreeMap::new();
+    for o in owners {
+        *m.entry(o.as_str()).or_default() += 1;
+    }
+    m
+}
+
+/// Every key whose owner before was not `gone` has the same owner after.
+fn assert_only_moved_from(before: &[String], after: &[String], gone: &str) {
+    for (i, (b, a)) in before.iter().zip(after).enumerate() {
+        if b != gone {
+            assert_eq!(
+                a, b,
+                "key user-{i} moved from {b} to {a} though {gone} was the one to go"
+            );
+        } else {
+            assert_ne!(a, gone, "key user-{i} still on {gone}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_registries_and_three_services_agree_and_survive_crashes_and_restarts() {
+    let r1 = registry("reg-1", "127.0.0.1:0", &[]);
+    let r1_gossip = r1.field("gossip");
+    let r2 = registry("reg-2", "127.0.0.1:0", std::slice::from_ref(&r1_gossip));
+    let seeds = vec![r1_gossip.clone(), r2.field("gossip")];
+    let mut c1 = connect(&r1).await;
+    let mut c2 = connect(&r2).await;
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "registry-group",
+        &["reg-1", "reg-2"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+
+    let s1 = service("web-1", &seeds);
+    let mut s2 = Some(service("web-2", &seeds));
+    let s3 = service("web-3", &seeds);
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "web",
+        &["web-1", "web-2", "web-3"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    // The registered address is the one the service serves on.
+    let m = c1
+        .members(v1::MembersRequest { group: "web".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(m.services[0].addr, s1.field("http"));
+
+    // Every Match agrees on both registries and with the compat service.
+    let base = owners(&c1).await;
+    assert_eq!(
+        owners(&c2).await,
+        base,
+        "both registries give the same owner for every key"
+    );
+    assert_eq!(
+        compat_owners(&r1).await,
+        base,
+        "R/Match gives the ids of registry.v1 Match"
+    );
+    assert_eq!(compat_owners(&r2).await, base);
+    let spread = count(&base);
+    assert_eq!(spread.len(), 3, "keys spread over the 3 services: {spread:?}");
+
+    // kill -9 of a service: both registries drop it; only its keys move.
+    drop(s3);
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "web",
+        &["web-1", "web-2"],
+        FAILURE_DEADLINE,
+    )
+    .await;
+    let after_crash = owners(&c1).await;
+    assert_eq!(owners(&c2).await, after_crash);
+    assert_only_moved_from(&base, &after_crash, "web-3");
+
+    // The same id comes back: the ring is the same as at first.
+    let s3 = service("web-3", &seeds);
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "web",
+        &["web-1", "web-2", "web-3"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    assert_eq!(owners(&c1).await, base, "same members, same answers");
+
+    // SIGTERM of a service: both drop it at once (a graceful leave is not
+    // a failure detection); only its keys move.
+    let mut leaving = s2.take().expect("web-2");
+    leaving.proc.terminate();
+    assert_eq!(leaving.proc.wait_timeout(Duration::from_secs(10)), Some(0));
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "web",
+        &["web-1", "web-3"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    let after_leave = owners(&c2).await;
+    assert_eq!(owners(&c1).await, after_leave);
+    assert_only_moved_from(&base, &after_leave, "web-2");
+
+    // kill -9 of a registry: the other keeps answering, and drops it from
+    // registry-group.
+    let r1_gossip_port = r1_gossip.clone();
+    drop(r1);
+    assert_eq!(
+        owners(&c2).await,
+        after_leave,
+        "the surviving registry answers as before"
+    );
+    wait_members(&mut [&mut c2], "registry-group", &["reg-2"], FAILURE_DEADLINE).await;
+
+    // Restarted (same id, same gossip address), it relearns everything by
+    // itself: services and the other registry.
+    let r1 = registry("reg-1", &r1_gossip_port, &[r2.field("gossip")]);
+    let mut c1 = connect(&r1).await;
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "web",
+        &["web-1", "web-3"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "registry-group",
+        &["reg-1", "reg-2"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    assert_eq!(
+        owners(&c1).await,
+        after_leave,
+        "the restarted registry answers like the other"
+    );
+
+    drop((s1, s3, r1, r2));
+}
+
+/// Reads `registry watch --json` lines with a deadline.
+fn next_line(rx: &std::sync::mpsc::Receiver<String>) -> serde_json::Value {
+    let line = rx.recv_timeout(CHANGE_DEADLINE).expect("a watch line in time");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+}
+
+fn ids(snapshot: &serde_json::Value) -> Vec<String> {
+    snapshot["services"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_through_the_cli_sees_first_member_every_change_and_the_empty_group() {
+    let r = registry("reg-w", "127.0.0.1:0", &[]);
+    let seeds = vec![r.field("gossip")];
+    let mut watch = std::process::Command::new(CLI)
+        .args(["--registry", &r.field("grpc"), "--json", "watch", "web"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn registry watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let _watch = common::Proc::new(watch);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let first = next_line(&rx);
+    assert_eq!(first["group"], "web");
+    assert_eq!(
+        ids(&first),
+        Vec::<String>::new(),
+        "no members yet: an empty snapshot"
+    );
+    let mut version = first["version"].as_u64().expect("version");
+    let mut step = |want: &[&str]| {
+        let snap = next_line(&rx);
+        assert_eq!(ids(&snap), want);
+        let v = snap["version"].as_u64().expect("version");
+        assert!(v > version, "versions grow");
+        version = v;
+    };
+
+    let a = service("web-a", &seeds);
+    step(&["web-a"]);
+    let b = service("web-b", &seeds);
+    step(&["web-a", "web-b"]);
+    a.proc.terminate();
+    step(&["web-b"]);
+    drop(b); // kill -9: detected as a failure, the group is pushed empty
+    let snap = next_line(&rx);
+    assert_eq!(
+        ids(&snap),
+        Vec::<String>::new(),
+        "the last member gone: an empty snapshot, not an error"
+    );
+    // Nothing else arrives: one message per change.
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
+    drop(r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_registrations_get_a_clear_error_at_the_registering_side() {
+    // An empty group: the service exits 2 with one line, before joining.
+    let out = common::Proc::new(
+        std::process::Command::new(SERVICE)
+            .args([
+                "--id",
+                "x",
+                "--group",
+                "",
+                "--addr",
+                "127.0.0.1:0",
+                "--registries",
+                "127.0.0.1:9",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn"),
+    )
+    .finish(Duration::from_secs(20));
+    assert_eq!(out.code, Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim().lines().count() == 1 && err.contains("group is empty"),
+        "{err}"
+    );
+
+    // A second live process with an id in use: reported as an error.
+    let r = registry("reg-d", "127.0.0.1:0", &[]);
+    let seeds = vec![r.field("gossip")];
+    let first = service("dup", &seeds);
+    let mut c = connect(&r).await;
+    wait_members(&mut [&mut c], "web", &["dup"], CHANGE_DEADLINE).await;
+    let second = service("dup", &seeds);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reported = |s: &Started| {
+        s.logs
+            .try_iter()
+            .any(|l| l.contains("another live process uses this id"))
+    };
+    loop {
+        if reported(&first) || reported(&second) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the duplicate id was never reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The registry keeps exactly one "dup".
+    assert_eq!(member_ids(&mut c, "web").await, ["dup"]);
+}

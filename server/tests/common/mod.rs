@@ -1,0 +1,298 @@
+//! Helpers shared by the server's integration tests: an in-process server
+//! on loopback, a raw HTTP/1.1 GET, polling with a deadline, and a guard
+//! that kills a child process when dropped.
+#![allow(dead_code)]
+
+use registry_core::wire::v1::registry_client::RegistryClient;
+use registry_core::{MemberEvent, Service};
+use registry_server::config::Settings;
+use registry_server::daemon::{self, Running};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// Starts a registry on loopback with free ports.
+pub async fn start(id: &str) -> Running {
+    start_with(Settings::loopback(id)).await
+}
+
+/// Starts a registry with `settings`.
+pub async fn start_with(settings: Settings) -> Running {
+    let bound = daemon::bind(settings).await.expect("bind loopback");
+    bound.start().await.expect("start")
+}
+
+/// A gRPC client of `running`.
+pub async fn client(running: &Running) -> RegistryClient<Channel> {
+    RegistryClient::connect(format!("http://{}", running.grpc_addr()))
+        .await
+        .expect("connect")
+}
+
+/// A service of weight 1 with no tags.
+pub fn svc(id: &str, group: &str) -> Service {
+    Service::new(id, group, format!("127.0.0.1:{}", 10_000 + id.len()))
+}
+
+/// Sends events through the server's membership queue and waits until the
+/// catalog's version moved past its value before sending.
+pub async fn feed(running: &Running, events: Vec<MemberEvent>) {
+    let before = running.catalog().version();
+    let tx = running.events();
+    for e in events {
+        tx.send(e).await.expect("feeder alive");
+    }
+    wait_until("catalog applies the events", || {
+        running.catalog().version() > before
+    })
+    .await;
+}
+
+/// Polls `cond` every 10 ms for up to 10 s; panics naming `what` if it
+/// never holds.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An HTTP answer: status code, headers (lower-case names) and body.
+pub struct HttpAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Header lines, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body text.
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// `GET path_and_query` over a fresh connection (blocking; call from
+/// `spawn_blocking` or a plain thread).
+pub fn http_get(addr: SocketAddr, path_and_query: &str) -> HttpAnswer {
+    http_request(addr, "GET", path_and_query)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; reads the whole answer.
+pub fn http_request(addr: SocketAddr, method: &str, path_and_query: &str) -> HttpAnswer {
+    let mut s = TcpStream::connect(addr).expect("connect http");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        s,
+        "{method} {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read answer");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+    let mut lines = head.lines();
+    let status_line = lines.next().expect("status line");
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// Async wrapper of [`http_get`].
+pub async fn get(addr: SocketAddr, path_and_query: &str) -> HttpAnswer {
+    let p = path_and_query.to_string();
+    tokio::task::spawn_blocking(move || http_get(addr, &p))
+        .await
+        .expect("http thread")
+}
+
+/// Async wrapper of [`http_request`].
+pub async fn http_request_async(addr: SocketAddr, method: &str, path_and_query: &str) -> HttpAnswer {
+    let (m, p) = (method.to_string(), path_and_query.to_string());
+    tokio::task::spawn_blocking(move || http_request(addr, &m, &p))
+        .await
+        .expect("http thread")
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct Proc {
+    /// The child.
+    pub child: Child,
+}
+
+impl Proc {
+    /// Wraps a spawned child.
+    pub fn new(child: Child) -> Self {
+        Proc { child }
+    }
+
+    /// Sends SIGTERM (graceful shutdown).
+    pub fn terminate(&self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit code.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// What a finished process left: exit code and its two outputs.
+pub struct Finished {
+    /// Exit code (None: killed after the timeout).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl Proc {
+    /// Waits up to `timeout` for the process to exit (killing it after
+    /// that) and collects its piped outputs.
+    pub fn finish(mut self, timeout: Duration) -> Finished {
+        let read = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = read(
+            self.child
+                .stdout
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        );
+        let err = read(
+            self.child
+                .stderr
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        );
+        let code = self.wait_timeout(timeout);
+        if code.is_none() {
+            let _ = self.child.kill();
+        }
+        Finished {
+            code,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads JSON log lines from a server's stderr until the "ready" line;
+/// returns its fields. Keeps draining stderr in a thread afterwards (so
+/// the child never blocks on a full pipe), collecting the lines.
+pub fn wait_ready(stderr: ChildStderr) -> (serde_json::Value, std::sync::mpsc::Receiver<String>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("server logs \"ready\" in time");
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            if v["fields"]["message"] == "ready" {
+                return (v, rx);
+            }
+        }
+    }
+}
+
+/// A started process and the fields of its "ready" log line.
+pub struct Started {
+    /// The process (killed on drop).
+    pub proc: Proc,
+    /// Fields of the "ready" line (`grpc`, `http`, `gossip`, `id`…).
+    pub ready: serde_json::Value,
+    /// Later log lines.
+    pub logs: std::sync::mpsc::Receiver<String>,
+}
+
+impl Started {
+    /// A field of the ready line as a string.
+    pub fn field(&self, name: &str) -> String {
+        self.ready["fields"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("ready line has no {name}: {}", self.ready))
+            .to_string()
+    }
+}
+
+/// Starts `program` with `args` (JSON logs) and waits for its "ready" line.
+pub fn spawn_ready(program: &str, args: &[String]) -> Started {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let stderr = child.stderr.take().expect("stderr");
+    let proc = Proc::new(child);
+    let (ready, logs) = wait_ready(stderr);
+    Started { proc, ready, logs }
+}
