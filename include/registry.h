@@ -67,6 +67,12 @@ typedef struct registry_client registry_client;
 // released with `registry_group_list_free`.
 typedef struct registry_group_list registry_group_list;
 
+// A registered service instance. Opaque; created with
+// `registry_registration_start`, released with
+// `registry_registration_free`. Thread-safe: updates from several threads
+// are applied one at a time.
+typedef struct registry_registration registry_registration;
+
 // An immutable ring of members (id, weight). Opaque; created with
 // `registry_ring_new`, released with `registry_ring_free`. Thread-safe:
 // lookups from several threads run in parallel.
@@ -103,6 +109,42 @@ typedef struct registry_client_options {
   // registries listed in the reserved registry group.
   bool no_registry_discovery;
 } registry_client_options;
+
+// What `registry_registration_start` registers. Zero-initialise it
+// (`= {0}`) and set at least `id`, `group` and `addr`; every other field
+// has a default when zero/NULL. The library copies what it needs during
+// the call and keeps no pointer into this struct.
+typedef struct registry_registration_config {
+  // Unique id of this instance (required).
+  const char *id;
+  // Service group it belongs to (required).
+  const char *group;
+  // Address clients use to reach it, e.g. `"10.0.0.5:8080"` (required).
+  const char *addr;
+  // Gossip `host:port` addresses of the registries to join through
+  // (`registry_count` of them). It keeps retrying while none answers.
+  const char *const *registries;
+  // Number of entries in `registries`.
+  size_t registry_count;
+  // Share of keys, 1..=1000; 0 means 1.
+  uint32_t weight;
+  // Tag keys (`tag_count` of them); NULL when `tag_count` is 0.
+  const char *const *tag_keys;
+  // Tag values, parallel to `tag_keys`.
+  const char *const *tag_values;
+  // Number of tags.
+  size_t tag_count;
+  // Local UDP address for gossip; NULL means `"127.0.0.1:0"` (a free
+  // loopback port). Use `"0.0.0.0:PORT"` across hosts.
+  const char *bind;
+  // Gossip address others reach this instance at, if not `bind` (NAT);
+  // NULL for none.
+  const char *advertise;
+  // Gossip encryption keys as 64 hex digits each, comma-separated (the
+  // first encrypts, all are accepted); must match the registries'. NULL
+  // for no encryption.
+  const char *encrypt_key;
+} registry_registration_config;
 
 #ifdef __cplusplus
 extern "C" {
@@ -206,6 +248,84 @@ const char *registry_last_error_message(void);
 // # Safety
 // Always safe to call. Ownership: static string; never free it.
 const char *registry_status_name(int status);
+
+// Registers a service instance: validates the metadata
+// (`REGISTRY_INVALID_ARGUMENT` or `REGISTRY_LIMIT_EXCEEDED` naming the
+// field), binds the gossip socket and starts joining through the
+// registries. Returns at once; joining goes on in the background (and
+// keeps retrying) until a registry answers.
+//
+// # Safety
+// `config` points to a valid struct whose pointers follow its field
+// documentation; `out` points to a writable pointer. Ownership: the
+// library keeps no pointer into `config`; on `REGISTRY_OK` the caller owns
+// `*out` and releases it with `registry_registration_free`.
+enum registry_status registry_registration_start(const struct registry_registration_config *config,
+                                                 struct registry_registration **out);
+
+// Changes the weight (1..=1000); registries see an update, never a
+// failure. `REGISTRY_UNAVAILABLE` once stopped.
+//
+// # Safety
+// `registration` is a live registration.
+enum registry_status registry_registration_set_weight(const struct registry_registration *registration,
+                                                      uint32_t weight);
+
+// Changes the address clients use to reach the service.
+// `REGISTRY_UNAVAILABLE` once stopped.
+//
+// # Safety
+// `registration` is a live registration; `addr` is NUL-terminated. The
+// library copies `addr`.
+enum registry_status registry_registration_set_addr(const struct registry_registration *registration,
+                                                    const char *addr);
+
+// Replaces all tags with `count` pairs `keys[i]` = `values[i]` (count 0
+// removes every tag). `REGISTRY_UNAVAILABLE` once stopped.
+//
+// # Safety
+// `registration` is a live registration; `keys` and `values` point to
+// `count` NUL-terminated strings each (may be NULL when `count` is 0).
+// The library copies them.
+enum registry_status registry_registration_set_tags(const struct registry_registration *registration,
+                                                    const char *const *keys,
+                                                    const char *const *values,
+                                                    size_t count);
+
+// The metadata currently registered. `REGISTRY_UNAVAILABLE` once stopped.
+//
+// # Safety
+// `registration` is a live registration; `out` points to a writable
+// pointer. Ownership: on `REGISTRY_OK` the caller owns `*out` and releases
+// it with `registry_service_free`.
+enum registry_status registry_registration_service(const struct registry_registration *registration,
+                                                   const struct registry_service **out);
+
+// Whether a registry (or any other member) knows this instance yet.
+// `REGISTRY_UNAVAILABLE` once stopped.
+//
+// # Safety
+// `registration` is a live registration; `out` points to a writable `bool`.
+enum registry_status registry_registration_is_joined(const struct registry_registration *registration,
+                                                     bool *out);
+
+// Leaves the cluster gracefully: registries drop the service at once.
+// Every later call on the registration, including a second stop, returns
+// `REGISTRY_UNAVAILABLE` ("the registration is stopped"). The handle must
+// still be freed.
+//
+// # Safety
+// `registration` is a live registration.
+enum registry_status registry_registration_stop(const struct registry_registration *registration);
+
+// Releases a registration, leaving the cluster gracefully first if it was
+// not stopped. NULL is a no-op.
+//
+// # Safety
+// `registration` is NULL or a registration from
+// `registry_registration_start`, released only once, and not in use by
+// another thread.
+void registry_registration_free(struct registry_registration *registration);
 
 // Builds a ring from `count` members: `ids[i]` with weight `weights[i]`
 // (1..=1000). `weights` may be NULL for weight 1 everywhere. The order of

@@ -1,12 +1,15 @@
 /* registry_example: discover the instances of a service group and route
  * keys to them, from C.
  *
- *   registry_example [-r host:port]... [-g group] [-n keys]
+ *   registry_example [-r host:port]... [-g group] [-n keys] [-j gossip -s id=addr...]
  *
- * It connects to the registries (default 127.0.0.1:9800), prints the
+ * With -j and -s it first registers service instances (as a service
+ * process would register itself) through the registry's gossip address,
+ * and waits until the registry lists them. It connects to the registries
+ * (gRPC, default 127.0.0.1:9800), prints the
  * group's members, follows the group with a local view and assigns user
  * ids to members with no round trip, checks a few answers against the
- * registry's own Match, and frees everything it got. Without a reachable
+ * registry's own Match, stops the registrations, and frees everything. Without a reachable
  * registry it still shows the standalone ring, then says so and exits 2.
  *
  * Build: cc -I include examples/c/registry_example.c -L target/debug -lregistry -o registry_example
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Prints the failed call and the library's message; returns 0. */
 static int ok(registry_status s, const char *what) {
@@ -53,17 +57,48 @@ static void ring_demo(void) {
   registry_ring_free(ring);
 }
 
+/* Registers "id=addr" in `group` through gossip address `gossip`. */
+static registry_registration *register_one(const char *spec, const char *group, const char *gossip) {
+  char id[128];
+  const char *eq = strchr(spec, '=');
+  if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof id) {
+    fprintf(stderr, "-s wants id=addr, got %s\n", spec);
+    return NULL;
+  }
+  memcpy(id, spec, (size_t)(eq - spec));
+  id[eq - spec] = 0;
+  const char *registries[] = {gossip};
+  const char *tag_keys[] = {"started-by"}, *tag_values[] = {"registry_example"};
+  registry_registration_config cfg = {0}; /* zero = defaults: weight 1, bind 127.0.0.1:0 */
+  cfg.id = id;
+  cfg.group = group;
+  cfg.addr = eq + 1;
+  cfg.registries = registries;
+  cfg.registry_count = 1;
+  cfg.tag_keys = tag_keys;
+  cfg.tag_values = tag_values;
+  cfg.tag_count = 1;
+  registry_registration *reg = NULL;
+  if (!ok(registry_registration_start(&cfg, &reg), "registry_registration_start")) return NULL;
+  printf("registered %s at %s in group %s\n", id, eq + 1, group);
+  return reg;
+}
+
 int main(int argc, char **argv) {
-  const char *registries[16];
-  size_t count = 0;
+  const char *registries[16], *services[16];
+  size_t count = 0, nservices = 0;
+  const char *gossip = NULL;
+  registry_registration *regs[16] = {0};
   const char *group = "web";
   int keys = 1000;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "-r") && i + 1 < argc && count < 16) registries[count++] = argv[++i];
     else if (!strcmp(argv[i], "-g") && i + 1 < argc) group = argv[++i];
     else if (!strcmp(argv[i], "-n") && i + 1 < argc) keys = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-j") && i + 1 < argc) gossip = argv[++i];
+    else if (!strcmp(argv[i], "-s") && i + 1 < argc && nservices < 16) services[nservices++] = argv[++i];
     else {
-      fprintf(stderr, "usage: %s [-r host:port]... [-g group] [-n keys]\n", argv[0]);
+      fprintf(stderr, "usage: %s [-r host:port]... [-g group] [-n keys] [-j gossip -s id=addr...]\n", argv[0]);
       return 1;
     }
   }
@@ -80,9 +115,28 @@ int main(int argc, char **argv) {
   registry_service_list *members = NULL;
   registry_view *view = NULL;
   uint64_t version = 0;
-  if (!ok(registry_client_members(client, group, &members, &version), "registry_client_members")) {
-    rc = 2;
+  if (nservices > 0 && !gossip) {
+    fprintf(stderr, "-s needs -j gossip-address\n");
+    rc = 1;
     goto out;
+  }
+  for (size_t i = 0; i < nservices; i++) {
+    if (!(regs[i] = register_one(services[i], group, gossip))) {
+      rc = 1;
+      goto out;
+    }
+  }
+  /* Wait (at most 10 s) until the registry lists every registered service. */
+  for (int tries = 0;; tries++) {
+    registry_service_list_free(members);
+    members = NULL;
+    if (!ok(registry_client_members(client, group, &members, &version), "registry_client_members")) {
+      rc = 2;
+      goto out;
+    }
+    if (registry_service_list_len(members) >= nservices || tries >= 100) break;
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
   }
   printf("group %s, version %llu, %zu member(s):\n", group, (unsigned long long)version,
          registry_service_list_len(members));
@@ -126,6 +180,11 @@ int main(int argc, char **argv) {
   free(per_member);
 
 out:
+  for (size_t i = 0; i < nservices; i++) {
+    if (regs[i] && ok(registry_registration_stop(regs[i]), "registry_registration_stop"))
+      printf("stopped %s\n", services[i]);
+    registry_registration_free(regs[i]);
+  }
   registry_view_free(view);
   registry_service_list_free(members);
   registry_client_free(client);

@@ -1,10 +1,11 @@
-// Command registry-example discovers the instances of a service group and
-// routes keys to them from Go: it prints the group's members, follows the
+// Command registry-example registers service instances (optional, with -j
+// and -s), then discovers the instances of the group and routes keys to
+// them from Go: it prints the group's members, follows the
 // group with a local view, assigns user ids with no round trip, and checks
 // a few answers against the registry's own Match. Without a reachable
 // registry it still shows the standalone ring, then says so and exits 2.
 //
-//	go run . -r 127.0.0.1:9800 -g web -n 1000
+//	go run . -r 127.0.0.1:9800 -g web -n 1000 -j 127.0.0.1:7370 -s web-1=127.0.0.1:8081
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"example.invalid/registry"
 )
@@ -28,13 +30,16 @@ func main() {
 	flag.Var(&registries, "r", "registry address host:port (repeatable; default 127.0.0.1:9800)")
 	group := flag.String("g", "web", "service group")
 	keys := flag.Int("n", 1000, "user ids to assign")
+	gossip := flag.String("j", "", "registry gossip address to register through")
+	var services addrs
+	flag.Var(&services, "s", "register a service instance id=addr (repeatable; needs -j)")
 	flag.Parse()
 	if len(registries) == 0 {
 		registries = addrs{"127.0.0.1:9800"}
 	}
 	fmt.Println("libregistry", registry.Version())
 	ringDemo()
-	os.Exit(run(registries, *group, *keys))
+	os.Exit(run(registries, *group, *keys, *gossip, services))
 }
 
 // ringDemo shows the standalone ring: the same hashing as every registry.
@@ -57,7 +62,34 @@ func ringDemo() {
 	}
 }
 
-func run(registries []string, group string, keys int) int {
+func run(registries []string, group string, keys int, gossip string, services []string) int {
+	if len(services) > 0 && gossip == "" {
+		fmt.Fprintln(os.Stderr, "-s needs -j gossip-address")
+		return 1
+	}
+	for _, spec := range services {
+		id, addr, ok := strings.Cut(spec, "=")
+		if !ok || id == "" {
+			fmt.Fprintln(os.Stderr, "-s wants id=addr, got", spec)
+			return 1
+		}
+		reg, err := registry.Register(registry.RegistrationConfig{
+			ID: id, Group: group, Addr: addr, Registries: []string{gossip},
+			Tags: map[string]string{"started-by": "registry-example-go"},
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("registered %s at %s in group %s\n", id, addr, group)
+		defer func() {
+			if err := reg.Stop(); err == nil {
+				fmt.Println("stopped", id)
+			}
+			reg.Close()
+		}()
+	}
+
 	client, err := registry.NewClient(registries, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -65,7 +97,12 @@ func run(registries []string, group string, keys int) int {
 	}
 	defer client.Close()
 
+	// Wait (at most 10 s) until the registry lists every registered service.
 	members, err := client.Members(group)
+	for tries := 0; err == nil && len(members.Services) < len(services) && tries < 100; tries++ {
+		time.Sleep(100 * time.Millisecond)
+		members, err = client.Members(group)
+	}
 	if errors.Is(err, registry.ErrUnavailable) || errors.Is(err, registry.ErrTimeout) {
 		fmt.Fprintln(os.Stderr, "no registry reachable:", err)
 		return 2

@@ -139,4 +139,28 @@ static registry_status gr_ring_member(const registry_ring *r, size_t i, const ch
 		char **err) {
 	GR_CALL(registry_ring_member(r, i, id, weight));
 }
+static registry_status gr_registration_start(const registry_registration_config *c, registry_registration **out,
+		char **err) {
+	GR_CALL(registry_registration_start(c, out));
+}
+static registry_status gr_registration_set_weight(const registry_registration *r, uint32_t w, char **err) {
+	GR_CALL(registry_registration_set_weight(r, w));
+}
+static registry_status gr_registration_set_addr(const registry_registration *r, const char *a, char **err) {
+	GR_CALL(registry_registration_set_addr(r, a));
+}
+static registry_status gr_registration_set_tags(const registry_registration *r, const char *const *k,
+		const char *const *v, size_t n, char **err) {
+	GR_CALL(registry_registration_set_tags(r, k, v, n));
+}
+static registry_status gr_registration_service(const registry_registration *r, const registry_service **out,
+		char **err) {
+	GR_CALL(registry_registration_service(r, out));
+}
+static registry_status gr_registration_is_joined(const registry_registration *r, bool *out, char **err) {
+	GR_CALL(registry_registration_is_joined(r, out));
+}
+static registry_status gr_registration_stop(const registry_registration *r, char **err) {
+	GR_CALL(registry_registration_stop(r));
+}
 #endif

@@ -14,12 +14,14 @@
 mod args;
 pub mod client;
 pub mod error;
+pub mod registration;
 pub mod ring;
 pub mod service;
 pub mod view;
 
 pub use client::*;
 pub use error::*;
+pub use registration::*;
 pub use ring::*;
 pub use service::*;
 pub use view::*;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int passed, failed, skipped;
 static const char *current_test = "";
@@ -56,6 +57,19 @@ static int expect_ok(registry_status got, const char *what, int line) {
   return 0;
 }
 
+/* CHECK that also yields the condition. */
+#define CHECK_WAIT(cond) check_wait((cond), #cond, __LINE__)
+
+static int check_wait(int ok, const char *what, int line) {
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    fprintf(stderr, "FAIL %s (line %d): timed out waiting for %s\n", current_test, line, what);
+  }
+  return ok;
+}
+
 static void skip(const char *why) {
   skipped++;
   printf("SKIP %s: %s\n", current_test, why);
@@ -93,6 +107,7 @@ static void test_free_null_is_noop(void) {
   registry_service_free(NULL);
   registry_service_list_free(NULL);
   registry_group_list_free(NULL);
+  registry_registration_free(NULL);
   CHECK(1);
 }
 
@@ -344,6 +359,76 @@ static void check_vectors(const char *path) {
   json_free(doc);
 }
 
+static void test_registration_bad_input(void) {
+  current_test = "registration_bad_input";
+  registry_registration *r = (registry_registration *)1;
+  registry_registration_config cfg = {0};
+  EXPECT_ERR(registry_registration_start(NULL, &r), REGISTRY_INVALID_ARGUMENT, "registry_registration_start: config is NULL");
+  CHECK(r == NULL);
+  EXPECT_ERR(registry_registration_start(&cfg, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.id is NULL");
+  cfg.id = "svc-1";
+  cfg.group = "web\xff";
+  cfg.addr = "127.0.0.1:8080";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.group is not valid UTF-8");
+  cfg.group = "";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "group is empty");
+  cfg.group = "web";
+  cfg.weight = 1001;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "weight 1001 is out of range");
+  cfg.weight = 0;
+  cfg.registry_count = 1;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.registries is NULL but its length is 1");
+  cfg.registry_count = 0;
+  cfg.tag_count = 1;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.tag_keys is NULL");
+  const char *tk[] = {"zone", "zone"}, *tv[] = {"a", "b"};
+  cfg.tag_keys = tk;
+  cfg.tag_values = tv;
+  cfg.tag_count = 2;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.tag_keys has a duplicate key");
+  cfg.tag_count = 0;
+  cfg.bind = "nowhere";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.bind \"nowhere\" is not an ip:port address");
+  cfg.bind = NULL;
+  cfg.encrypt_key = "zz";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.encrypt_key");
+  CHECK(r == NULL);
+
+  const registry_service *s = (const registry_service *)1;
+  bool joined = true;
+  EXPECT_ERR(registry_registration_set_weight(NULL, 2), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_set_addr(NULL, "x"), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_set_tags(NULL, NULL, NULL, 0), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_service(NULL, &s), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  CHECK(s == NULL);
+  EXPECT_ERR(registry_registration_is_joined(NULL, &joined), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_stop(NULL), REGISTRY_INVALID_ARGUMENT, "registry_registration_stop: registration is NULL");
+  registry_registration_free(NULL);
+
+  /* A registration with no registry reachable still starts (it keeps
+   * retrying); once stopped, every call says so, a second stop included. */
+  const char *nowhere[] = {"127.0.0.1:1"};
+  cfg.encrypt_key = NULL;
+  cfg.registries = nowhere;
+  cfg.registry_count = 1;
+  if (!EXPECT_OK(registry_registration_start(&cfg, &r))) return;
+  EXPECT_ERR(registry_registration_set_weight(r, 0), REGISTRY_INVALID_ARGUMENT, "weight 0 is out of range");
+  EXPECT_ERR(registry_registration_set_addr(r, NULL), REGISTRY_INVALID_ARGUMENT, "addr is NULL");
+  EXPECT_ERR(registry_registration_set_tags(r, NULL, tv, 1), REGISTRY_INVALID_ARGUMENT, "keys is NULL but its length is 1");
+  EXPECT_ERR(registry_registration_set_tags(r, tk, tv, 2), REGISTRY_INVALID_ARGUMENT, "keys has a duplicate key");
+  if (EXPECT_OK(registry_registration_service(r, &s))) {
+    CHECK(!strcmp(registry_service_id(s), "svc-1") && registry_service_weight(s) == 1);
+    registry_service_free(s);
+  }
+  EXPECT_OK(registry_registration_stop(r));
+  EXPECT_ERR(registry_registration_stop(r), REGISTRY_UNAVAILABLE, "registry_registration_stop: unavailable: the registration is stopped");
+  EXPECT_ERR(registry_registration_set_weight(r, 2), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  EXPECT_ERR(registry_registration_service(r, &s), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  EXPECT_ERR(registry_registration_is_joined(r, &joined), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  registry_registration_free(r);
+}
+
 /* Thread-local errors: a failure on one thread does not show on another. */
 static void *fail_on_thread(void *arg) {
   (void)arg;
@@ -385,6 +470,237 @@ static void test_create_free_many(void) {
   CHECK(ok);
 }
 
+/* ------------------------------------------------------------------ server */
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Registers one service through the registry's gossip address. */
+static registry_registration *register_service(const char *gossip, const char *group, const char *id,
+                                               const char *addr, uint32_t weight, const char *zone) {
+  const char *registries[] = {gossip};
+  const char *tk[] = {"zone"}, *tv[] = {zone};
+  registry_registration_config cfg = {0};
+  cfg.id = id;
+  cfg.group = group;
+  cfg.addr = addr;
+  cfg.registries = registries;
+  cfg.registry_count = 1;
+  cfg.weight = weight;
+  if (zone) {
+    cfg.tag_keys = tk;
+    cfg.tag_values = tv;
+    cfg.tag_count = 1;
+  }
+  registry_registration *r = NULL;
+  EXPECT_OK(registry_registration_start(&cfg, &r));
+  return r;
+}
+
+/* Waits (at most 20 s) until the view has `want` members and, when `id` is
+ * set, until member `id` has weight `weight`. */
+static int wait_view(registry_view *v, size_t want, const char *id, uint32_t weight) {
+  for (int i = 0; i < 400; i++) {
+    registry_service_list *l = NULL;
+    if (registry_view_members(v, &l, NULL) == REGISTRY_OK) {
+      int ok = registry_service_list_len(l) == want;
+      for (size_t j = 0; ok && id && j < registry_service_list_len(l); j++) {
+        const registry_service *s = registry_service_list_get(l, j);
+        if (!strcmp(registry_service_id(s), id)) ok = registry_service_weight(s) == weight;
+      }
+      registry_service_list_free(l);
+      if (ok) return 1;
+    }
+    sleep_ms(50);
+  }
+  return 0;
+}
+
+static void test_server(const char *addr, const char *gossip) {
+  current_test = "server";
+  const char *addrs[] = {addr};
+  registry_client *c = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) return;
+  const char *group = "ffi-c";
+
+  /* An unknown group: RPC Match says NOT_FOUND; a view of it is empty. */
+  const registry_service *s = NULL;
+  EXPECT_ERR(registry_client_match(c, "ffi-no-such-group", "k", &s), REGISTRY_NOT_FOUND, "ffi-no-such-group");
+  registry_view *empty = NULL;
+  if (EXPECT_OK(registry_view_new(c, "ffi-no-such-group", &empty))) {
+    EXPECT_ERR(registry_view_match(empty, "k", &s), REGISTRY_NOT_FOUND, "has no members");
+    registry_view_free(empty);
+  }
+
+  registry_view *v = NULL;
+  if (!EXPECT_OK(registry_view_new(c, group, &v))) { registry_client_free(c); return; }
+  registry_registration *regs[3];
+  const char *ids[] = {"c-1", "c-2", "c-3"};
+  uint32_t weights[] = {1, 2, 3};
+  regs[0] = register_service(gossip, group, ids[0], "127.0.0.1:8001", 1, "z1");
+  regs[1] = register_service(gossip, group, ids[1], "127.0.0.1:8002", 2, "z2");
+  regs[2] = register_service(gossip, group, ids[2], "127.0.0.1:8003", 3, "z3");
+  CHECK(wait_view(v, 3, NULL, 0));
+  bool connected = false, joined = false;
+  EXPECT_OK(registry_view_is_connected(v, &connected));
+  CHECK(connected);
+  EXPECT_OK(registry_registration_is_joined(regs[0], &joined));
+  CHECK(joined);
+
+  /* RPC members: sorted by id, with weights and tags. */
+  registry_service_list *l = NULL;
+  uint64_t version = 0, view_version = 0;
+  if (EXPECT_OK(registry_client_members(c, group, &l, &version))) {
+    CHECK(registry_service_list_len(l) == 3 && version > 0);
+    for (size_t i = 0; i < registry_service_list_len(l) && i < 3; i++) {
+      const registry_service *m = registry_service_list_get(l, i);
+      char zone[4];
+      snprintf(zone, sizeof zone, "z%zu", i + 1);
+      CHECK(!strcmp(registry_service_id(m), ids[i]) && registry_service_weight(m) == weights[i]);
+      CHECK(!strcmp(registry_service_group(m), group));
+      CHECK(registry_service_tag_count(m) == 1 && !strcmp(registry_service_tag_value(m, "zone"), zone));
+      CHECK(registry_service_tag_value(m, "nope") == NULL);
+    }
+    CHECK(registry_service_list_get(l, 3) == NULL);
+    registry_service_list_free(l);
+  }
+  EXPECT_OK(registry_view_version(v, &view_version));
+  CHECK(view_version > 0);
+
+  registry_group_list *gl = NULL;
+  if (EXPECT_OK(registry_client_groups(c, &gl))) {
+    int found = 0;
+    for (size_t i = 0; i < registry_group_list_len(gl); i++) {
+      const char *name;
+      uint32_t members;
+      uint64_t gv;
+      EXPECT_OK(registry_group_list_get(gl, i, &name, &members, &gv));
+      if (!strcmp(name, group)) found = members == 3 && gv > 0;
+    }
+    CHECK(found);
+    const char *name;
+    uint32_t members;
+    uint64_t gv;
+    EXPECT_ERR(registry_group_list_get(gl, 999, &name, &members, &gv), REGISTRY_NOT_FOUND, "out of range");
+    registry_group_list_free(gl);
+  }
+
+  /* The local view, the registry's Match and the standalone ring agree. */
+  registry_ring *ring = NULL;
+  EXPECT_OK(registry_ring_new(ids, weights, 3, &ring));
+  int agree = 1, ring_agree = 1, n_agree = 1;
+  for (int i = 0; i < 2000; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "user-%d", i);
+    const registry_service *local = NULL, *remote = NULL;
+    const char *rid = NULL;
+    if (!EXPECT_OK(registry_view_match(v, key, &local))) break;
+    if (i < 300) {
+      if (EXPECT_OK(registry_client_match(c, group, key, &remote)))
+        agree &= !strcmp(registry_service_id(local), registry_service_id(remote));
+      registry_service_free(remote);
+      registry_service_list *a = NULL, *b = NULL;
+      if (EXPECT_OK(registry_view_match_n(v, key, 3, &a)) && EXPECT_OK(registry_client_match_n(c, group, key, 3, &b))) {
+        n_agree &= registry_service_list_len(a) == 3 && registry_service_list_len(b) == 3;
+        for (size_t j = 0; j < 3 && n_agree; j++)
+          n_agree &= !strcmp(registry_service_id(registry_service_list_get(a, j)),
+                             registry_service_id(registry_service_list_get(b, j)));
+      }
+      registry_service_list_free(a);
+      registry_service_list_free(b);
+    }
+    if (ring && EXPECT_OK(registry_ring_locate(ring, key, &rid))) ring_agree &= !strcmp(rid, registry_service_id(local));
+    registry_service_free(local);
+  }
+  CHECK(agree);
+  CHECK(n_agree);
+  CHECK(ring_agree);
+  registry_ring_free(ring);
+
+  /* Updates reach the view; a stopped registration leaves at once. */
+  EXPECT_OK(registry_registration_set_weight(regs[0], 5));
+  CHECK(wait_view(v, 3, "c-1", 5));
+  uint64_t v2 = 0;
+  EXPECT_OK(registry_view_version(v, &v2));
+  CHECK(v2 > view_version);
+  const char *tk[] = {"zone", "tier"}, *tv[] = {"z9", "gold"};
+  EXPECT_OK(registry_registration_set_tags(regs[1], tk, tv, 2));
+  EXPECT_OK(registry_registration_set_addr(regs[1], "127.0.0.1:9002"));
+  int seen = 0;
+  for (int i = 0; i < 400 && !seen; i++) {
+    const registry_service *m = NULL;
+    registry_service_list *all = NULL;
+    if (registry_view_members(v, &all, NULL) == REGISTRY_OK && registry_service_list_len(all) == 3) {
+      m = registry_service_list_get(all, 1);
+      seen = !strcmp(registry_service_addr(m), "127.0.0.1:9002") && registry_service_tag_count(m) == 2 &&
+             !strcmp(registry_service_tag_value(m, "tier"), "gold");
+    }
+    registry_service_list_free(all);
+    if (!seen) sleep_ms(50);
+  }
+  CHECK(seen);
+  EXPECT_OK(registry_registration_stop(regs[2]));
+  CHECK(wait_view(v, 2, NULL, 0));
+  EXPECT_ERR(registry_registration_stop(regs[2]), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  for (int i = 0; i < 3; i++) registry_registration_free(regs[i]);
+  CHECK(wait_view(v, 0, NULL, 0));
+  EXPECT_ERR(registry_view_match(v, "k", &s), REGISTRY_NOT_FOUND, "has no members");
+  registry_view_free(v);
+  registry_client_free(c);
+}
+
+/* The shared vectors through a local view: each small case's members are
+ * registered in their own group, and the view must give the listed owners. */
+static void check_vectors_view(const char *path, const char *addr, const char *gossip) {
+  current_test = "ring_vectors_view";
+  json *doc = json_read_file(path);
+  if (!doc) {
+    skip("vectors file missing or unreadable");
+    return;
+  }
+  const char *addrs[] = {addr};
+  registry_client *c = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) { json_free(doc); return; }
+  json *cases = json_get(doc, "cases");
+  size_t checked = 0, used = 0;
+  for (size_t ci = 0; cases && ci < cases->len; ci++) {
+    json *members = json_get(cases->items[ci], "members"), *keys = json_get(cases->items[ci], "keys");
+    if (!members || !keys || members->len == 0 || members->len > 16) continue; /* keep the cluster small */
+    char group[48];
+    snprintf(group, sizeof group, "ffi-vectors-%zu", ci);
+    registry_view *v = NULL;
+    if (!EXPECT_OK(registry_view_new(c, group, &v))) continue;
+    registry_registration **regs = calloc(members->len, sizeof *regs);
+    for (size_t m = 0; m < members->len; m++) {
+      json *id = json_get(members->items[m], "id"), *w = json_get(members->items[m], "weight");
+      regs[m] = register_service(gossip, group, id->string, "127.0.0.1:1", w ? (uint32_t)w->number : 1, NULL);
+    }
+    if (CHECK_WAIT(wait_view(v, members->len, NULL, 0))) {
+      for (size_t k = 0; k < keys->len; k++) {
+        json *key = json_get(keys->items[k], "key"), *owner = json_get(keys->items[k], "owner");
+        const registry_service *svc = NULL;
+        if (EXPECT_OK(registry_view_match(v, key->string, &svc)) && strcmp(registry_service_id(svc), owner->string)) {
+          failed++;
+          fprintf(stderr, "FAIL ring_vectors_view: case %zu key \"%s\": got %s, want %s\n", ci, key->string,
+                  registry_service_id(svc), owner->string);
+        }
+        registry_service_free(svc);
+        checked++;
+      }
+    }
+    for (size_t m = 0; m < members->len; m++) registry_registration_free(regs[m]);
+    free(regs);
+    registry_view_free(v);
+    used++;
+  }
+  printf("ring_vectors_view: %zu keys of %zu case(s) checked through a local view\n", checked, used);
+  CHECK(used > 0);
+  registry_client_free(c);
+  json_free(doc);
+}
+
 int main(void) {
   const char *vectors = getenv("REGISTRY_VECTORS");
   if (!vectors || !*vectors) vectors = "tests/vectors/ring.json";
@@ -398,13 +714,16 @@ int main(void) {
   test_ring_bad_input();
   test_ring_semantics();
   check_vectors(vectors);
+  test_registration_bad_input();
   test_last_error_is_per_thread();
   test_create_free_many();
-  if (addr && *addr) {
-    /* server tests: added with the registry-server */
+  const char *gossip = getenv("REGISTRY_GOSSIP_ADDR");
+  if (addr && *addr && gossip && *gossip) {
+    test_server(addr, gossip);
+    if (ring_implemented()) check_vectors_view(vectors, addr, gossip);
   } else {
     current_test = "server";
-    skip("REGISTRY_ADDR not set: no registry-server to test against");
+    skip("REGISTRY_ADDR and REGISTRY_GOSSIP_ADDR not set: no registry-server to test against");
   }
 
   printf("%d passed, %d failed\n", passed, failed);
