@@ -327,6 +327,14 @@ enum registry_status registry_registration_stop(const struct registry_registrati
 // another thread.
 void registry_registration_free(struct registry_registration *registration);
 
+// Name of the ring algorithm (`"xxh3-vnode-v1"`): the registries send it
+// with every snapshot, and the shared test vectors name the algorithm
+// their answers hold for.
+//
+// # Safety
+// Always safe to call. Ownership: static string; never free it.
+const char *registry_ring_algorithm(void);
+
 // Builds a ring from `count` members: `ids[i]` with weight `weights[i]`
 // (1..=1000). `weights` may be NULL for weight 1 everywhere. The order of
 // the members does not matter. `REGISTRY_INVALID_ARGUMENT` for an empty,

@@ -1,7 +1,10 @@
 /* Single-thread lookup throughput from C.
  *
  *   bench_match ring                      standalone ring of 100 members (weight 1)
- *   bench_match view host:port group      local view of a running registry's group
+ *   bench_match view host:port group [gossip members]
+ *                                         local view of a running registry's group;
+ *                                         with gossip and members, first registers
+ *                                         that many services (weight 1) in the group
  *
  * Each mode runs registry_*_match on keys "user-0".."user-65535" (built
  * beforehand) for about 2 seconds, 3 times, and prints the best calls/s.
@@ -79,11 +82,37 @@ int main(int argc, char **argv) {
     if (s) die(s, "registry_client_new");
     s = registry_view_new(client, argv[3], &view);
     if (s) die(s, "registry_view_new");
-    registry_service_list *members;
-    s = registry_view_members(view, &members, NULL);
-    if (s) die(s, "registry_view_members");
-    size_t n = registry_service_list_len(members);
-    registry_service_list_free(members);
+    int want = argc > 5 ? atoi(argv[5]) : 0;
+    registry_registration **regs = calloc((size_t)want + 1, sizeof *regs);
+    for (int i = 0; i < want; i++) {
+      char id[32], addr[32];
+      snprintf(id, sizeof id, "bench-%d", i);
+      snprintf(addr, sizeof addr, "127.0.0.1:%d", 20000 + i);
+      const char *gossip[] = {argv[4]};
+      registry_registration_config cfg = {0};
+      cfg.id = id;
+      cfg.group = argv[3];
+      cfg.addr = addr;
+      cfg.registries = gossip;
+      cfg.registry_count = 1;
+      s = registry_registration_start(&cfg, &regs[i]);
+      if (s) die(s, "registry_registration_start");
+    }
+    size_t n = 0;
+    for (int tries = 0; tries < 600; tries++) { /* wait up to 60 s for every member */
+      registry_service_list *members;
+      s = registry_view_members(view, &members, NULL);
+      if (s) die(s, "registry_view_members");
+      n = registry_service_list_len(members);
+      registry_service_list_free(members);
+      if ((int)n >= want) break;
+      struct timespec pause = {0, 100 * 1000 * 1000};
+      nanosleep(&pause, NULL);
+    }
+    if (n == 0) {
+      fprintf(stderr, "group %s has no members\n", argv[3]);
+      return 1;
+    }
     for (int run = 0; run < 3; run++) {
       double r = MEASURE(2.0, {
         const registry_service *svc;
@@ -95,9 +124,11 @@ int main(int argc, char **argv) {
     }
     registry_view_free(view);
     registry_client_free(client);
+    for (int i = 0; i < want; i++) registry_registration_free(regs[i]);
+    free(regs);
     printf("view_match   %zu members  1 thread  %.2f M calls/s  (%.0f ns/call)\n", n, best / 1e6, 1e9 / best);
   } else {
-    fprintf(stderr, "usage: %s ring | view host:port group\n", argv[0]);
+    fprintf(stderr, "usage: %s ring | view host:port group [gossip members]\n", argv[0]);
     return 2;
   }
   return sink == 42 ? 3 : 0; /* keep `sink` alive */

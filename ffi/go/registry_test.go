@@ -147,21 +147,7 @@ func TestRingBadInput(t *testing.T) {
 	}
 }
 
-// ringImplemented is false while the core ring is a placeholder.
-func ringImplemented(t *testing.T) bool {
-	r, err := NewRing([]string{"a"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	_, err = r.Locate("k")
-	return err == nil
-}
-
 func TestRingSemantics(t *testing.T) {
-	if !ringImplemented(t) {
-		t.Skip("SKIP: the core ring is a placeholder in this build (merge the ring work)")
-	}
 	ids := []string{"c", "a", "b", "d"}
 	r, err := NewRing(ids, []uint32{1, 2, 3, 4})
 	if err != nil {
@@ -222,25 +208,45 @@ func vectorsFile() string {
 	return filepath.Join("..", "..", "tests", "vectors", "ring.json")
 }
 
-// ringVectors is the part of tests/vectors/ring.json these tests read.
+// ringVectors is tests/vectors/ring.json (format: tests/vectors/README.md).
 type ringVectors struct {
-	Cases []struct {
-		Members []struct {
-			ID     string `json:"id"`
-			Weight uint32 `json:"weight"`
-		} `json:"members"`
-		Keys []struct {
-			Key    string   `json:"key"`
-			Owner  string   `json:"owner"`
-			Owners []string `json:"owners"`
+	Algorithm string `json:"algorithm"`
+	Cases     []struct {
+		Name    string         `json:"name"`
+		Members []vectorMember `json:"members"`
+		N       int            `json:"n"`
+		Keys    []struct {
+			Key   string   `json:"key"`
+			Owner string   `json:"owner"`
+			Top   []string `json:"top"`
 		} `json:"keys"`
 	} `json:"cases"`
+	Errors []struct {
+		Name    string         `json:"name"`
+		Members []vectorMember `json:"members"`
+		Key     string         `json:"key"`
+		N       int            `json:"n"`
+		Error   string         `json:"error"`
+	} `json:"errors"`
 }
 
-func TestRingVectors(t *testing.T) {
-	if !ringImplemented(t) {
-		t.Skip("SKIP: the core ring is a placeholder in this build (merge the ring work)")
+// vectorMember is one {id, weight} of a vectors member set.
+type vectorMember struct {
+	ID     string `json:"id"`
+	Weight uint32 `json:"weight"`
+}
+
+func vectorRing(members []vectorMember) (*Ring, error) {
+	ids := make([]string, len(members))
+	weights := make([]uint32, len(members))
+	for i, m := range members {
+		ids[i], weights[i] = m.ID, m.Weight
 	}
+	return NewRing(ids, weights)
+}
+
+// readVectors loads the vectors file or skips the test.
+func readVectors(t *testing.T) ringVectors {
 	data, err := os.ReadFile(vectorsFile())
 	if err != nil {
 		t.Skipf("SKIP: no vectors file: %v (set REGISTRY_VECTORS)", err)
@@ -249,37 +255,46 @@ func TestRingVectors(t *testing.T) {
 	if err := json.Unmarshal(data, &v); err != nil {
 		t.Fatalf("vectors file: %v", err)
 	}
-	if len(v.Cases) == 0 {
-		t.Fatal("vectors file has no cases")
+	if len(v.Cases) == 0 || len(v.Errors) == 0 {
+		t.Fatal("vectors file has no cases or no error cases")
 	}
+	if v.Algorithm != RingAlgorithm() {
+		t.Fatalf("vectors are for ring %q, the library has %q", v.Algorithm, RingAlgorithm())
+	}
+	return v
+}
+
+func TestRingVectors(t *testing.T) {
+	v := readVectors(t)
 	checked := 0
-	for ci, c := range v.Cases {
-		ids := make([]string, len(c.Members))
-		weights := make([]uint32, len(c.Members))
-		for i, m := range c.Members {
-			ids[i], weights[i] = m.ID, m.Weight
-			if weights[i] == 0 {
-				weights[i] = 1
-			}
-		}
-		r, err := NewRing(ids, weights)
+	for _, c := range v.Cases {
+		r, err := vectorRing(c.Members)
 		if err != nil {
-			t.Fatalf("case %d: %v", ci, err)
+			t.Fatalf("case %s: %v", c.Name, err)
 		}
 		for _, k := range c.Keys {
 			got, err := r.Locate(k.Key)
 			if err != nil || got != k.Owner {
-				t.Errorf("case %d key %q: got %q (%v), want %q", ci, k.Key, got, err, k.Owner)
+				t.Errorf("case %s key %q: got %q (%v), want %q", c.Name, k.Key, got, err, k.Owner)
 			}
-			if len(k.Owners) > 0 {
-				all, err := r.LocateN(k.Key, len(k.Owners))
-				if err != nil || strings.Join(all, ",") != strings.Join(k.Owners, ",") {
-					t.Errorf("case %d key %q: LocateN got %v (%v), want %v", ci, k.Key, all, err, k.Owners)
-				}
+			top, err := r.LocateN(k.Key, c.N)
+			if err != nil || strings.Join(top, "\x00") != strings.Join(k.Top, "\x00") {
+				t.Errorf("case %s key %q: LocateN got %q (%v), want %q", c.Name, k.Key, top, err, k.Top)
 			}
 			checked++
 		}
 		r.Close()
 	}
-	t.Logf("%d keys checked against %s", checked, vectorsFile())
+	kinds := map[string]error{"invalid_argument": ErrInvalidArgument, "not_found": ErrNotFound}
+	for _, e := range v.Errors {
+		r, err := vectorRing(e.Members)
+		if err == nil {
+			_, err = r.LocateN(e.Key, e.N)
+			r.Close()
+		}
+		if want, ok := kinds[e.Error]; e.Error == "ok" && err != nil || e.Error != "ok" && (!ok || !errors.Is(err, want)) {
+			t.Errorf("error case %q: got %v, want %s", e.Name, err, e.Error)
+		}
+	}
+	t.Logf("%d keys and %d error cases checked against %s", checked, len(v.Errors), vectorsFile())
 }

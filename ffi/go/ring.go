@@ -11,6 +11,10 @@ import (
 	"unsafe"
 )
 
+// RingAlgorithm names the ring algorithm ("xxh3-vnode-v1"), as the
+// registries and the shared test vectors do.
+func RingAlgorithm() string { return C.GoString(C.registry_ring_algorithm()) }
+
 // Ring is a standalone consistent-hash ring: the very ring the registry
 // servers and every group view use, built from ids and weights you give.
 // Safe for concurrent use.

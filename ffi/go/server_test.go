@@ -1,10 +1,10 @@
 package registry
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -196,17 +196,7 @@ func TestServer(t *testing.T) {
 // case's members register in their own group.
 func TestRingVectorsView(t *testing.T) {
 	addr, gossip := server(t)
-	if !ringImplemented(t) {
-		t.Skip("SKIP: the core ring is a placeholder in this build")
-	}
-	data, err := os.ReadFile(vectorsFile())
-	if err != nil {
-		t.Skipf("SKIP: no vectors file: %v", err)
-	}
-	var v ringVectors
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatal(err)
-	}
+	v := readVectors(t)
 	c, err := NewClient([]string{addr}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +229,14 @@ func TestRingVectorsView(t *testing.T) {
 			got, err := view.Match(k.Key)
 			if err != nil || got.ID != k.Owner {
 				t.Errorf("case %d key %q: view gives %q (%v), want %q", ci, k.Key, got.ID, err, k.Owner)
+			}
+			top, err := view.MatchN(k.Key, cs.N)
+			ids := make([]string, len(top))
+			for i, s := range top {
+				ids[i] = s.ID
+			}
+			if err != nil || strings.Join(ids, "\x00") != strings.Join(k.Top, "\x00") {
+				t.Errorf("case %d key %q: view MatchN gives %q (%v), want %q", ci, k.Key, ids, err, k.Top)
 			}
 			checked++
 		}

@@ -61,6 +61,19 @@ impl registry_ring {
     }
 }
 
+/// Name of the ring algorithm (`"xxh3-vnode-v1"`): the registries send it
+/// with every snapshot, and the shared test vectors name the algorithm
+/// their answers hold for.
+///
+/// # Safety
+/// Always safe to call. Ownership: static string; never free it.
+#[no_mangle]
+pub extern "C" fn registry_ring_algorithm() -> *const c_char {
+    static NAME: once_cell::sync::Lazy<CString> =
+        once_cell::sync::Lazy::new(|| c_string(registry_core::ring::RING_ALGORITHM));
+    NAME.as_ptr()
+}
+
 /// Builds a ring from `count` members: `ids[i]` with weight `weights[i]`
 /// (1..=1000). `weights` may be NULL for weight 1 everywhere. The order of
 /// the members does not matter. `REGISTRY_INVALID_ARGUMENT` for an empty,

@@ -207,16 +207,6 @@ static void test_result_objects_bad_input(void) {
              "registry_group_list_get: list is NULL");
 }
 
-/* The ring placeholder of early core versions answers INTERNAL "not implemented". */
-static int ring_implemented(void) {
-  const char *ids[] = {"a"};
-  registry_ring *r = NULL;
-  const char *id = NULL;
-  int ok = registry_ring_new(ids, NULL, 1, &r) == REGISTRY_OK && registry_ring_locate(r, "k", &id) == REGISTRY_OK;
-  registry_ring_free(r);
-  return ok;
-}
-
 static void test_ring_bad_input(void) {
   current_test = "ring_bad_input";
   const char *ids[] = {"a", "b", "c"};
@@ -267,10 +257,6 @@ static void test_ring_bad_input(void) {
 
 static void test_ring_semantics(void) {
   current_test = "ring_semantics";
-  if (!ring_implemented()) {
-    skip("the core ring is a placeholder in this build (merge the ring work)");
-    return;
-  }
   const char *ids[] = {"c", "a", "b", "d"};
   uint32_t weights[] = {1, 2, 3, 4};
   registry_ring *r;
@@ -299,63 +285,98 @@ static void test_ring_semantics(void) {
   registry_ring_free(r);
 }
 
-/* Shared ring vectors: every front door must give the owners listed there. */
+/* Shared ring vectors: every front door must give the answers listed there
+ * (format: tests/vectors/README.md). */
+static const char *error_kind(registry_status s) {
+  switch (s) {
+    case REGISTRY_OK: return "ok";
+    case REGISTRY_INVALID_ARGUMENT: return "invalid_argument";
+    case REGISTRY_NOT_FOUND: return "not_found";
+    default: return registry_status_name((int)s);
+  }
+}
+
+/* Builds a ring from a vectors "members" array. */
+static registry_status ring_from_json(const json *members, registry_ring **out) {
+  size_t n = members ? members->len : 0;
+  const char **ids = calloc(n + 1, sizeof *ids);
+  uint32_t *weights = calloc(n + 1, sizeof *weights);
+  for (size_t m = 0; m < n; m++) {
+    json *id = json_get(members->items[m], "id"), *w = json_get(members->items[m], "weight");
+    ids[m] = id ? id->string : NULL;
+    weights[m] = w ? (uint32_t)w->number : 1;
+  }
+  registry_status s = registry_ring_new(ids, weights, n, out);
+  free(ids);
+  free(weights);
+  return s;
+}
+
 static void check_vectors(const char *path) {
   current_test = "ring_vectors";
-  if (!ring_implemented()) {
-    skip("the core ring is a placeholder in this build (merge the ring work)");
-    return;
-  }
   json *doc = json_read_file(path);
   if (!doc) {
     skip("vectors file missing or unreadable");
     printf("     (looked for %s; set REGISTRY_VECTORS)\n", path);
     return;
   }
+  json *algorithm = json_get(doc, "algorithm");
+  CHECK(algorithm && algorithm->type == JSON_STRING && !strcmp(algorithm->string, registry_ring_algorithm()));
   json *cases = json_get(doc, "cases");
   CHECK(cases && cases->type == JSON_ARRAY && cases->len > 0);
   size_t checked = 0;
   for (size_t c = 0; cases && c < cases->len; c++) {
     json *cs = cases->items[c];
-    json *members = json_get(cs, "members");
-    json *keys = json_get(cs, "keys");
-    if (!members || !keys) { CHECK(!"case without members or keys"); continue; }
-    const char **ids = calloc(members->len + 1, sizeof *ids);
-    uint32_t *weights = calloc(members->len + 1, sizeof *weights);
-    for (size_t m = 0; m < members->len; m++) {
-      json *id = json_get(members->items[m], "id"), *w = json_get(members->items[m], "weight");
-      ids[m] = id ? id->string : NULL;
-      weights[m] = w ? (uint32_t)w->number : 1;
-    }
+    json *keys = json_get(cs, "keys"), *jn = json_get(cs, "n");
+    size_t n = jn ? (size_t)jn->number : 1;
     registry_ring *r = NULL;
-    if (EXPECT_OK(registry_ring_new(ids, weights, members->len, &r))) {
-      for (size_t k = 0; k < keys->len; k++) {
-        json *kv = keys->items[k];
-        json *key = json_get(kv, "key"), *owner = json_get(kv, "owner"), *owners = json_get(kv, "owners");
-        if (!key || !owner) { CHECK(!"vector without key or owner"); continue; }
-        const char *id = NULL;
-        if (EXPECT_OK(registry_ring_locate(r, key->string, &id)) && strcmp(id, owner->string) != 0) {
-          failed++;
-          fprintf(stderr, "FAIL ring_vectors: case %zu key \"%s\": got %s, want %s\n", c, key->string, id,
-                  owner->string);
-        }
-        if (owners && owners->len > 0) {
-          const char **out = calloc(owners->len, sizeof *out);
-          size_t n = 0;
-          if (EXPECT_OK(registry_ring_locate_n(r, key->string, owners->len, out, &n))) {
-            CHECK(n == owners->len);
-            for (size_t i = 0; i < n && i < owners->len; i++) CHECK(!strcmp(out[i], owners->items[i]->string));
-          }
-          free(out);
-        }
-        checked++;
+    if (!keys || !EXPECT_OK(ring_from_json(json_get(cs, "members"), &r))) continue;
+    const char **top = calloc(n + 1, sizeof *top);
+    for (size_t k = 0; k < keys->len; k++) {
+      json *kv = keys->items[k];
+      json *key = json_get(kv, "key"), *owner = json_get(kv, "owner"), *want = json_get(kv, "top");
+      if (!key || !owner || !want) { CHECK(!"vector without key, owner or top"); continue; }
+      const char *id = NULL;
+      if (EXPECT_OK(registry_ring_locate(r, key->string, &id)) && strcmp(id, owner->string) != 0) {
+        failed++;
+        fprintf(stderr, "FAIL ring_vectors: case %zu key \"%s\": got %s, want %s\n", c, key->string, id, owner->string);
       }
-      registry_ring_free(r);
+      size_t got = 0;
+      if (EXPECT_OK(registry_ring_locate_n(r, key->string, n, top, &got))) {
+        int same = got == want->len;
+        for (size_t i = 0; same && i < got; i++) same = !strcmp(top[i], want->items[i]->string);
+        if (!same) {
+          failed++;
+          fprintf(stderr, "FAIL ring_vectors: case %zu key \"%s\": locate_n(%zu) differs\n", c, key->string, n);
+        }
+      }
+      checked++;
     }
-    free(ids);
-    free(weights);
+    free(top);
+    registry_ring_free(r);
   }
-  printf("ring_vectors: %zu keys checked against %s\n", checked, path);
+  /* The error table: build, then locate_n(key, n); the kind must match. */
+  json *errors = json_get(doc, "errors");
+  size_t errors_checked = 0;
+  for (size_t e = 0; errors && e < errors->len; e++) {
+    json *ev = errors->items[e];
+    json *name = json_get(ev, "name"), *key = json_get(ev, "key"), *jn = json_get(ev, "n"), *want = json_get(ev, "error");
+    registry_ring *r = NULL;
+    registry_status s = ring_from_json(json_get(ev, "members"), &r);
+    size_t n = jn ? (size_t)jn->number : 1, got = 0;
+    const char **top = calloc(n + 1, sizeof *top);
+    if (s == REGISTRY_OK) s = registry_ring_locate_n(r, key->string, n, top, &got);
+    if (strcmp(error_kind(s), want->string) != 0) {
+      failed++;
+      fprintf(stderr, "FAIL ring_vectors: error case \"%s\": got %s, want %s\n", name->string, error_kind(s), want->string);
+    } else {
+      passed++;
+    }
+    free(top);
+    registry_ring_free(r);
+    errors_checked++;
+  }
+  printf("ring_vectors: %zu keys and %zu error cases checked against %s\n", checked, errors_checked, path);
   json_free(doc);
 }
 
@@ -680,6 +701,15 @@ static void check_vectors_view(const char *path, const char *addr, const char *g
     if (CHECK_WAIT(wait_view(v, members->len, NULL, 0))) {
       for (size_t k = 0; k < keys->len; k++) {
         json *key = json_get(keys->items[k], "key"), *owner = json_get(keys->items[k], "owner");
+        json *top = json_get(keys->items[k], "top"), *jn = json_get(cases->items[ci], "n");
+        registry_service_list *pref = NULL;
+        if (top && jn && EXPECT_OK(registry_view_match_n(v, key->string, (size_t)jn->number, &pref))) {
+          int same = registry_service_list_len(pref) == top->len;
+          for (size_t i = 0; same && i < top->len; i++)
+            same = !strcmp(registry_service_id(registry_service_list_get(pref, i)), top->items[i]->string);
+          CHECK(same);
+        }
+        registry_service_list_free(pref);
         const registry_service *svc = NULL;
         if (EXPECT_OK(registry_view_match(v, key->string, &svc)) && strcmp(registry_service_id(svc), owner->string)) {
           failed++;
@@ -720,7 +750,7 @@ int main(void) {
   const char *gossip = getenv("REGISTRY_GOSSIP_ADDR");
   if (addr && *addr && gossip && *gossip) {
     test_server(addr, gossip);
-    if (ring_implemented()) check_vectors_view(vectors, addr, gossip);
+    check_vectors_view(vectors, addr, gossip);
   } else {
     current_test = "server";
     skip("REGISTRY_ADDR and REGISTRY_GOSSIP_ADDR not set: no registry-server to test against");
