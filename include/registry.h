@@ -616,6 +616,35 @@ enum registry_status registry_view_members(const struct registry_view *view,
                                            struct registry_service_list **out,
                                            uint64_t *version_out);
 
+// The owner of `key` as an index into the local snapshot's members
+// (sorted by id), and the generation of that snapshot: no object to free,
+// nothing copied. Pair it with `registry_view_members_generation`: when
+// the generations are equal, `index` is the position of the owner in that
+// list (e.g. to pick a connection from a per-member pool). A view's
+// generation grows whenever its snapshot changes.
+//
+// # Safety
+// `view` is a live view; `key` points to `key_len` bytes (NULL only with
+// `key_len` 0); `index_out` and `generation_out` are writable.
+enum registry_status registry_view_match_index(const struct registry_view *view,
+                                               const char *key,
+                                               size_t key_len,
+                                               size_t *index_out,
+                                               uint64_t *generation_out);
+
+// `registry_view_members`, plus the generation of the snapshot listed
+// (see `registry_view_match_index`).
+//
+// # Safety
+// `view` is a live view; `out` points to a writable pointer;
+// `version_out` is NULL or writable; `generation_out` is writable.
+// Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
+// `registry_service_list_free`.
+enum registry_status registry_view_members_generation(const struct registry_view *view,
+                                                      struct registry_service_list **out,
+                                                      uint64_t *version_out,
+                                                      uint64_t *generation_out);
+
 // The ring version of the snapshot the view answers from, as numbered by
 // the registry that sent it (grows with every change).
 //

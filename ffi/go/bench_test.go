@@ -48,6 +48,7 @@ func BenchmarkRingLocate(b *testing.B) {
 var benchView = struct {
 	once sync.Once
 	view *GroupView
+	regs []*Registration // kept: a dropped Registration is closed by its finalizer
 	size int
 	err  error
 }{}
@@ -70,12 +71,13 @@ func setupBenchView() {
 	want, _ := strconv.Atoi(os.Getenv("REGISTRY_BENCH_MEMBERS"))
 	gossip := os.Getenv("REGISTRY_GOSSIP_ADDR")
 	for i := 0; i < want && gossip != ""; i++ {
-		_, err := Register(RegistrationConfig{ID: fmt.Sprintf("bench-%d", i), Group: group,
+		r, err := Register(RegistrationConfig{ID: fmt.Sprintf("bench-%d", i), Group: group,
 			Addr: fmt.Sprintf("127.0.0.1:%d", 21000+i), Registries: []string{gossip}})
 		if err != nil {
 			benchView.err = err
 			return
 		}
+		benchView.regs = append(benchView.regs, r)
 	}
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if m, err := v.Members(); err == nil && len(m.Services) >= want && len(m.Services) > 0 {

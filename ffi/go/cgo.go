@@ -56,34 +56,49 @@ func keyArg(s string) (*C.char, C.size_t) {
 	return (*C.char)(stringData(s)), C.size_t(len(s))
 }
 
-// unpack decodes services packed by gr_pack from buf (which it keeps).
+// decoder reads services packed by gr_pack.
+type decoder struct {
+	buf []byte
+	all string // buf as a string: fields are substrings of it (one allocation)
+	at  int
+}
+
+func newDecoder(buf []byte) *decoder { return &decoder{buf: buf, all: bytesToString(buf)} }
+
+func (d *decoder) u32() uint32 {
+	v := binary.LittleEndian.Uint32(d.buf[d.at:])
+	d.at += 4
+	return v
+}
+
+func (d *decoder) str() string {
+	n := int(d.u32())
+	s := d.all[d.at : d.at+n]
+	d.at += n
+	return s
+}
+
+func (d *decoder) service() Service {
+	var s Service
+	s.Weight = d.u32()
+	ntags := int(d.u32())
+	s.ID, s.Group, s.Addr = d.str(), d.str(), d.str()
+	if ntags > 0 {
+		s.Tags = make(map[string]string, ntags)
+		for t := 0; t < ntags; t++ {
+			k := d.str()
+			s.Tags[k] = d.str()
+		}
+	}
+	return s
+}
+
+// unpack decodes count services packed by gr_pack from buf (which it keeps).
 func unpack(buf []byte, count int) []Service {
-	all := bytesToString(buf)
-	at := 0
-	u32 := func() uint32 {
-		v := binary.LittleEndian.Uint32(buf[at:])
-		at += 4
-		return v
-	}
-	str := func() string {
-		n := int(u32())
-		s := all[at : at+n]
-		at += n
-		return s
-	}
+	d := newDecoder(buf)
 	out := make([]Service, count)
 	for i := range out {
-		s := &out[i]
-		s.Weight = u32()
-		ntags := int(u32())
-		s.ID, s.Group, s.Addr = str(), str(), str()
-		if ntags > 0 {
-			s.Tags = make(map[string]string, ntags)
-			for t := 0; t < ntags; t++ {
-				k := str()
-				s.Tags[k] = str()
-			}
-		}
+		out[i] = d.service()
 	}
 	return out
 }

@@ -70,16 +70,59 @@ static size_t gr_pack_free(const registry_service *svc, unsigned char *buf, size
 	return need;
 }
 
-// Matches on a view and packs the answer into buf in one cgo call. When
-// buf is too small (*need > cap), *keep holds the service for gr_pack_free.
-static registry_status gr_view_match(const registry_view *v, const char *key, size_t key_len,
-		unsigned char *buf, size_t cap, size_t *need, const registry_service **keep, char **err) {
+// Result of the hot-path helpers, returned by value so that Go passes no
+// pointer to its own variables (which would make them escape to the heap).
+typedef struct {
+	registry_status status;
+	size_t need;                 // bytes the packed service takes
+	const registry_service *keep; // set when need > cap: pack it with gr_pack_free
+	const char *id;              // gr_ring_locate1: the owner's id (owned by the ring)
+	uint64_t generation;         // gr_view_match_index: the snapshot generation (need = index)
+	char *err;                   // on failure: the message, for the caller to free
+} gr_result;
+
+static gr_result gr_fail(registry_status s) {
+	gr_result r = {0};
+	const char *m = registry_last_error_message();
+	r.status = s;
+	r.err = strdup(m ? m : "");
+	return r;
+}
+
+// Matches on a view and packs the answer into buf, in one cgo call. When
+// buf is too small (need > cap), keep holds the service for gr_pack_free.
+static gr_result gr_view_match(const registry_view *v, const char *key, size_t key_len, unsigned char *buf,
+		size_t cap) {
 	const registry_service *svc = NULL;
 	registry_status s = registry_view_match_len(v, key, key_len, &svc);
-	if (s != REGISTRY_OK) GR_CALL(s);
-	*need = gr_pack(svc, buf, cap, 0);
-	if (*need <= cap) registry_service_free(svc); else *keep = svc;
-	return REGISTRY_OK;
+	if (s != REGISTRY_OK) return gr_fail(s);
+	gr_result r = {0};
+	r.need = gr_pack(svc, buf, cap, 0);
+	if (r.need <= cap) registry_service_free(svc); else r.keep = svc;
+	return r;
+}
+
+// Matches on a view as an index into the members of a snapshot generation.
+static gr_result gr_view_match_index(const registry_view *v, const char *key, size_t key_len) {
+	gr_result r = {0};
+	uint64_t generation = 0;
+	registry_status s = registry_view_match_index(v, key, key_len, &r.need, &generation);
+	if (s != REGISTRY_OK) return gr_fail(s);
+	r.generation = generation;
+	return r;
+}
+
+static registry_status gr_view_members_generation(const registry_view *v, registry_service_list **out,
+		uint64_t *version, uint64_t *generation, char **err) {
+	GR_CALL(registry_view_members_generation(v, out, version, generation));
+}
+
+// Locates key on a ring, in one cgo call.
+static gr_result gr_ring_locate1(const registry_ring *ring, const char *key, size_t key_len) {
+	gr_result r = {0};
+	registry_status s = registry_ring_locate_len(ring, key, key_len, &r.id);
+	if (s != REGISTRY_OK) return gr_fail(s);
+	return r;
 }
 
 static registry_status gr_client_new(const char *const *addrs, size_t n, const registry_client_options *o,
@@ -125,10 +168,6 @@ static registry_status gr_view_is_connected(const registry_view *v, bool *out, c
 static registry_status gr_ring_new(const char *const *ids, const uint32_t *weights, size_t n, registry_ring **out,
 		char **err) {
 	GR_CALL(registry_ring_new(ids, weights, n, out));
-}
-static registry_status gr_ring_locate(const registry_ring *r, const char *k, size_t klen, const char **id,
-		char **err) {
-	GR_CALL(registry_ring_locate_len(r, k, klen, id));
 }
 static registry_status gr_ring_locate_n(const registry_ring *r, const char *k, size_t klen, size_t n,
 		const char **ids, size_t *count, char **err) {

@@ -245,5 +245,6 @@ func unpackOne(svc *C.registry_service) Service {
 		buf = make([]byte, need)
 		C.gr_pack(svc, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), 0)
 	}
-	return unpack(buf[:need], 1)[0]
+	d := decoder{buf: buf[:need], all: bytesToString(buf[:need])}
+	return d.service()
 }

@@ -97,12 +97,11 @@ func (r *Ring) Locate(key string) (string, error) {
 		return "", closed("ring")
 	}
 	k, klen := keyArg(key)
-	var id *C.char
-	var msg *C.char
-	if err := check(C.gr_ring_locate(r.p, k, klen, &id, &msg), msg); err != nil {
+	res := C.gr_ring_locate1(r.p, k, klen)
+	if err := check(res.status, res.err); err != nil {
 		return "", err
 	}
-	return r.id(id), nil
+	return r.id(res.id), nil
 }
 
 // LocateN returns up to n distinct member ids for key, in preference order

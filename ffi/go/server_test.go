@@ -172,6 +172,22 @@ func TestServer(t *testing.T) {
 		return err == nil && len(m.Services) == 3 && m.Services[1].Addr == "127.0.0.1:9102" &&
 			m.Services[1].Tags["tier"] == "gold" && len(m.Services[1].Tags) == 1
 	})
+	for i := 0; ; i++ { // Match answers from the updated snapshot too
+		s, err := view.Match(fmt.Sprintf("user-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ID == "go-2" {
+			if s.Addr != "127.0.0.1:9102" || s.Tags["tier"] != "gold" {
+				t.Fatalf("Match after the update: %+v", s)
+			}
+			s.Tags["tier"] = "changed" // the caller's own copy
+			if again, _ := view.Match(fmt.Sprintf("user-%d", i)); again.Tags["tier"] != "gold" {
+				t.Fatal("a caller's change to Tags leaked into the view")
+			}
+			break
+		}
+	}
 	if err := regs[2].Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import "C"
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -15,8 +16,17 @@ import (
 // stream: Match answers from a local ring with no round trip. Safe for
 // concurrent use; lookups never wait for an update.
 type GroupView struct {
-	mu sync.RWMutex
-	p  *C.registry_view
+	mu    sync.RWMutex
+	p     *C.registry_view
+	cache atomic.Pointer[viewCache] // Go copies of one snapshot's members
+}
+
+// viewCache holds the members of one snapshot generation of the view, so
+// that Match copies no string across cgo.
+type viewCache struct {
+	generation uint64
+	members    []Service
+	version    uint64
 }
 
 // Close stops following the group and releases the view. Closing twice is
@@ -33,7 +43,8 @@ func (v *GroupView) Close() error {
 }
 
 // Match returns the member that owns key (ErrNotFound when the group has
-// no members, ErrInvalidArgument for an empty key).
+// no members, ErrInvalidArgument for an empty key). Its Tags map is the
+// caller's own copy.
 func (v *GroupView) Match(key string) (Service, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -41,19 +52,68 @@ func (v *GroupView) Match(key string) (Service, error) {
 		return Service{}, closed("group view")
 	}
 	k, klen := keyArg(key)
-	buf := make([]byte, 128)
-	var need C.size_t
-	var keep *C.registry_service
+	for attempt := 0; ; attempt++ {
+		r := C.gr_view_match_index(v.p, k, klen)
+		if err := check(r.status, r.err); err != nil {
+			return Service{}, err
+		}
+		index, generation := int(r.need), uint64(r.generation)
+		c := v.cache.Load()
+		if c == nil || c.generation != generation {
+			var err error
+			if c, err = v.refresh(); err != nil {
+				return Service{}, err
+			}
+		}
+		if c.generation == generation && index < len(c.members) {
+			s := c.members[index]
+			if s.Tags != nil {
+				s.Tags = copyTags(s.Tags)
+			}
+			return s, nil
+		}
+		if attempt >= 3 { // the snapshot keeps changing: copy the answer itself
+			return v.matchCopy(key)
+		}
+	}
+}
+
+// refresh loads the members of the view's current snapshot generation.
+// Called with v.mu held for reading.
+func (v *GroupView) refresh() (*viewCache, error) {
+	var l *C.registry_service_list
+	var version, generation C.uint64_t
 	var msg *C.char
-	status := C.gr_view_match(v.p, k, klen, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &need, &keep, &msg)
-	if err := check(status, msg); err != nil {
+	if err := check(C.gr_view_members_generation(v.p, &l, &version, &generation, &msg), msg); err != nil {
+		return nil, err
+	}
+	c := &viewCache{generation: uint64(generation), members: unpackList(l), version: uint64(version)}
+	v.cache.Store(c)
+	return c, nil
+}
+
+// matchCopy matches and copies the owner across cgo (no cache).
+func (v *GroupView) matchCopy(key string) (Service, error) {
+	k, klen := keyArg(key)
+	buf := make([]byte, 128)
+	r := C.gr_view_match(v.p, k, klen, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if err := check(r.status, r.err); err != nil {
 		return Service{}, err
 	}
-	if keep != nil { // did not fit: pack again into a buffer of the right size
-		buf = make([]byte, int(need))
-		C.gr_pack_free(keep, (*C.uchar)(unsafe.Pointer(&buf[0])), need)
+	if r.keep != nil { // did not fit: pack again into a buffer of the right size
+		buf = make([]byte, int(r.need))
+		C.gr_pack_free(r.keep, (*C.uchar)(unsafe.Pointer(&buf[0])), r.need)
 	}
-	return unpack(buf[:int(need)], 1)[0], nil
+	d := decoder{buf: buf[:int(r.need)], all: bytesToString(buf[:int(r.need)])}
+	return d.service(), nil
+}
+
+func copyTags(tags map[string]string) map[string]string {
+	out := make(map[string]string, len(tags))
+	for k, v := range tags {
+		out[k] = v
+	}
+	return out
 }
 
 // MatchN returns up to n distinct members for key, in preference order;

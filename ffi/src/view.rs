@@ -8,6 +8,7 @@ use crate::service::{registry_service, registry_service_list};
 use arc_swap::ArcSwap;
 use registry_core::{runtime, GroupSnapshot, GroupView, Service};
 use std::ffi::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The C forms of one snapshot's members, built once per snapshot so that a
@@ -15,25 +16,40 @@ use std::sync::Arc;
 struct Cached {
     snapshot: Arc<GroupSnapshot>,
     services: Vec<Arc<registry_service>>,
+    /// Which cache of this view this is: grows with every rebuild.
+    generation: u64,
 }
 
 impl Cached {
-    fn new(snapshot: Arc<GroupSnapshot>) -> Self {
+    fn new(snapshot: Arc<GroupSnapshot>, generation: u64) -> Self {
         let services = snapshot
             .members()
             .iter()
             .map(|s| registry_service::new(s))
             .collect();
-        Cached { snapshot, services }
+        Cached {
+            snapshot,
+            services,
+            generation,
+        }
     }
 
     /// The C form of `member`, which must be an element of
     /// `self.snapshot.members()`.
     fn service(&self, member: &Arc<Service>) -> Arc<registry_service> {
+        self.services
+            .get(self.index(member))
+            .cloned()
+            .unwrap_or_else(|| registry_service::new(member))
+    }
+
+    /// The index of `member` in `self.snapshot.members()` (`usize::MAX` if
+    /// it is not there).
+    fn index(&self, member: &Arc<Service>) -> usize {
         let members = self.snapshot.members();
         let at = members.as_ptr_range();
         let p: *const Arc<Service> = member;
-        let i = if at.contains(&p) {
+        if at.contains(&p) {
             // SAFETY: `p` points into `members`, so both are in one allocation.
             unsafe { p.offset_from(at.start) as usize }
         } else {
@@ -42,11 +58,7 @@ impl Cached {
                 .iter()
                 .position(|m| m.id == member.id)
                 .unwrap_or(usize::MAX)
-        };
-        self.services
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| registry_service::new(member))
+        }
     }
 }
 
@@ -56,32 +68,40 @@ impl Cached {
 pub struct registry_view {
     inner: GroupView,
     cache: ArcSwap<Cached>,
+    /// Source of cache generations.
+    generations: AtomicU64,
 }
 
 impl registry_view {
-    /// The cache for the view's current snapshot, rebuilt when it changed.
-    fn current(&self) -> Arc<Cached> {
-        let cached = self.cache.load_full();
+    /// Runs `f` on the cache of the view's current snapshot, rebuilding
+    /// the cache first when the snapshot changed. The fast path takes no
+    /// reference count on the cache (an `arc_swap` guard).
+    fn with_current<R>(&self, f: impl FnOnce(&Cached) -> R) -> R {
         let snap = self.inner.snapshot();
+        let cached = self.cache.load();
         if Arc::ptr_eq(&cached.snapshot, &snap) {
-            return cached;
+            return f(&cached);
         }
-        let fresh = Arc::new(Cached::new(snap));
+        drop(cached);
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let fresh = Arc::new(Cached::new(snap, generation));
         self.cache.store(fresh.clone());
-        fresh
+        f(&fresh)
     }
 
     fn match_key(&self, key: &str) -> FfiResult<*const registry_service> {
-        let cached = self.current();
-        let member = cached.snapshot.match_key(key)?;
-        Ok(registry_service::into_raw(cached.service(member)))
+        self.with_current(|cached| {
+            let member = cached.snapshot.match_key(key)?;
+            Ok(registry_service::into_raw(cached.service(member)))
+        })
     }
 
     fn match_n(&self, key: &str, n: usize) -> FfiResult<*mut registry_service_list> {
-        let cached = self.current();
-        let members = cached.snapshot.match_n(key, n)?;
-        let items = members.into_iter().map(|m| cached.service(m)).collect();
-        Ok(registry_service_list::into_raw(items))
+        self.with_current(|cached| {
+            let members = cached.snapshot.match_n(key, n)?;
+            let items = members.into_iter().map(|m| cached.service(m)).collect();
+            Ok(registry_service_list::into_raw(items))
+        })
     }
 }
 
@@ -108,8 +128,12 @@ pub unsafe extern "C" fn registry_view_new(
         let client = arg_ref!(client);
         let group = arg_str!(group);
         let inner = runtime::block_on(client.inner.group(group))??;
-        let cache = ArcSwap::from_pointee(Cached::new(inner.snapshot()));
-        *out = Box::into_raw(Box::new(registry_view { inner, cache }));
+        let cache = ArcSwap::from_pointee(Cached::new(inner.snapshot(), 1));
+        *out = Box::into_raw(Box::new(registry_view {
+            inner,
+            cache,
+            generations: AtomicU64::new(1),
+        }));
         Ok(())
     })
 }
@@ -235,12 +259,76 @@ pub unsafe extern "C" fn registry_view_members(
     guard("registry_view_members", || {
         let out = arg_out!(mut_ptr out);
         let view = arg_ref!(view);
-        let cached = view.current();
+        let (version, services) = view.with_current(|c| (c.snapshot.version(), c.services.clone()));
         // SAFETY: NULL or writable (contract above).
         if let Some(v) = unsafe { version_out.as_mut() } {
-            *v = cached.snapshot.version();
+            *v = version;
         }
-        *out = registry_service_list::into_raw(cached.services.clone());
+        *out = registry_service_list::into_raw(services);
+        Ok(())
+    })
+}
+
+/// The owner of `key` as an index into the local snapshot's members
+/// (sorted by id), and the generation of that snapshot: no object to free,
+/// nothing copied. Pair it with `registry_view_members_generation`: when
+/// the generations are equal, `index` is the position of the owner in that
+/// list (e.g. to pick a connection from a per-member pool). A view's
+/// generation grows whenever its snapshot changes.
+///
+/// # Safety
+/// `view` is a live view; `key` points to `key_len` bytes (NULL only with
+/// `key_len` 0); `index_out` and `generation_out` are writable.
+#[no_mangle]
+pub unsafe extern "C" fn registry_view_match_index(
+    view: *const registry_view,
+    key: *const c_char,
+    key_len: usize,
+    index_out: *mut usize,
+    generation_out: *mut u64,
+) -> registry_status {
+    guard("registry_view_match_index", || {
+        let index_out = arg_out!(index_out);
+        let generation_out = arg_out!(generation_out);
+        let view = arg_ref!(view);
+        let key = arg_str!(key, key_len);
+        let (index, generation) = view.with_current(|cached| {
+            let member = cached.snapshot.match_key(key)?;
+            FfiResult::Ok((cached.index(member), cached.generation))
+        })?;
+        *index_out = index;
+        *generation_out = generation;
+        Ok(())
+    })
+}
+
+/// `registry_view_members`, plus the generation of the snapshot listed
+/// (see `registry_view_match_index`).
+///
+/// # Safety
+/// `view` is a live view; `out` points to a writable pointer;
+/// `version_out` is NULL or writable; `generation_out` is writable.
+/// Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
+/// `registry_service_list_free`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_view_members_generation(
+    view: *const registry_view,
+    out: *mut *mut registry_service_list,
+    version_out: *mut u64,
+    generation_out: *mut u64,
+) -> registry_status {
+    guard("registry_view_members_generation", || {
+        let out = arg_out!(mut_ptr out);
+        let generation_out = arg_out!(generation_out);
+        let view = arg_ref!(view);
+        let (version, generation, services) =
+            view.with_current(|c| (c.snapshot.version(), c.generation, c.services.clone()));
+        // SAFETY: NULL or writable (contract above).
+        if let Some(v) = unsafe { version_out.as_mut() } {
+            *v = version;
+        }
+        *generation_out = generation;
+        *out = registry_service_list::into_raw(services);
         Ok(())
     })
 }

@@ -186,6 +186,14 @@ static void test_view_bad_input(void) {
   EXPECT_ERR(registry_view_is_connected(NULL, &connected), REGISTRY_INVALID_ARGUMENT, "view is NULL");
   CHECK(version == 7 && connected == true); /* untouched on failure */
   EXPECT_ERR(registry_view_match(NULL, "k", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  size_t index = 7;
+  uint64_t generation = 7;
+  EXPECT_ERR(registry_view_match_index(NULL, "k", 1, &index, &generation), REGISTRY_INVALID_ARGUMENT,
+             "registry_view_match_index: view is NULL");
+  EXPECT_ERR(registry_view_match_index(NULL, "k", 1, NULL, &generation), REGISTRY_INVALID_ARGUMENT, "index_out is NULL");
+  EXPECT_ERR(registry_view_members_generation(NULL, &l, NULL, &generation), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  EXPECT_ERR(registry_view_members_generation(NULL, &l, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "generation_out is NULL");
+  CHECK(index == 7 && generation == 7 && l == NULL);
 }
 
 static void test_result_objects_bad_input(void) {
@@ -638,6 +646,28 @@ static void test_server(const char *addr, const char *gossip) {
   CHECK(agree);
   CHECK(n_agree);
   CHECK(ring_agree);
+
+  /* match_index: positions in the members list of the same generation. */
+  registry_service_list *snap = NULL;
+  uint64_t gen = 0;
+  int index_agree = 1;
+  if (EXPECT_OK(registry_view_members_generation(v, &snap, NULL, &gen))) {
+    CHECK(gen > 0 && registry_service_list_len(snap) == 3);
+    for (int i = 0; i < 500; i++) {
+      char key[32];
+      snprintf(key, sizeof key, "user-%d", i);
+      size_t index = 99;
+      uint64_t g = 0;
+      const registry_service *owner = NULL;
+      if (EXPECT_OK(registry_view_match_index(v, key, strlen(key), &index, &g)) &&
+          EXPECT_OK(registry_view_match(v, key, &owner)))
+        index_agree &= g == gen && index < 3 &&
+                       !strcmp(registry_service_id(registry_service_list_get(snap, index)), registry_service_id(owner));
+      registry_service_free(owner);
+    }
+    registry_service_list_free(snap);
+  }
+  CHECK(index_agree);
   registry_ring_free(ring);
 
   /* Updates reach the view; a stopped registration leaves at once. */
