@@ -1,15 +1,20 @@
 /* Single-thread lookup throughput from C.
  *
  *   bench_match ring                      standalone ring of 100 members (weight 1)
- *   bench_match view host:port group [gossip members]
- *                                         local view of a running registry's group;
- *                                         with gossip and members, first registers
- *                                         that many services (weight 1) in the group
+ *   bench_match view host:port group [members]
+ *                                         local view of a running registry's group
+ *                                         (waits until it has that many members)
+ *   bench_match members gossip group count
+ *                                         registers count services (weight 1) and
+ *                                         holds them until killed (run it as a
+ *                                         separate process: its gossip then does
+ *                                         not share the benchmark's process)
  *
  * Each mode runs registry_*_match on keys "user-0".."user-65535" (built
  * beforehand) for about 2 seconds, 3 times, and prints the best calls/s.
  * A view match returns a registry_service that is freed every call, as a
- * real caller would. Build against a release library for real figures:
+ * real caller would; view_match_index returns the owner's index in the
+ * snapshot's member list instead (nothing to free). Build against a release library for real figures:
  *   cargo build -p registry-ffi --release
  *   cc -O2 -I include ffi/bench/bench_match.c -L target/release -lregistry -o bench_match
  *   LD_LIBRARY_PATH=target/release ./bench_match ring */
@@ -82,22 +87,7 @@ int main(int argc, char **argv) {
     if (s) die(s, "registry_client_new");
     s = registry_view_new(client, argv[3], &view);
     if (s) die(s, "registry_view_new");
-    int want = argc > 5 ? atoi(argv[5]) : 0;
-    registry_registration **regs = calloc((size_t)want + 1, sizeof *regs);
-    for (int i = 0; i < want; i++) {
-      char id[32], addr[32];
-      snprintf(id, sizeof id, "bench-%d", i);
-      snprintf(addr, sizeof addr, "127.0.0.1:%d", 20000 + i);
-      const char *gossip[] = {argv[4]};
-      registry_registration_config cfg = {0};
-      cfg.id = id;
-      cfg.group = argv[3];
-      cfg.addr = addr;
-      cfg.registries = gossip;
-      cfg.registry_count = 1;
-      s = registry_registration_start(&cfg, &regs[i]);
-      if (s) die(s, "registry_registration_start");
-    }
+    int want = argc > 4 ? atoi(argv[4]) : 1;
     size_t n = 0;
     for (int tries = 0; tries < 600; tries++) { /* wait up to 60 s for every member */
       registry_service_list *members;
@@ -122,13 +112,46 @@ int main(int argc, char **argv) {
       });
       if (r > best) best = r;
     }
+    printf("view_match   %zu members  1 thread  %.2f M calls/s  (%.0f ns/call)\n", n, best / 1e6, 1e9 / best);
+    best = 0;
+    for (int run = 0; run < 3; run++) {
+      double r = MEASURE(2.0, {
+        size_t index;
+        uint64_t generation;
+        if (registry_view_match_index(view, keys[i], key_lens[i], &index, &generation) != REGISTRY_OK)
+          die(REGISTRY_INTERNAL, "match_index");
+        sink += index;
+      });
+      if (r > best) best = r;
+    }
+    printf("view_match_index %zu members  1 thread  %.2f M calls/s  (%.0f ns/call)\n", n, best / 1e6, 1e9 / best);
     registry_view_free(view);
     registry_client_free(client);
-    for (int i = 0; i < want; i++) registry_registration_free(regs[i]);
-    free(regs);
-    printf("view_match   %zu members  1 thread  %.2f M calls/s  (%.0f ns/call)\n", n, best / 1e6, 1e9 / best);
+  } else if (!strcmp(mode, "members") && argc > 4) {
+    int count = atoi(argv[4]);
+    for (int i = 0; i < count; i++) {
+      char id[32], addr[32];
+      snprintf(id, sizeof id, "bench-%d", i);
+      snprintf(addr, sizeof addr, "127.0.0.1:%d", 20000 + i);
+      const char *gossip[] = {argv[2]};
+      registry_registration_config cfg = {0};
+      cfg.id = id;
+      cfg.group = argv[3];
+      cfg.addr = addr;
+      cfg.registries = gossip;
+      cfg.registry_count = 1;
+      registry_registration *reg; /* held until the process is killed */
+      registry_status s = registry_registration_start(&cfg, &reg);
+      if (s) die(s, "registry_registration_start");
+    }
+    printf("registered %d members in %s\n", count, argv[3]);
+    fflush(stdout);
+    for (;;) {
+      struct timespec pause = {3600, 0};
+      nanosleep(&pause, NULL);
+    }
   } else {
-    fprintf(stderr, "usage: %s ring | view host:port group [gossip members]\n", argv[0]);
+    fprintf(stderr, "usage: %s ring | view host:port group [members] | members gossip group count\n", argv[0]);
     return 2;
   }
   return sink == 42 ? 3 : 0; /* keep `sink` alive */

@@ -12,7 +12,10 @@ mkdir -p "$out"
 cargo build -p registry-ffi --release --locked
 lib=$root/target/release
 server_pid=
-cleanup() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi; }
+members_pid=
+cleanup() {
+  for p in $members_pid $server_pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 # shellcheck source=/dev/null
 . "$root/ffi/tests/server.sh"
@@ -20,12 +23,15 @@ start_registry_server || { echo "no registry-server: $server_skip_reason" >&2; e
 
 cc -std=c11 -D_DEFAULT_SOURCE -O2 -I include ffi/bench/bench_match.c -L "$lib" -lregistry -o "$out/bench_match"
 export LD_LIBRARY_PATH=$lib
+# 100 members, registered from a separate process.
+"$out/bench_match" members "$registry_gossip" bench 100 &
+members_pid=$!
 echo "== C"
 "$out/bench_match" ring
-"$out/bench_match" view "$registry_addr" bench-c "$registry_gossip" 100
+"$out/bench_match" view "$registry_addr" bench 100
 
 echo "== Go"
 export CGO_CFLAGS="-I$root/include" CGO_LDFLAGS="-L$lib -Wl,-rpath,$lib"
 cd ffi/go
-REGISTRY_ADDR=$registry_addr REGISTRY_GOSSIP_ADDR=$registry_gossip REGISTRY_BENCH_GROUP=bench-go \
+REGISTRY_ADDR=$registry_addr REGISTRY_GOSSIP_ADDR= REGISTRY_BENCH_GROUP=bench \
   REGISTRY_BENCH_MEMBERS=100 go test -run '^$' -bench . -benchtime 2s -count 3
