@@ -284,6 +284,9 @@ impl Catalog {
         if let Some(tx) = state.watchers.get(group) {
             return tx.subscribe();
         }
+        // Forget groups nobody watches any more, so watching many names
+        // one after another does not grow memory without bound.
+        state.watchers.retain(|_, tx| tx.receiver_count() > 0);
         let current = self
             .snapshot(group)
             .unwrap_or_else(|| Arc::new(GroupSnapshot::empty(group, state.version)));
@@ -403,6 +406,18 @@ mod tests {
         // A second subscriber starts from the current state.
         let rx2 = cat.subscribe("g");
         assert_eq!(rx2.borrow().version(), last.version());
+    }
+
+    #[test]
+    fn watchers_of_abandoned_groups_are_forgotten() {
+        let cat = Catalog::new();
+        for i in 0..100 {
+            drop(cat.subscribe(&format!("g{i}")));
+        }
+        let kept = cat.subscribe("kept");
+        let _again = cat.subscribe("other");
+        assert_eq!(cat.lock().watchers.len(), 2);
+        drop(kept);
     }
 
     #[test]

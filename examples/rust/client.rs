@@ -25,14 +25,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let group = arg("--group", "web");
     let client = Client::connect(registries.split(',')).await?;
 
+    // Follow the group locally: no round trip per key.
+    let view = client.group(&group).await?;
     let members = client.members(&group).await?;
     println!("group {group:?}, version {}:", members.version);
     for s in &members.services {
         println!("  {:<16} {:<22} weight {}", s.id, s.addr, s.weight);
     }
 
-    // Follow the group locally: no round trip per key.
-    let view = client.group(&group).await?;
     let mut per_member: BTreeMap<String, usize> = BTreeMap::new();
     for user in 0..1000 {
         let owner = view.match_key(&format!("user-{user}"))?;

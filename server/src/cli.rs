@@ -1,20 +1,21 @@
 //! The `registry` command-line client: `members`, `match`, `groups` and
-//! `watch` against one or more registry servers, as a table or JSON.
+//! `watch` against one or more registry servers, as a table or JSON. The
+//! calls and their failover are `registry_core::client::Client`'s; this
+//! module only parses flags and prints.
 
+use crate::errors::code_name;
 use clap::{Parser, Subcommand};
-use registry_core::wire::v1;
-use registry_core::wire::v1::registry_client::RegistryClient;
+use registry_core::client::{Client, ClientConfig, GroupInfo};
+use registry_core::{Error, Service};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::future::Future;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::Status;
 
 /// Longest wait to connect to one registry.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Longest wait for one answer (not for Watch).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for one answer from one registry (not for Watch).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Flags and command of `registry`.
 #[derive(Debug, Parser)]
@@ -80,96 +81,39 @@ impl std::fmt::Display for CliError {
     }
 }
 
-fn status_error(addr: &str, s: &Status) -> CliError {
-    CliError(format!(
-        "{}: {} (from {addr})",
-        crate::errors::code_name(s.code()),
-        s.message()
-    ))
-}
-
-async fn connect(addr: &str) -> Result<RegistryClient<Channel>, Status> {
-    let uri = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(uri)
-        .map_err(|e| Status::invalid_argument(format!("bad registry address {addr:?}: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| Status::unavailable(format!("cannot connect: {e}")))?;
-    Ok(RegistryClient::new(channel))
-}
-
-/// Runs `call` against each registry in turn until one answers with
-/// anything but Unavailable. Returns the answer and the address used.
-async fn with_failover<T, F, Fut>(addrs: &[String], mut call: F) -> Result<(T, String), CliError>
-where
-    F: FnMut(RegistryClient<Channel>) -> Fut,
-    Fut: Future<Output = Result<T, Status>>,
-{
-    let mut last = CliError("no registry address given".into());
-    for addr in addrs {
-        let result = match connect(addr).await {
-            Ok(client) => match tokio::time::timeout(REQUEST_TIMEOUT, call(client)).await {
-                Ok(r) => r,
-                Err(_) => Err(Status::unavailable("no answer in time")),
-            },
-            Err(s) => Err(s),
-        };
-        match result {
-            Ok(v) => return Ok((v, addr.clone())),
-            Err(s) if matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded) => {
-                last = status_error(addr, &s);
-            }
-            Err(s) => return Err(status_error(addr, &s)),
-        }
+impl From<Error> for CliError {
+    /// `NOT_FOUND: group "web" has no members: ...`: the gRPC code name,
+    /// then the message.
+    fn from(e: Error) -> Self {
+        let status = Status::from(e);
+        CliError(format!("{}: {}", code_name(status.code()), status.message()))
     }
-    Err(last)
 }
 
 /// Runs the command, printing to standard output.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    let addrs = cli.registry.clone();
+    let mut config = ClientConfig::new(cli.registry.iter().map(String::as_str));
+    config.connect_timeout = CONNECT_TIMEOUT;
+    config.request_timeout = REQUEST_TIMEOUT;
+    let client = Client::with_config(config).await?;
     match cli.command {
         Command::Members { group } => {
-            let (r, _) = with_failover(&addrs, |mut c| {
-                let group = group.clone();
-                async move {
-                    c.members(v1::MembersRequest { group })
-                        .await
-                        .map(|r| r.into_inner())
-                }
-            })
-            .await?;
+            let m = client.members(&group).await?;
             if cli.json {
                 println!(
                     "{}",
-                    json!({"group": group, "version": r.version, "services": services_json(&r.services)})
+                    json!({"group": group, "version": m.version, "services": services_json(&m.services)})
                 );
             } else {
-                print!("{}", services_table(&r.services));
+                print!("{}", services_table(&m.services));
             }
         }
         Command::Match { group, key, n: None } => {
-            let (r, _) = with_failover(&addrs, |mut c| {
-                let req = v1::MatchRequest {
-                    group: group.clone(),
-                    key: key.clone(),
-                };
-                async move { c.r#match(req).await.map(|r| r.into_inner()) }
-            })
-            .await?;
-            let services: Vec<v1::Service> = r.service.into_iter().collect();
+            let owner = client.match_key(&group, &key).await?;
             if cli.json {
-                let service = services_json(&services).into_iter().next().unwrap_or(Value::Null);
-                println!("{}", json!({"service": service, "version": r.version}));
+                println!("{}", json!({ "service": service_json(&owner) }));
             } else {
-                print!("{}", services_table(&services));
+                print!("{}", services_table(std::slice::from_ref(&owner)));
             }
         }
         Command::Match {
@@ -177,76 +121,47 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             key,
             n: Some(n),
         } => {
-            let (r, _) = with_failover(&addrs, |mut c| {
-                let req = v1::MatchNRequest {
-                    group: group.clone(),
-                    key: key.clone(),
-                    n,
-                };
-                async move { c.match_n(req).await.map(|r| r.into_inner()) }
-            })
-            .await?;
+            let owners = client.match_n(&group, &key, n as usize).await?;
             if cli.json {
-                println!(
-                    "{}",
-                    json!({"services": services_json(&r.services), "version": r.version})
-                );
+                println!("{}", json!({ "services": services_json(&owners) }));
             } else {
-                print!("{}", services_table(&r.services));
+                print!("{}", services_table(&owners));
             }
         }
         Command::Groups => {
-            let (r, _) = with_failover(&addrs, |mut c| async move {
-                c.groups(v1::GroupsRequest {}).await.map(|r| r.into_inner())
-            })
-            .await?;
+            let groups = client.groups().await?;
             if cli.json {
-                let groups: Vec<Value> = r
-                    .groups
+                let groups: Vec<Value> = groups
                     .iter()
                     .map(|g| json!({"name": g.name, "members": g.members, "version": g.version}))
                     .collect();
                 println!("{}", json!({ "groups": groups }));
             } else {
-                print!("{}", groups_table(&r.groups));
+                print!("{}", groups_table(&groups));
             }
         }
-        Command::Watch { group } => watch(&addrs, &group, cli.json).await?,
+        Command::Watch { group } => watch(&client, &group, cli.json).await?,
     }
     Ok(())
 }
 
-/// Prints every snapshot of `group`; when a registry goes away, goes on
-/// with the next one. Fails once no registry answers.
-async fn watch(addrs: &[String], group: &str, as_json: bool) -> Result<(), CliError> {
-    if addrs.is_empty() {
-        return Err(CliError("no registry address given".into()));
-    }
-    let mut start = 0;
+/// Prints every snapshot of `group`. When a registry's stream ends or
+/// breaks, opens a new one (the client moves on to the next registry);
+/// fails once no registry answers.
+async fn watch(client: &Client, group: &str, as_json: bool) -> Result<(), CliError> {
     loop {
-        // Rotate so that after a failure the next registry is tried first.
-        let order: Vec<String> = addrs
-            .iter()
-            .cycle()
-            .skip(start)
-            .take(addrs.len())
-            .cloned()
-            .collect();
-        let (mut stream, addr) = with_failover(&order, |mut c| {
-            let group = group.to_string();
-            async move { c.watch(v1::WatchRequest { group }).await.map(|r| r.into_inner()) }
-        })
-        .await?;
+        let mut stream = client.watch(group).await?;
         loop {
             match stream.message().await {
                 Ok(Some(snap)) => {
+                    let services: Vec<Service> = snap.services.into_iter().map(Service::from).collect();
                     if as_json {
                         println!(
                             "{}",
                             json!({
                                 "group": snap.group,
                                 "version": snap.version,
-                                "services": services_json(&snap.services),
+                                "services": services_json(&services),
                                 "ring": snap.ring,
                             })
                         );
@@ -255,41 +170,41 @@ async fn watch(addrs: &[String], group: &str, as_json: bool) -> Result<(), CliEr
                             "# {} version {}: {} member(s)",
                             snap.group,
                             snap.version,
-                            snap.services.len()
+                            services.len()
                         );
-                        print!("{}", services_table(&snap.services));
+                        print!("{}", services_table(&services));
                     }
                 }
                 Ok(None) => {
-                    eprintln!("registry: the watch stream from {addr} ended; trying the next registry");
+                    eprintln!("registry: the watch stream ended; reconnecting");
                     break;
                 }
-                Err(s) if s.code() == Code::Unavailable || s.code() == Code::Unknown => {
-                    eprintln!(
-                        "registry: the watch stream from {addr} broke ({}); trying the next registry",
-                        s.message()
-                    );
+                Err(s) => {
+                    let e = Error::from(s);
+                    if !matches!(e, Error::Unavailable(_) | Error::Timeout(_) | Error::Internal(_)) {
+                        return Err(e.into());
+                    }
+                    eprintln!("registry: the watch stream broke ({e}); reconnecting");
                     break;
                 }
-                Err(s) => return Err(status_error(&addr, &s)),
             }
         }
-        let used = addrs.iter().position(|a| *a == addr).unwrap_or(0);
-        start = used + 1;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// Services as JSON objects (the field names of `registry.v1.Service`).
-pub fn services_json(services: &[v1::Service]) -> Vec<Value> {
-    services
-        .iter()
-        .map(|s| json!({"id": s.id, "group": s.group, "addr": s.addr, "weight": s.weight, "tags": s.tags}))
-        .collect()
+/// A service as a JSON object (the field names of `registry.v1.Service`).
+pub fn service_json(s: &Service) -> Value {
+    json!({"id": s.id, "group": s.group, "addr": s.addr, "weight": s.weight, "tags": s.tags})
+}
+
+/// Services as JSON objects.
+pub fn services_json(services: &[Service]) -> Vec<Value> {
+    services.iter().map(service_json).collect()
 }
 
 /// Services as an aligned table with a header; "(no members)" when empty.
-pub fn services_table(services: &[v1::Service]) -> String {
+pub fn services_table(services: &[Service]) -> String {
     if services.is_empty() {
         return "(no members)\n".to_string();
     }
@@ -304,7 +219,7 @@ pub fn services_table(services: &[v1::Service]) -> String {
 }
 
 /// Groups as an aligned table with a header; "(no groups)" when empty.
-pub fn groups_table(groups: &[v1::GroupInfo]) -> String {
+pub fn groups_table(groups: &[GroupInfo]) -> String {
     if groups.is_empty() {
         return "(no groups)\n".to_string();
     }
@@ -346,14 +261,10 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
 
-    fn svc(id: &str, addr: &str) -> v1::Service {
-        v1::Service {
-            id: id.into(),
-            group: "web".into(),
-            addr: addr.into(),
-            weight: 1,
-            tags: [("zone".to_string(), "a".to_string())].into_iter().collect(),
-        }
+    fn svc(id: &str, addr: &str) -> Service {
+        let mut s = Service::new(id, "web", addr);
+        s.tags.insert("zone".into(), "a".into());
+        s
     }
 
     #[test]

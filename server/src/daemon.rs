@@ -9,6 +9,7 @@ use crate::grpc;
 use crate::http::{self, MetricsExtra};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use axum::serve::ListenerExt;
 use registry_core::{Catalog, MemberEvent};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,11 +92,11 @@ impl Bound {
             metrics,
             shutdown.clone(),
         ));
+        let (routes, health) = grpc::routes(api.clone()).await?;
         // Gossip last among the things that can fail, so that a bad address
         // never leaves a half-started member in the cluster.
         let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history).await?);
 
-        let (routes, health) = grpc::routes(api.clone()).await?;
         let grpc_shutdown = shutdown.wait();
         let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
         let grpc_task = tokio::spawn(async move {
@@ -113,6 +114,10 @@ impl Bound {
         let router = http::router(api.clone(), Some(extra));
         let http_shutdown = shutdown.wait();
         let http_task = tokio::spawn(async move {
+            // Small answers: send them at once, not after a delayed ACK.
+            let http = http.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(http, router)
                 .with_graceful_shutdown(http_shutdown)
                 .await

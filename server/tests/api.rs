@@ -431,6 +431,24 @@ async fn health_reflection_groups_and_metrics() {
     for want in ["registry.v1.Registry", "R", "grpc.health.v1.Health"] {
         assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
     }
+    // The file that declares a service is served (what `grpcurl describe`
+    // and `grpcurl -d ... Match` need), for the package-less `R` too.
+    for symbol in ["registry.v1.Registry", "R"] {
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+        };
+        let mut answers = refl
+            .server_reflection_info(tokio_stream::iter(vec![req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().expect("one answer");
+        let Some(MessageResponse::FileDescriptorResponse(files)) = answer.message_response else {
+            panic!("no file for {symbol}: {answer:?}");
+        };
+        assert!(!files.file_descriptor_proto.is_empty(), "{symbol}");
+    }
     // v1alpha too (older grpcurl).
     let mut old =
         tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
@@ -483,6 +501,9 @@ async fn health_reflection_groups_and_metrics() {
         "registry_requests_total{transport=\"http\",method=\"/v1/match\",code=\"INVALID_ARGUMENT\"} 1",
         "registry_requests_total{transport=\"http\",method=\"/v1/members\",code=\"OK\"} 2",
         "registry_request_duration_seconds_count{transport=\"http\",method=\"/v1/members\"} 2",
+        "registry_gossip_packets_sent_total ",
+        "registry_gossip_packets_dropped_total{reason=\"decrypt_failed\"} 0",
+        "registry_gossip_live_members 0",
     ] {
         assert!(body.contains(want), "{want} missing in\n{body}");
     }
@@ -497,4 +518,56 @@ async fn health_reflection_groups_and_metrics() {
         std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err()
     })
     .await;
+}
+
+/// `MatchRequest` with the key as raw bytes, to send what a correct client
+/// never would: a key that is not UTF-8.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawMatchRequest {
+    #[prost(string, tag = "1")]
+    group: String,
+    #[prost(bytes = "vec", tag = "2")]
+    key: Vec<u8>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_utf8_key_over_grpc_is_refused_and_the_server_stays_up() {
+    let running = start("r-raw").await;
+    feed(&running, vec![MemberEvent::Joined(svc("a", "web"))]).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/registry.v1.Registry/Match");
+    let codec = tonic_prost::ProstCodec::<RawMatchRequest, v1::MatchResponse>::default();
+    let req = RawMatchRequest {
+        group: "web".into(),
+        key: vec![0xff, 0xfe],
+    };
+    let err = grpc
+        .unary(tonic::Request::new(req), path, codec)
+        .await
+        .expect_err("not UTF-8");
+    // tonic refuses the message before any handler runs; gRPC's rule for a
+    // message that does not parse is INTERNAL (HTTP, where we decode, says
+    // INVALID_ARGUMENT).
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    assert!(
+        err.message().contains("UTF-8") || err.message().contains("utf-8"),
+        "{err:?}"
+    );
+    let mut c = client(&running).await;
+    let ok = c
+        .r#match(v1::MatchRequest {
+            group: "web".into(),
+            key: "k".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ok.service.map(|s| s.id).as_deref(), Some("a"));
+    running.shutdown().await;
 }

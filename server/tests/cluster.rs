@@ -445,3 +445,65 @@ async fn bad_registrations_get_a_clear_error_at_the_registering_side() {
     // The registry keeps exactly one "dup".
     assert_eq!(member_ids(&mut c, "web").await, ["dup"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_watch_moves_to_the_next_registry_when_one_dies() {
+    let r1 = registry("reg-f1", "127.0.0.1:0", &[]);
+    let r2 = registry("reg-f2", "127.0.0.1:0", &[r1.field("gossip")]);
+    let seeds = vec![r1.field("gossip"), r2.field("gossip")];
+    let a = service("web-fa", &seeds);
+    let mut c2 = connect(&r2).await;
+    wait_members(&mut [&mut c2], "web", &["web-fa"], CHANGE_DEADLINE).await;
+
+    let list = format!("{},{}", r1.field("grpc"), r2.field("grpc"));
+    let mut watch = std::process::Command::new(CLI)
+        .args(["--registry", &list, "--json", "watch", "web"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn registry watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let _watch = common::Proc::new(watch);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(ids(&next_line(&rx)), ["web-fa"]);
+
+    drop(r1); // kill -9 the registry the stream comes from
+              // The CLI resubscribes through reg-f2: the current snapshot again...
+    assert_eq!(ids(&next_line(&rx)), ["web-fa"]);
+    // ...and it follows changes from there.
+    let b = service("web-fb", &seeds);
+    assert_eq!(ids(&next_line(&rx)), ["web-fa", "web-fb"]);
+    drop((a, b, r2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_stopped_with_sigterm_leaves_and_exits_0() {
+    let r1 = registry("reg-t1", "127.0.0.1:0", &[]);
+    let mut r2 = registry("reg-t2", "127.0.0.1:0", &[r1.field("gossip")]);
+    let mut c1 = connect(&r1).await;
+    wait_members(
+        &mut [&mut c1],
+        "registry-group",
+        &["reg-t1", "reg-t2"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    r2.proc.terminate();
+    assert_eq!(
+        r2.proc.wait_timeout(Duration::from_secs(15)),
+        Some(0),
+        "graceful exit"
+    );
+    let took = wait_members(&mut [&mut c1], "registry-group", &["reg-t1"], CHANGE_DEADLINE).await;
+    eprintln!("reg-t2 dropped by reg-t1 {took:?} after its exit");
+    let logs: Vec<String> = r2.logs.try_iter().collect();
+    assert!(logs.iter().any(|l| l.contains("left the cluster")), "{logs:?}");
+}

@@ -1,0 +1,204 @@
+//! The Rust discovery client against real `registry-server` processes:
+//! local answers equal the server's, the local view converges, and the
+//! client and its view survive the loss of the registry they use.
+
+mod common;
+
+use common::{spawn_ready, Started};
+use registry_core::registration::{Registration, RegistrationConfig};
+use registry_core::{Client, ClientConfig, Error, GroupView};
+use std::time::{Duration, Instant};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_registry-server");
+const GROUP: &str = "cache";
+
+fn registry(id: &str, seeds: &[String]) -> Started {
+    let mut args: Vec<String> = [
+        "--id",
+        id,
+        "--addr",
+        "127.0.0.1:0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--bind",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !seeds.is_empty() {
+        args.push("--registries".into());
+        args.push(seeds.join(","));
+    }
+    spawn_ready(SERVER, &args)
+}
+
+async fn register(id: &str, weight: u32, registries: &[String]) -> Registration {
+    let mut cfg = RegistrationConfig::new(id, GROUP, format!("127.0.0.1:{}", 20_000 + id.len()));
+    cfg.weight = weight;
+    for r in registries {
+        cfg = cfg.registry(r.clone());
+    }
+    Registration::start(cfg).await.expect("registration starts")
+}
+
+/// Polls `cond` every 20 ms until it holds; panics naming `what` after `limit`.
+async fn eventually<F, Fut>(what: &str, limit: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn view_ids(view: &GroupView) -> Vec<String> {
+    view.members().iter().map(|s| s.id.clone()).collect()
+}
+
+async fn server_ids(client: &Client) -> Vec<String> {
+    client
+        .members(GROUP)
+        .await
+        .map(|m| m.services.into_iter().map(|s| s.id).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_view_matches_the_server_converges_and_survives_a_registry_crash() {
+    let a = registry("reg-a", &[]);
+    let b = registry("reg-b", &[a.field("gossip")]);
+    let gossip = vec![a.field("gossip"), b.field("gossip")];
+    let s1 = register("svc-1", 1, &gossip).await;
+    let s2 = register("svc-2", 2, &gossip).await;
+    let s3 = register("svc-3", 1, &gossip).await;
+
+    // A client that knows both registries; A is tried first.
+    let mut cfg = ClientConfig::new([a.field("grpc"), b.field("grpc")]);
+    cfg.request_timeout = Duration::from_millis(500);
+    let client = Client::with_config(cfg).await.expect("client");
+    let want = vec!["svc-1".to_string(), "svc-2".into(), "svc-3".into()];
+    eventually(
+        "both registries list the 3 services",
+        Duration::from_secs(10),
+        || async { server_ids(&client).await == want },
+    )
+    .await;
+
+    let view = client.group(GROUP).await.expect("view");
+    eventually("the view has the 3 services", Duration::from_secs(10), || async {
+        view_ids(&view) == want
+    })
+    .await;
+
+    // 10,000 keys: local answers equal the server's Match.
+    let snap = view.snapshot();
+    for i in 0..10_000 {
+        let key = format!("user-{i}");
+        let local = snap.match_key(&key).expect("local match");
+        let remote = client.match_key(GROUP, &key).await.expect("remote match");
+        assert_eq!(local.id, remote.id, "key {key}");
+    }
+    let local3: Vec<String> = view
+        .match_n("user-7", 3)
+        .expect("n")
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    let remote3: Vec<String> = client
+        .match_n(GROUP, "user-7", 3)
+        .await
+        .expect("n")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(local3, remote3);
+
+    // A join and a leave: the view converges to the server's version.
+    let s4 = register("svc-4", 1, &gossip).await;
+    s2.stop().await.expect("leave");
+    let want = vec!["svc-1".to_string(), "svc-3".into(), "svc-4".into()];
+    eventually(
+        "the view follows the join and the leave",
+        Duration::from_secs(10),
+        || async {
+            let server = client.members(GROUP).await.expect("members");
+            view_ids(&view) == want
+                && server.services.iter().map(|s| s.id.clone()).collect::<Vec<_>>() == want
+                && view.version() == server.version
+        },
+    )
+    .await;
+
+    // Kill registry A (the one in use): calls keep succeeding through B,
+    // the view answers from its last snapshot, then resubscribes.
+    let before = view.match_key("user-1").expect("view answers").id.clone();
+    drop(a);
+    for i in 0..50 {
+        client
+            .match_key(GROUP, &format!("user-{i}"))
+            .await
+            .expect("failover to B");
+    }
+    assert_eq!(
+        view.match_key("user-1").expect("view answers after the crash").id,
+        before
+    );
+    let s5 = register("svc-5", 1, &gossip[1..]).await;
+    eventually(
+        "the view resubscribes through B and sees svc-5",
+        Duration::from_secs(15),
+        || async { view.is_connected() && view_ids(&view).contains(&"svc-5".to_string()) },
+    )
+    .await;
+    let server = client.members(GROUP).await.expect("members from B");
+    assert_eq!(view.version(), server.version);
+
+    // Errors keep their kind through the client.
+    assert!(matches!(
+        client.match_key("no-such-group", "k").await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        client.match_key(GROUP, "").await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(view.match_n("k", 0), Err(Error::InvalidArgument(_))));
+
+    for s in [s1, s3, s4, s5] {
+        s.stop().await.expect("stop");
+    }
+    drop(b);
+}
+
+#[tokio::test]
+async fn a_client_with_no_live_registry_fails_fast_with_unavailable() {
+    // A port nothing listens on: bind, note the port, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut cfg = ClientConfig::new([format!("127.0.0.1:{port}")]);
+    cfg.discover_registries = false;
+    cfg.max_backoff = Duration::from_millis(100);
+    let client = Client::with_config(cfg).await.expect("lazy client");
+    let started = Instant::now();
+    assert!(matches!(
+        client.match_key("g", "k").await,
+        Err(Error::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(matches!(client.group("g").await, Err(Error::Unavailable(_))));
+    assert!(matches!(
+        Client::connect(Vec::<String>::new()).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Client::connect(["bad host:1"]).await,
+        Err(Error::InvalidArgument(_))
+    ));
+}
