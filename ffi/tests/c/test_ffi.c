@@ -4,6 +4,7 @@
  *
  * Build: cc -Wall -Wextra -I include ffi/tests/c/test_ffi.c -L target/debug -lregistry -lpthread
  * Run:   LD_LIBRARY_PATH=target/debug ./test_ffi
+ *        ./test_ffi stopped-registry   (stops the server REGISTRY_SERVER_PID under a client; run last)
  * Env:   REGISTRY_VECTORS  path of tests/vectors/ring.json (default: that path from the cwd)
  *        REGISTRY_ADDR     host:port of a running registry-server (server tests are skipped without it)
  * Prints one line per failed check and ends with "N passed, N failed". */
@@ -11,6 +12,7 @@
 #include "json.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -761,10 +763,56 @@ static void check_vectors_view(const char *path, const char *addr, const char *g
   json_free(doc);
 }
 
-int main(void) {
+/* A registry that stops under a client: the view keeps answering from its
+ * last snapshot and reports that it is disconnected; RPCs fail with
+ * REGISTRY_UNAVAILABLE; nothing crashes. Stops the server (SIGTERM). */
+static void test_stopped_registry(const char *addr, const char *gossip, int server_pid) {
+  current_test = "stopped_registry";
+  const char *addrs[] = {addr};
+  registry_client_options o = {0};
+  o.connect_timeout_ms = 300;
+  o.request_timeout_ms = 1000;
+  o.max_backoff_ms = 100;
+  registry_client *c = NULL;
+  registry_view *v = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &c))) return;
+  registry_registration *reg = register_service(gossip, "ffi-stopped", "s-1", "127.0.0.1:8201", 1, NULL);
+  if (EXPECT_OK(registry_view_new(c, "ffi-stopped", &v)) && CHECK_WAIT(wait_view(v, 1, NULL, 0))) {
+    kill(server_pid, SIGTERM);
+    int disconnected = 0;
+    for (int i = 0; i < 200 && !disconnected; i++) {
+      bool connected = true;
+      EXPECT_OK(registry_view_is_connected(v, &connected));
+      disconnected = !connected;
+      if (!disconnected) sleep_ms(50);
+    }
+    CHECK_WAIT(disconnected);
+    const registry_service *s = NULL;
+    if (EXPECT_OK(registry_view_match(v, "user-1", &s))) CHECK(!strcmp(registry_service_id(s), "s-1"));
+    registry_service_free(s);
+    EXPECT_ERR(registry_client_match(c, "ffi-stopped", "user-1", &s), REGISTRY_UNAVAILABLE, "every registry failed");
+    CHECK(s == NULL);
+  }
+  registry_view_free(v);
+  registry_registration_free(reg);
+  registry_client_free(c);
+}
+
+int main(int argc, char **argv) {
   const char *vectors = getenv("REGISTRY_VECTORS");
   if (!vectors || !*vectors) vectors = "tests/vectors/ring.json";
   const char *addr = getenv("REGISTRY_ADDR");
+  if (argc > 1 && !strcmp(argv[1], "stopped-registry")) {
+    const char *gossip = getenv("REGISTRY_GOSSIP_ADDR"), *pid = getenv("REGISTRY_SERVER_PID");
+    if (addr && *addr && gossip && *gossip && pid && atoi(pid) > 0) {
+      test_stopped_registry(addr, gossip, atoi(pid));
+    } else {
+      current_test = "stopped_registry";
+      skip("REGISTRY_ADDR, REGISTRY_GOSSIP_ADDR and REGISTRY_SERVER_PID not set");
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+  }
 
   test_version_and_names();
   test_free_null_is_noop();
