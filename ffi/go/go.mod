@@ -1,0 +1,3 @@
+module example.invalid/registry
+
+go 1.19

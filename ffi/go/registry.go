@@ -1,0 +1,250 @@
+// Package registry is the Go client of the registry service registry: find
+// the instance of a service group that owns a key, over RPC or from a
+// local ring that follows the group, with the very same hashing as every
+// registry server and every other front door (Rust, C, Python).
+//
+// It wraps libregistry (the C ABI) through cgo; see README.md for building
+// and linking. Every handle (Client, GroupView, Ring) is safe for
+// concurrent use; Close releases it (a finalizer does so for a handle that
+// was never closed, as a safety net only).
+package registry
+
+/*
+#include "gohelpers.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Version is the version of the linked libregistry.
+func Version() string { return C.GoString(C.registry_version()) }
+
+// Service is one instance of a service group.
+type Service struct {
+	// ID is the instance's unique id.
+	ID string
+	// Group is the group it belongs to.
+	Group string
+	// Addr is the address clients use to reach it.
+	Addr string
+	// Weight is its relative share of keys (1..1000).
+	Weight uint32
+	// Tags is its free-form metadata (nil when it has none).
+	Tags map[string]string
+}
+
+// Members is the answer to a Members call.
+type Members struct {
+	// Services are the members sorted by id (empty when none).
+	Services []Service
+	// Version is the group's ring version.
+	Version uint64
+}
+
+// GroupInfo summarises one group.
+type GroupInfo struct {
+	// Name is the group name.
+	Name string
+	// Members is the number of members.
+	Members uint32
+	// Version is the group's ring version.
+	Version uint64
+}
+
+// ClientOptions are a Client's settings; the zero value means defaults.
+type ClientOptions struct {
+	// ConnectTimeout to open a connection to one registry (default 1 s).
+	ConnectTimeout time.Duration
+	// RequestTimeout for one call to one registry (default 2 s).
+	RequestTimeout time.Duration
+	// Attempts per call across registries (default two passes, at least 3).
+	Attempts int
+	// MaxBackoff between passes over the registry list (default 1 s).
+	MaxBackoff time.Duration
+	// NoRegistryDiscovery: use only the given registries, not those listed
+	// in the reserved registry group.
+	NoRegistryDiscovery bool
+}
+
+func millis(d time.Duration) C.uint32_t {
+	ms := d.Milliseconds()
+	if d > 0 && ms == 0 {
+		ms = 1
+	}
+	if ms > 0xFFFFFFFF {
+		ms = 0xFFFFFFFF
+	}
+	if ms < 0 {
+		ms = 0
+	}
+	return C.uint32_t(ms)
+}
+
+// Client asks registries over RPC, failing over between them.
+type Client struct {
+	mu sync.RWMutex
+	p  *C.registry_client
+}
+
+// NewClient creates a client for registries ("host:port"); opts may be
+// nil. Connections open lazily, so it fails only on an empty list or a
+// malformed address (ErrInvalidArgument).
+func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
+	var o C.registry_client_options
+	if opts != nil {
+		o.connect_timeout_ms = millis(opts.ConnectTimeout)
+		o.request_timeout_ms = millis(opts.RequestTimeout)
+		if opts.Attempts > 0 {
+			o.attempts = C.uint32_t(opts.Attempts)
+		}
+		o.max_backoff_ms = millis(opts.MaxBackoff)
+		o.no_registry_discovery = C.bool(opts.NoRegistryDiscovery)
+	}
+	addrs := newCStrings(registries)
+	defer addrs.free()
+	var p *C.registry_client
+	var msg *C.char
+	if err := check(C.gr_client_new(addrs.ptr(), C.size_t(len(addrs)), &o, &p, &msg), msg); err != nil {
+		return nil, err
+	}
+	c := &Client{p: p}
+	runtime.SetFinalizer(c, (*Client).Close)
+	return c, nil
+}
+
+// Close releases the client; GroupViews created from it keep working.
+// Closing twice is harmless.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.p != nil {
+		C.registry_client_free(c.p)
+		c.p = nil
+		runtime.SetFinalizer(c, nil)
+	}
+	return nil
+}
+
+// Match asks a registry which member of group owns key.
+func (c *Client) Match(group, key string) (Service, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.p == nil {
+		return Service{}, closed("client")
+	}
+	g, k := C.CString(group), C.CString(key)
+	defer C.free(unsafe.Pointer(g))
+	defer C.free(unsafe.Pointer(k))
+	var svc *C.registry_service
+	var msg *C.char
+	if err := check(C.gr_client_match(c.p, g, k, &svc, &msg), msg); err != nil {
+		return Service{}, err
+	}
+	return unpackOne(svc), nil
+}
+
+// MatchN asks a registry for up to n distinct members of group for key,
+// in preference order (the first is Match's answer).
+func (c *Client) MatchN(group, key string, n int) ([]Service, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.p == nil {
+		return nil, closed("client")
+	}
+	if n < 0 {
+		n = 0
+	}
+	g, k := C.CString(group), C.CString(key)
+	defer C.free(unsafe.Pointer(g))
+	defer C.free(unsafe.Pointer(k))
+	var l *C.registry_service_list
+	var msg *C.char
+	if err := check(C.gr_client_match_n(c.p, g, k, C.size_t(n), &l, &msg), msg); err != nil {
+		return nil, err
+	}
+	return unpackList(l), nil
+}
+
+// Members asks a registry for every member of group and its version.
+func (c *Client) Members(group string) (Members, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.p == nil {
+		return Members{}, closed("client")
+	}
+	g := C.CString(group)
+	defer C.free(unsafe.Pointer(g))
+	var l *C.registry_service_list
+	var version C.uint64_t
+	var msg *C.char
+	if err := check(C.gr_client_members(c.p, g, &l, &version, &msg), msg); err != nil {
+		return Members{}, err
+	}
+	return Members{Services: unpackList(l), Version: uint64(version)}, nil
+}
+
+// Groups asks a registry for every group that has members.
+func (c *Client) Groups() ([]GroupInfo, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.p == nil {
+		return nil, closed("client")
+	}
+	var l *C.registry_group_list
+	var msg *C.char
+	if err := check(C.gr_client_groups(c.p, &l, &msg), msg); err != nil {
+		return nil, err
+	}
+	defer C.registry_group_list_free(l)
+	out := make([]GroupInfo, int(C.registry_group_list_len(l)))
+	for i := range out {
+		var name *C.char
+		var members C.uint32_t
+		var version C.uint64_t
+		if err := check(C.gr_group_list_get(l, C.size_t(i), &name, &members, &version, &msg), msg); err != nil {
+			return nil, err
+		}
+		out[i] = GroupInfo{Name: C.GoString(name), Members: uint32(members), Version: uint64(version)}
+	}
+	return out, nil
+}
+
+// Group returns a local view of group: it follows the group through a
+// registry's Watch stream and answers Match with no round trip. It waits
+// for the first snapshot (ErrUnavailable when no registry sends one in
+// time).
+func (c *Client) Group(name string) (*GroupView, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.p == nil {
+		return nil, closed("client")
+	}
+	g := C.CString(name)
+	defer C.free(unsafe.Pointer(g))
+	var p *C.registry_view
+	var msg *C.char
+	if err := check(C.gr_view_new(c.p, g, &p, &msg), msg); err != nil {
+		return nil, err
+	}
+	v := &GroupView{p: p}
+	runtime.SetFinalizer(v, (*GroupView).Close)
+	return v, nil
+}
+
+// unpackOne copies a C service into Go and frees it.
+func unpackOne(svc *C.registry_service) Service {
+	defer C.registry_service_free(svc)
+	buf := make([]byte, 256)
+	need := int(C.gr_pack(svc, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), 0))
+	if need > len(buf) {
+		buf = make([]byte, need)
+		C.gr_pack(svc, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), 0)
+	}
+	d := decoder{buf: buf[:need], all: bytesToString(buf[:need])}
+	return d.service()
+}

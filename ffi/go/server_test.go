@@ -1,0 +1,269 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// server returns the gRPC and gossip addresses of a running
+// registry-server, or skips the test.
+func server(t *testing.T) (string, string) {
+	addr, gossip := os.Getenv("REGISTRY_ADDR"), os.Getenv("REGISTRY_GOSSIP_ADDR")
+	if addr == "" || gossip == "" {
+		t.Skip("SKIP: set REGISTRY_ADDR and REGISTRY_GOSSIP_ADDR to test against a registry-server")
+	}
+	return addr, gossip
+}
+
+// eventually polls cond for up to 20 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestRegistrationBadInput(t *testing.T) {
+	_, err := Register(RegistrationConfig{Group: "g", Addr: "a"})
+	wantErr(t, "no id", err, ErrInvalidArgument, "id is empty")
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g\xff", Addr: "a"})
+	wantErr(t, "bad UTF-8", err, ErrInvalidArgument, "config.group is not valid UTF-8")
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", Weight: 1001})
+	wantErr(t, "weight", err, ErrInvalidArgument, "weight 1001 is out of range")
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", Bind: "nowhere"})
+	wantErr(t, "bind", err, ErrInvalidArgument, "config.bind")
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", EncryptKey: "zz"})
+	wantErr(t, "key", err, ErrInvalidArgument, "config.encrypt_key")
+
+	// Nothing answers at 127.0.0.1:1, yet it starts (and keeps retrying).
+	r, err := Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", Registries: []string{"127.0.0.1:1"},
+		Tags: map[string]string{"zone": "a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := r.Service()
+	if err != nil || svc.ID != "x" || svc.Weight != 1 || svc.Tags["zone"] != "a" {
+		t.Fatalf("Service() = %+v, %v", svc, err)
+	}
+	wantErr(t, "weight 0", r.SetWeight(0), ErrInvalidArgument, "weight 0 is out of range")
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "double stop", r.Stop(), ErrUnavailable, "the registration is stopped")
+	wantErr(t, "update after stop", r.SetWeight(2), ErrUnavailable, "the registration is stopped")
+	r.Close()
+	r.Close()
+	wantErr(t, "closed", r.Stop(), ErrInvalidArgument, "registration is closed")
+}
+
+func TestServer(t *testing.T) {
+	addr, gossip := server(t)
+	c, err := NewClient([]string{addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const group = "ffi-go"
+
+	_, err = c.Match("ffi-go-no-such-group", "k")
+	wantErr(t, "unknown group", err, ErrNotFound, "ffi-go-no-such-group")
+
+	view, err := c.Group(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	ids := []string{"go-1", "go-2", "go-3"}
+	weights := []uint32{1, 2, 3}
+	regs := make([]*Registration, len(ids))
+	for i, id := range ids {
+		regs[i], err = Register(RegistrationConfig{ID: id, Group: group, Addr: fmt.Sprintf("127.0.0.1:%d", 8101+i),
+			Registries: []string{gossip}, Weight: weights[i], Tags: map[string]string{"zone": fmt.Sprintf("z%d", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer regs[i].Close()
+	}
+	eventually(t, "3 members in the view", func() bool {
+		m, err := view.Members()
+		return err == nil && len(m.Services) == 3
+	})
+	if !view.IsConnected() || view.Version() == 0 {
+		t.Fatalf("view connected=%v version=%d", view.IsConnected(), view.Version())
+	}
+	if !regs[0].IsJoined() {
+		t.Fatal("registration is not joined")
+	}
+
+	m, err := c.Members(group)
+	if err != nil || len(m.Services) != 3 || m.Version == 0 {
+		t.Fatalf("Members = %+v, %v", m, err)
+	}
+	for i, s := range m.Services {
+		if s.ID != ids[i] || s.Weight != weights[i] || s.Group != group || s.Tags["zone"] != fmt.Sprintf("z%d", i+1) {
+			t.Fatalf("member %d = %+v", i, s)
+		}
+	}
+	groups, err := c.Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range groups {
+		found = found || (g.Name == group && g.Members == 3 && g.Version > 0)
+	}
+	if !found {
+		t.Fatalf("Groups() = %+v lacks %s", groups, group)
+	}
+
+	ring, err := NewRing(ids, weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ring.Close()
+	for i := 0; i < 2000; i++ {
+		key := fmt.Sprintf("user-%d", i)
+		local, err := view.Match(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner, _ := ring.Locate(key); owner != local.ID {
+			t.Fatalf("key %q: view %s, standalone ring %s", key, local.ID, owner)
+		}
+		if i < 300 {
+			remote, err := c.Match(group, key)
+			if err != nil || remote.ID != local.ID {
+				t.Fatalf("key %q: view %s, registry %s (%v)", key, local.ID, remote.ID, err)
+			}
+			a, _ := view.MatchN(key, 3)
+			b, _ := c.MatchN(group, key, 3)
+			if len(a) != 3 || len(b) != 3 || a[0].ID != b[0].ID || a[1].ID != b[1].ID || a[2].ID != b[2].ID {
+				t.Fatalf("key %q: MatchN view %v registry %v", key, a, b)
+			}
+		}
+	}
+
+	before := view.Version()
+	if err := regs[0].SetWeight(5); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new weight in the view", func() bool {
+		m, err := view.Members()
+		return err == nil && len(m.Services) == 3 && m.Services[0].Weight == 5
+	})
+	if view.Version() <= before {
+		t.Fatalf("version did not grow: %d → %d", before, view.Version())
+	}
+	if err := regs[1].SetAddr("127.0.0.1:9102"); err != nil {
+		t.Fatal(err)
+	}
+	if err := regs[1].SetTags(map[string]string{"tier": "gold"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new addr and tags in the view", func() bool {
+		m, err := view.Members()
+		return err == nil && len(m.Services) == 3 && m.Services[1].Addr == "127.0.0.1:9102" &&
+			m.Services[1].Tags["tier"] == "gold" && len(m.Services[1].Tags) == 1
+	})
+	for i := 0; ; i++ { // Match answers from the updated snapshot too
+		s, err := view.Match(fmt.Sprintf("user-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ID == "go-2" {
+			if s.Addr != "127.0.0.1:9102" || s.Tags["tier"] != "gold" {
+				t.Fatalf("Match after the update: %+v", s)
+			}
+			s.Tags["tier"] = "changed" // the caller's own copy
+			if again, _ := view.Match(fmt.Sprintf("user-%d", i)); again.Tags["tier"] != "gold" {
+				t.Fatal("a caller's change to Tags leaked into the view")
+			}
+			break
+		}
+	}
+	if err := regs[2].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stopped member gone", func() bool {
+		m, err := view.Members()
+		return err == nil && len(m.Services) == 2
+	})
+	wantErr(t, "double stop", regs[2].Stop(), ErrUnavailable, "the registration is stopped")
+	regs[0].Close()
+	regs[1].Close()
+	eventually(t, "an empty group", func() bool {
+		m, err := view.Members()
+		return err == nil && len(m.Services) == 0
+	})
+	_, err = view.Match("k")
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Match on an empty group: %v", err)
+	}
+}
+
+// TestRingVectorsView: the shared vectors through a local view; each small
+// case's members register in their own group.
+func TestRingVectorsView(t *testing.T) {
+	addr, gossip := server(t)
+	v := readVectors(t)
+	c, err := NewClient([]string{addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	checked, used := 0, 0
+	for ci, cs := range v.Cases {
+		if len(cs.Members) == 0 || len(cs.Members) > 16 {
+			continue // keep the cluster small
+		}
+		group := fmt.Sprintf("ffi-go-vectors-%d", ci)
+		view, err := c.Group(group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var regs []*Registration
+		for _, m := range cs.Members {
+			r, err := Register(RegistrationConfig{ID: m.ID, Group: group, Addr: "127.0.0.1:1",
+				Registries: []string{gossip}, Weight: m.Weight})
+			if err != nil {
+				t.Fatal(err)
+			}
+			regs = append(regs, r)
+		}
+		eventually(t, group+" complete in the view", func() bool {
+			m, err := view.Members()
+			return err == nil && len(m.Services) == len(cs.Members)
+		})
+		for _, k := range cs.Keys {
+			got, err := view.Match(k.Key)
+			if err != nil || got.ID != k.Owner {
+				t.Errorf("case %d key %q: view gives %q (%v), want %q", ci, k.Key, got.ID, err, k.Owner)
+			}
+			top, err := view.MatchN(k.Key, cs.N)
+			ids := make([]string, len(top))
+			for i, s := range top {
+				ids[i] = s.ID
+			}
+			if err != nil || strings.Join(ids, "\x00") != strings.Join(k.Top, "\x00") {
+				t.Errorf("case %d key %q: view MatchN gives %q (%v), want %q", ci, k.Key, ids, err, k.Top)
+			}
+			checked++
+		}
+		for _, r := range regs {
+			r.Close()
+		}
+		view.Close()
+		used++
+	}
+	if used == 0 {
+		t.Fatal("no vectors case small enough to register")
+	}
+	t.Logf("%d keys of %d case(s) checked through a local view", checked, used)
+}

@@ -1,0 +1,185 @@
+package registry
+
+/*
+#include "gohelpers.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// GroupView is a local view of one group, kept current through a Watch
+// stream: Match answers from a local ring with no round trip. Safe for
+// concurrent use; lookups never wait for an update.
+type GroupView struct {
+	mu    sync.RWMutex
+	p     *C.registry_view
+	cache atomic.Pointer[viewCache] // Go copies of one snapshot's members
+}
+
+// viewCache holds the members of one snapshot generation of the view, so
+// that Match copies no string across cgo.
+type viewCache struct {
+	generation uint64
+	members    []Service
+	version    uint64
+}
+
+// Close stops following the group and releases the view. Closing twice is
+// harmless.
+func (v *GroupView) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.p != nil {
+		C.registry_view_free(v.p)
+		v.p = nil
+		runtime.SetFinalizer(v, nil)
+	}
+	return nil
+}
+
+// Match returns the member that owns key (ErrNotFound when the group has
+// no members, ErrInvalidArgument for an empty key). Its Tags map is the
+// caller's own copy.
+func (v *GroupView) Match(key string) (Service, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return Service{}, closed("group view")
+	}
+	k, klen := keyArg(key)
+	for attempt := 0; ; attempt++ {
+		r := C.gr_view_match_index(v.p, k, klen)
+		if err := check(r.status, r.err); err != nil {
+			return Service{}, err
+		}
+		index, generation := int(r.need), uint64(r.generation)
+		c := v.cache.Load()
+		if c == nil || c.generation != generation {
+			var err error
+			if c, err = v.refresh(); err != nil {
+				return Service{}, err
+			}
+		}
+		if c.generation == generation && index < len(c.members) {
+			s := c.members[index]
+			if s.Tags != nil {
+				s.Tags = copyTags(s.Tags)
+			}
+			return s, nil
+		}
+		if attempt >= 3 { // the snapshot keeps changing: copy the answer itself
+			return v.matchCopy(key)
+		}
+	}
+}
+
+// refresh loads the members of the view's current snapshot generation.
+// Called with v.mu held for reading.
+func (v *GroupView) refresh() (*viewCache, error) {
+	var l *C.registry_service_list
+	var version, generation C.uint64_t
+	var msg *C.char
+	if err := check(C.gr_view_members_generation(v.p, &l, &version, &generation, &msg), msg); err != nil {
+		return nil, err
+	}
+	c := &viewCache{generation: uint64(generation), members: unpackList(l), version: uint64(version)}
+	v.cache.Store(c)
+	return c, nil
+}
+
+// matchCopy matches and copies the owner across cgo (no cache).
+func (v *GroupView) matchCopy(key string) (Service, error) {
+	k, klen := keyArg(key)
+	buf := make([]byte, 128)
+	r := C.gr_view_match(v.p, k, klen, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	if err := check(r.status, r.err); err != nil {
+		return Service{}, err
+	}
+	if r.keep != nil { // did not fit: pack again into a buffer of the right size
+		buf = make([]byte, int(r.need))
+		C.gr_pack_free(r.keep, (*C.uchar)(unsafe.Pointer(&buf[0])), r.need)
+	}
+	d := decoder{buf: buf[:int(r.need)], all: bytesToString(buf[:int(r.need)])}
+	return d.service(), nil
+}
+
+func copyTags(tags map[string]string) map[string]string {
+	out := make(map[string]string, len(tags))
+	for k, v := range tags {
+		out[k] = v
+	}
+	return out
+}
+
+// MatchN returns up to n distinct members for key, in preference order;
+// fewer when the group is smaller.
+func (v *GroupView) MatchN(key string, n int) ([]Service, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return nil, closed("group view")
+	}
+	if n < 0 {
+		n = 0
+	}
+	k, klen := keyArg(key)
+	var l *C.registry_service_list
+	var msg *C.char
+	if err := check(C.gr_view_match_n(v.p, k, klen, C.size_t(n), &l, &msg), msg); err != nil {
+		return nil, err
+	}
+	return unpackList(l), nil
+}
+
+// Members returns the members of the local snapshot and its version.
+func (v *GroupView) Members() (Members, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return Members{}, closed("group view")
+	}
+	var l *C.registry_service_list
+	var version C.uint64_t
+	var msg *C.char
+	if err := check(C.gr_view_members(v.p, &l, &version, &msg), msg); err != nil {
+		return Members{}, err
+	}
+	return Members{Services: unpackList(l), Version: uint64(version)}, nil
+}
+
+// Version is the ring version of the snapshot the view answers from
+// (0 once closed).
+func (v *GroupView) Version() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return 0
+	}
+	var out C.uint64_t
+	var msg *C.char
+	if check(C.gr_view_version(v.p, &out, &msg), msg) != nil {
+		return 0
+	}
+	return uint64(out)
+}
+
+// IsConnected reports whether the view's Watch stream is open; when false
+// it answers from its last snapshot while it resubscribes.
+func (v *GroupView) IsConnected() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return false
+	}
+	var out C.bool
+	var msg *C.char
+	if check(C.gr_view_is_connected(v.p, &out, &msg), msg) != nil {
+		return false
+	}
+	return bool(out)
+}

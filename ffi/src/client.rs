@@ -1,0 +1,221 @@
+//! The discovery client: RPC calls to the registries, with failover.
+
+use crate::args::{arg_out, arg_ref, arg_slice, arg_str};
+use crate::error::{guard, guard_value, registry_status, FfiResult};
+use crate::service::{registry_group_list, registry_service, registry_service_list};
+use registry_core::{runtime, Client, ClientConfig};
+use std::ffi::c_char;
+use std::time::Duration;
+
+/// Settings of a client. A zeroed struct (`= {0}`) means every default.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct registry_client_options {
+    /// Time allowed to open a connection to one registry, in ms; 0 = 1000.
+    pub connect_timeout_ms: u32,
+    /// Time allowed for one call to one registry, in ms; 0 = 2000.
+    pub request_timeout_ms: u32,
+    /// Tries per call across registries; 0 = two passes over the list
+    /// (at least 3).
+    pub attempts: u32,
+    /// Longest pause between passes over the registry list, in ms; 0 = 1000.
+    pub max_backoff_ms: u32,
+    /// true: use only the given registries; false (default): also use the
+    /// registries listed in the reserved registry group.
+    pub no_registry_discovery: bool,
+}
+
+impl registry_client_options {
+    /// The core configuration for `registries`.
+    fn config(&self, registries: Vec<String>) -> ClientConfig {
+        let mut c = ClientConfig::new(registries);
+        let ms = |v: u32, default: Duration| {
+            if v == 0 {
+                default
+            } else {
+                Duration::from_millis(v.into())
+            }
+        };
+        c.connect_timeout = ms(self.connect_timeout_ms, c.connect_timeout);
+        c.request_timeout = ms(self.request_timeout_ms, c.request_timeout);
+        c.max_backoff = ms(self.max_backoff_ms, c.max_backoff);
+        if self.attempts > 0 {
+            c.attempts = Some(self.attempts as usize);
+        }
+        c.discover_registries = !self.no_registry_discovery;
+        c
+    }
+}
+
+/// A discovery client over one or more registries. Opaque; created with
+/// `registry_client_new`, released with `registry_client_free`. Thread-safe:
+/// one client may be used from several threads at once.
+pub struct registry_client {
+    pub(crate) inner: Client,
+}
+
+/// Creates a client for `count` registry addresses (`"host:port"`).
+/// Connections open lazily: this fails only on an empty list or a
+/// malformed address (`REGISTRY_INVALID_ARGUMENT`). `options` may be NULL
+/// for every default. Blocks while asking a registry for the others when
+/// discovery is on (at most a few seconds when none answers).
+///
+/// # Safety
+/// `registries` points to `count` NUL-terminated strings; `options` is NULL
+/// or a valid struct; `out` points to a writable pointer. Ownership: the
+/// library copies what it needs and keeps no pointer to the arguments; on
+/// `REGISTRY_OK` the caller owns `*out` and releases it with
+/// `registry_client_free`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_client_new(
+    registries: *const *const c_char,
+    count: usize,
+    options: *const registry_client_options,
+    out: *mut *mut registry_client,
+) -> registry_status {
+    guard("registry_client_new", || {
+        let out = arg_out!(mut_ptr out);
+        let list = arg_slice!(registries, count);
+        let mut addrs = Vec::with_capacity(list.len());
+        for (i, &p) in list.iter().enumerate() {
+            // SAFETY: NULL or NUL-terminated (contract above).
+            let addr = unsafe { crate::args::as_str(p, &format!("registries[{i}]")) }?;
+            addrs.push(addr.to_string());
+        }
+        // SAFETY: NULL or valid (contract above).
+        let options = unsafe { options.as_ref() }.copied().unwrap_or_default();
+        let client = runtime::block_on(Client::with_config(options.config(addrs)))??;
+        *out = Box::into_raw(Box::new(registry_client { inner: client }));
+        Ok(())
+    })
+}
+
+/// Releases a client. Local views created from it keep working. NULL is a
+/// no-op.
+///
+/// # Safety
+/// `client` is NULL or a client from `registry_client_new`, released only
+/// once, and not in use by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn registry_client_free(client: *mut registry_client) {
+    if client.is_null() {
+        return;
+    }
+    guard_value("registry_client_free", (), || {
+        // SAFETY: the pointer came from `Box::into_raw` (contract above).
+        let client = unsafe { Box::from_raw(client) };
+        // Drop inside the runtime: the channels' tasks live there.
+        let _rt = runtime::shared().map(|rt| rt.enter());
+        drop(client);
+    })
+}
+
+/// Runs `f` with the client on the shared runtime.
+fn call<T>(
+    client: &registry_client,
+    f: impl AsyncFnOnce(&Client) -> registry_core::Result<T>,
+) -> FfiResult<T> {
+    Ok(runtime::block_on(f(&client.inner))??)
+}
+
+/// Asks a registry which member of `group` owns `key`. Errors:
+/// `REGISTRY_NOT_FOUND` when the group has no members,
+/// `REGISTRY_INVALID_ARGUMENT` for an empty group or key,
+/// `REGISTRY_UNAVAILABLE`/`REGISTRY_TIMEOUT` when no registry answers.
+///
+/// # Safety
+/// `client` is a live client; `group` and `key` are NUL-terminated; `out`
+/// points to a writable pointer. Ownership: on `REGISTRY_OK` the caller
+/// owns `*out` and releases it with `registry_service_free`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_client_match(
+    client: *const registry_client,
+    group: *const c_char,
+    key: *const c_char,
+    out: *mut *const registry_service,
+) -> registry_status {
+    guard("registry_client_match", || {
+        let out = arg_out!(ptr out);
+        let client = arg_ref!(client);
+        let group = arg_str!(group);
+        let key = arg_str!(key);
+        let svc = call(client, async |c| c.match_key(group, key).await)?;
+        *out = registry_service::into_raw(registry_service::new(&svc));
+        Ok(())
+    })
+}
+
+/// Asks a registry for up to `n` distinct members of `group` for `key`, in
+/// preference order (the first is `registry_client_match`'s answer).
+/// `REGISTRY_INVALID_ARGUMENT` when `n` is 0.
+///
+/// # Safety
+/// As `registry_client_match`. Ownership: on `REGISTRY_OK` the caller owns
+/// `*out` and releases it with `registry_service_list_free`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_client_match_n(
+    client: *const registry_client,
+    group: *const c_char,
+    key: *const c_char,
+    n: usize,
+    out: *mut *mut registry_service_list,
+) -> registry_status {
+    guard("registry_client_match_n", || {
+        let out = arg_out!(mut_ptr out);
+        let client = arg_ref!(client);
+        let group = arg_str!(group);
+        let key = arg_str!(key);
+        let svcs = call(client, async |c| c.match_n(group, key, n).await)?;
+        *out = registry_service_list::into_raw(svcs.iter().map(registry_service::new).collect());
+        Ok(())
+    })
+}
+
+/// Asks a registry for every member of `group` (sorted by id; an empty list
+/// when the group has none) and the group's ring version.
+///
+/// # Safety
+/// `client` is a live client; `group` is NUL-terminated; `out` points to a
+/// writable pointer; `version_out` is NULL (not wanted) or writable.
+/// Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
+/// `registry_service_list_free`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_client_members(
+    client: *const registry_client,
+    group: *const c_char,
+    out: *mut *mut registry_service_list,
+    version_out: *mut u64,
+) -> registry_status {
+    guard("registry_client_members", || {
+        let out = arg_out!(mut_ptr out);
+        let client = arg_ref!(client);
+        let group = arg_str!(group);
+        let members = call(client, async |c| c.members(group).await)?;
+        // SAFETY: NULL or writable (contract above).
+        if let Some(v) = unsafe { version_out.as_mut() } {
+            *v = members.version;
+        }
+        *out = registry_service_list::into_raw(members.services.iter().map(registry_service::new).collect());
+        Ok(())
+    })
+}
+
+/// Asks a registry for every group that has members.
+///
+/// # Safety
+/// `client` is a live client; `out` points to a writable pointer.
+/// Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
+/// `registry_group_list_free`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_client_groups(
+    client: *const registry_client,
+    out: *mut *mut registry_group_list,
+) -> registry_status {
+    guard("registry_client_groups", || {
+        let out = arg_out!(mut_ptr out);
+        let client = arg_ref!(client);
+        let groups = call(client, async |c| c.groups().await)?;
+        *out = registry_group_list::into_raw(groups);
+        Ok(())
+    })
+}

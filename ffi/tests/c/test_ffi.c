@@ -1,0 +1,840 @@
+/* C tests of libregistry: the bad-input table, the standalone ring against
+ * the shared vectors file, and (when REGISTRY_ADDR names a running
+ * registry-server) the client and the local view.
+ *
+ * Build: cc -Wall -Wextra -I include ffi/tests/c/test_ffi.c -L target/debug -lregistry -lpthread
+ * Run:   LD_LIBRARY_PATH=target/debug ./test_ffi
+ *        ./test_ffi stopped-registry   (stops the server REGISTRY_SERVER_PID under a client; run last)
+ * Env:   REGISTRY_VECTORS  path of tests/vectors/ring.json (default: that path from the cwd)
+ *        REGISTRY_ADDR     host:port of a running registry-server (server tests are skipped without it)
+ * Prints one line per failed check and ends with "N passed, N failed". */
+#include "registry.h"
+#include "json.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int passed, failed, skipped;
+static const char *current_test = "";
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (cond) {                                                                  \
+      passed++;                                                                  \
+    } else {                                                                     \
+      failed++;                                                                  \
+      fprintf(stderr, "FAIL %s (%s:%d): %s\n", current_test, __FILE__, __LINE__, #cond); \
+    }                                                                            \
+  } while (0)
+
+/* Checks that `call` returned `code` and that the thread's last error
+ * message contains `msg`. */
+#define EXPECT_ERR(call, code, msg) expect_err((call), (code), (msg), #call, __LINE__)
+
+static void expect_err(registry_status got, registry_status want, const char *msg, const char *what, int line) {
+  const char *last = registry_last_error_message();
+  if (got == want && last && strstr(last, msg)) {
+    passed++;
+    return;
+  }
+  failed++;
+  fprintf(stderr, "FAIL %s (line %d): %s\n  got %s \"%s\"\n  want %s containing \"%s\"\n", current_test, line,
+          what, registry_status_name((int)got), last ? last : "(NULL)", registry_status_name((int)want), msg);
+}
+
+#define EXPECT_OK(call) expect_ok((call), #call, __LINE__)
+
+static int expect_ok(registry_status got, const char *what, int line) {
+  if (got == REGISTRY_OK) {
+    passed++;
+    return 1;
+  }
+  failed++;
+  fprintf(stderr, "FAIL %s (line %d): %s\n  got %s \"%s\"\n", current_test, line, what,
+          registry_status_name((int)got), registry_last_error_message());
+  return 0;
+}
+
+/* CHECK that also yields the condition. */
+#define CHECK_WAIT(cond) check_wait((cond), #cond, __LINE__)
+
+static int check_wait(int ok, const char *what, int line) {
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    fprintf(stderr, "FAIL %s (line %d): timed out waiting for %s\n", current_test, line, what);
+  }
+  return ok;
+}
+
+static void skip(const char *why) {
+  skipped++;
+  printf("SKIP %s: %s\n", current_test, why);
+}
+
+/* A client for an address where nothing listens, with short timeouts. */
+static registry_client *unreachable_client(void) {
+  const char *addrs[] = {"127.0.0.1:1"};
+  registry_client_options o = {0};
+  o.connect_timeout_ms = 200;
+  o.request_timeout_ms = 3000; /* refused at once; generous for valgrind */
+  o.attempts = 1;
+  o.max_backoff_ms = 10;
+  o.no_registry_discovery = true;
+  registry_client *c = NULL;
+  EXPECT_OK(registry_client_new(addrs, 1, &o, &c));
+  return c;
+}
+
+static void test_version_and_names(void) {
+  current_test = "version_and_names";
+  const char *v = registry_version();
+  CHECK(v && strlen(v) > 0 && strchr(v, '.'));
+  CHECK(!strcmp(registry_status_name(REGISTRY_OK), "REGISTRY_OK"));
+  CHECK(!strcmp(registry_status_name(REGISTRY_PANIC), "REGISTRY_PANIC"));
+  CHECK(!strcmp(registry_status_name(-1), "REGISTRY_UNKNOWN_STATUS"));
+  CHECK(registry_last_error_message() != NULL);
+}
+
+static void test_free_null_is_noop(void) {
+  current_test = "free_null_is_noop";
+  registry_client_free(NULL);
+  registry_view_free(NULL);
+  registry_ring_free(NULL);
+  registry_service_free(NULL);
+  registry_service_list_free(NULL);
+  registry_group_list_free(NULL);
+  registry_registration_free(NULL);
+  CHECK(1);
+}
+
+static void test_client_bad_input(void) {
+  current_test = "client_bad_input";
+  registry_client *c = (registry_client *)1;
+  const char *good[] = {"127.0.0.1:1"};
+  const char *null_entry[] = {"127.0.0.1:1", NULL};
+  const char *bad_utf8[] = {"127.0.0.1:\xff"};
+  const char *malformed[] = {"exa mple:: /x"};
+  EXPECT_ERR(registry_client_new(good, 1, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "registry_client_new: out is NULL");
+  EXPECT_ERR(registry_client_new(NULL, 1, NULL, &c), REGISTRY_INVALID_ARGUMENT, "registries is NULL but its length is 1");
+  CHECK(c == NULL); /* out-parameters are NULL on failure */
+  EXPECT_ERR(registry_client_new(NULL, 0, NULL, &c), REGISTRY_INVALID_ARGUMENT, "no registry address given");
+  EXPECT_ERR(registry_client_new(null_entry, 2, NULL, &c), REGISTRY_INVALID_ARGUMENT, "registries[1] is NULL");
+  EXPECT_ERR(registry_client_new(bad_utf8, 1, NULL, &c), REGISTRY_INVALID_ARGUMENT, "registries[0] is not valid UTF-8");
+  EXPECT_ERR(registry_client_new(malformed, 1, NULL, &c), REGISTRY_INVALID_ARGUMENT, "bad registry address");
+  CHECK(c == NULL);
+
+  c = unreachable_client();
+  const registry_service *s = (const registry_service *)1;
+  registry_service_list *l = (registry_service_list *)1;
+  registry_group_list *g = (registry_group_list *)1;
+  EXPECT_ERR(registry_client_match(NULL, "g", "k", &s), REGISTRY_INVALID_ARGUMENT, "registry_client_match: client is NULL");
+  CHECK(s == NULL);
+  EXPECT_ERR(registry_client_match(c, NULL, "k", &s), REGISTRY_INVALID_ARGUMENT, "group is NULL");
+  EXPECT_ERR(registry_client_match(c, "g", NULL, &s), REGISTRY_INVALID_ARGUMENT, "key is NULL");
+  EXPECT_ERR(registry_client_match(c, "g", "k", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_client_match(c, "g\xff", "k", &s), REGISTRY_INVALID_ARGUMENT, "group is not valid UTF-8");
+  EXPECT_ERR(registry_client_match(c, "g", "\xc3\x28", &s), REGISTRY_INVALID_ARGUMENT, "key is not valid UTF-8");
+  EXPECT_ERR(registry_client_match(c, "", "k", &s), REGISTRY_INVALID_ARGUMENT, "group is empty");
+  EXPECT_ERR(registry_client_match(c, "g", "", &s), REGISTRY_INVALID_ARGUMENT, "key is empty");
+  EXPECT_ERR(registry_client_match(c, "g\n", "k", &s), REGISTRY_INVALID_ARGUMENT, "group contains a control character");
+  EXPECT_ERR(registry_client_match_n(NULL, "g", "k", 2, &l), REGISTRY_INVALID_ARGUMENT, "client is NULL");
+  CHECK(l == NULL);
+  EXPECT_ERR(registry_client_match_n(c, "g", "k", 0, &l), REGISTRY_INVALID_ARGUMENT, "n must be at least 1");
+  EXPECT_ERR(registry_client_members(NULL, "g", &l, NULL), REGISTRY_INVALID_ARGUMENT, "client is NULL");
+  EXPECT_ERR(registry_client_members(c, NULL, &l, NULL), REGISTRY_INVALID_ARGUMENT, "group is NULL");
+  EXPECT_ERR(registry_client_members(c, "g", NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_client_groups(NULL, &g), REGISTRY_INVALID_ARGUMENT, "registry_client_groups: client is NULL");
+  CHECK(g == NULL);
+  EXPECT_ERR(registry_client_groups(c, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+
+  /* Nothing listens on port 1: every RPC says the registry is unavailable. */
+  EXPECT_ERR(registry_client_match(c, "g", "k", &s), REGISTRY_UNAVAILABLE, "every registry failed");
+  EXPECT_ERR(registry_client_match_n(c, "g", "k", 3, &l), REGISTRY_UNAVAILABLE, "every registry failed");
+  EXPECT_ERR(registry_client_members(c, "g", &l, NULL), REGISTRY_UNAVAILABLE, "every registry failed");
+  EXPECT_ERR(registry_client_groups(c, &g), REGISTRY_UNAVAILABLE, "registry_client_groups: unavailable");
+  CHECK(s == NULL && l == NULL && g == NULL);
+
+  registry_view *v = (registry_view *)1;
+  EXPECT_ERR(registry_view_new(NULL, "g", &v), REGISTRY_INVALID_ARGUMENT, "registry_view_new: client is NULL");
+  CHECK(v == NULL);
+  EXPECT_ERR(registry_view_new(c, NULL, &v), REGISTRY_INVALID_ARGUMENT, "group is NULL");
+  EXPECT_ERR(registry_view_new(c, "\xff", &v), REGISTRY_INVALID_ARGUMENT, "group is not valid UTF-8");
+  EXPECT_ERR(registry_view_new(c, "g", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_view_new(c, "g", &v), REGISTRY_UNAVAILABLE, "no registry sent a snapshot");
+  CHECK(v == NULL);
+  registry_client_free(c);
+}
+
+static void test_view_bad_input(void) {
+  current_test = "view_bad_input";
+  const registry_service *s = (const registry_service *)1;
+  registry_service_list *l = (registry_service_list *)1;
+  uint64_t version = 7;
+  bool connected = true;
+  EXPECT_ERR(registry_view_match(NULL, "k", &s), REGISTRY_INVALID_ARGUMENT, "registry_view_match: view is NULL");
+  CHECK(s == NULL);
+  EXPECT_ERR(registry_view_match_len(NULL, "k", 1, &s), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  EXPECT_ERR(registry_view_match_n(NULL, "k", 1, &l), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  CHECK(l == NULL);
+  EXPECT_ERR(registry_view_match_n_len(NULL, "k", 1, 1, &l), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  EXPECT_ERR(registry_view_members(NULL, &l, &version), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  EXPECT_ERR(registry_view_version(NULL, &version), REGISTRY_INVALID_ARGUMENT, "registry_view_version: view is NULL");
+  EXPECT_ERR(registry_view_is_connected(NULL, &connected), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  CHECK(version == 7 && connected == true); /* untouched on failure */
+  EXPECT_ERR(registry_view_match(NULL, "k", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  size_t index = 7;
+  uint64_t generation = 7;
+  EXPECT_ERR(registry_view_match_index(NULL, "k", 1, &index, &generation), REGISTRY_INVALID_ARGUMENT,
+             "registry_view_match_index: view is NULL");
+  EXPECT_ERR(registry_view_match_index(NULL, "k", 1, NULL, &generation), REGISTRY_INVALID_ARGUMENT, "index_out is NULL");
+  EXPECT_ERR(registry_view_members_generation(NULL, &l, NULL, &generation), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  EXPECT_ERR(registry_view_members_generation(NULL, &l, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "generation_out is NULL");
+  CHECK(index == 7 && generation == 7 && l == NULL);
+}
+
+static void test_result_objects_bad_input(void) {
+  current_test = "result_objects_bad_input";
+  CHECK(registry_service_id(NULL) == NULL);
+  CHECK(registry_service_group(NULL) == NULL);
+  CHECK(registry_service_addr(NULL) == NULL);
+  CHECK(registry_service_weight(NULL) == 0);
+  CHECK(registry_service_tag_count(NULL) == 0);
+  CHECK(registry_service_tag_value(NULL, "k") == NULL);
+  CHECK(registry_service_list_len(NULL) == 0);
+  CHECK(registry_service_list_get(NULL, 0) == NULL);
+  CHECK(registry_group_list_len(NULL) == 0);
+  const char *k, *v;
+  uint32_t members;
+  uint64_t version;
+  EXPECT_ERR(registry_service_tag(NULL, 0, &k, &v), REGISTRY_INVALID_ARGUMENT, "registry_service_tag: service is NULL");
+  EXPECT_ERR(registry_group_list_get(NULL, 0, &k, &members, &version), REGISTRY_INVALID_ARGUMENT,
+             "registry_group_list_get: list is NULL");
+}
+
+static void test_ring_bad_input(void) {
+  current_test = "ring_bad_input";
+  const char *ids[] = {"a", "b", "c"};
+  const char *with_null[] = {"a", NULL};
+  const char *bad_utf8[] = {"a", "\xe2\x82"};
+  const char *empty[] = {""};
+  const char *dup[] = {"a", "b", "a"};
+  uint32_t w0[] = {1, 0, 1}, wbig[] = {1, 1001, 1};
+  registry_ring *r = (registry_ring *)1;
+  EXPECT_ERR(registry_ring_new(ids, NULL, 3, NULL), REGISTRY_INVALID_ARGUMENT, "registry_ring_new: out is NULL");
+  EXPECT_ERR(registry_ring_new(NULL, NULL, 3, &r), REGISTRY_INVALID_ARGUMENT, "ids is NULL but its length is 3");
+  CHECK(r == NULL);
+  EXPECT_ERR(registry_ring_new(with_null, NULL, 2, &r), REGISTRY_INVALID_ARGUMENT, "ids[1] is NULL");
+  EXPECT_ERR(registry_ring_new(bad_utf8, NULL, 2, &r), REGISTRY_INVALID_ARGUMENT, "ids[1] is not valid UTF-8");
+  EXPECT_ERR(registry_ring_new(empty, NULL, 1, &r), REGISTRY_INVALID_ARGUMENT, "ids[0] is empty");
+  EXPECT_ERR(registry_ring_new(dup, NULL, 3, &r), REGISTRY_INVALID_ARGUMENT, "duplicate id \"a\"");
+  EXPECT_ERR(registry_ring_new(ids, w0, 3, &r), REGISTRY_INVALID_ARGUMENT, "weights[1] = 0 is out of range");
+  EXPECT_ERR(registry_ring_new(ids, wbig, 3, &r), REGISTRY_INVALID_ARGUMENT, "weights[1] = 1001 is out of range");
+  CHECK(r == NULL);
+
+  /* An empty ring builds, and owns no key. */
+  const char *id = (const char *)1;
+  if (EXPECT_OK(registry_ring_new(NULL, NULL, 0, &r))) {
+    CHECK(registry_ring_len(r) == 0);
+    EXPECT_ERR(registry_ring_locate(r, "k", &id), REGISTRY_NOT_FOUND, "registry_ring_locate: not found: the ring has no members");
+    CHECK(id == NULL);
+    registry_ring_free(r);
+  }
+
+  if (!EXPECT_OK(registry_ring_new(ids, NULL, 3, &r))) return;
+  CHECK(registry_ring_len(r) == 3);
+  const char *out[3];
+  size_t count = 9;
+  EXPECT_ERR(registry_ring_locate(NULL, "k", &id), REGISTRY_INVALID_ARGUMENT, "registry_ring_locate: ring is NULL");
+  EXPECT_ERR(registry_ring_locate(r, NULL, &id), REGISTRY_INVALID_ARGUMENT, "key is NULL");
+  EXPECT_ERR(registry_ring_locate(r, "k", NULL), REGISTRY_INVALID_ARGUMENT, "id_out is NULL");
+  EXPECT_ERR(registry_ring_locate(r, "\xff", &id), REGISTRY_INVALID_ARGUMENT, "key is not valid UTF-8");
+  EXPECT_ERR(registry_ring_locate(r, "", &id), REGISTRY_INVALID_ARGUMENT, "key is empty");
+  EXPECT_ERR(registry_ring_locate_len(r, NULL, 3, &id), REGISTRY_INVALID_ARGUMENT, "key is NULL but its length is 3");
+  EXPECT_ERR(registry_ring_locate_len(r, NULL, 0, &id), REGISTRY_INVALID_ARGUMENT, "key is empty");
+  EXPECT_ERR(registry_ring_locate_n(r, "k", 0, out, &count), REGISTRY_INVALID_ARGUMENT, "n must be at least 1");
+  CHECK(count == 0);
+  EXPECT_ERR(registry_ring_locate_n(r, "k", 3, NULL, &count), REGISTRY_INVALID_ARGUMENT, "ids_out is NULL");
+  EXPECT_ERR(registry_ring_locate_n(r, "k", 3, out, NULL), REGISTRY_INVALID_ARGUMENT, "count_out is NULL");
+  EXPECT_ERR(registry_ring_locate_n(NULL, "k", 3, out, &count), REGISTRY_INVALID_ARGUMENT, "ring is NULL");
+  registry_ring_free(r);
+}
+
+static void test_ring_semantics(void) {
+  current_test = "ring_semantics";
+  const char *ids[] = {"c", "a", "b", "d"};
+  uint32_t weights[] = {1, 2, 3, 4};
+  registry_ring *r;
+  if (!EXPECT_OK(registry_ring_new(ids, weights, 4, &r))) return;
+  char key[32];
+  int counts[4] = {0};
+  for (int i = 0; i < 4000; i++) {
+    snprintf(key, sizeof key, "user-%d", i);
+    const char *id = NULL, *out[8];
+    size_t n = 0;
+    EXPECT_OK(registry_ring_locate(r, key, &id));
+    EXPECT_OK(registry_ring_locate_n(r, key, 8, out, &n));
+    CHECK(n == 4);                         /* n larger than the ring: every member once */
+    CHECK(id && n > 0 && out[0] == id);    /* first of locate_n is locate */
+    for (size_t a = 0; a < n; a++)
+      for (size_t b = a + 1; b < n; b++) CHECK(strcmp(out[a], out[b]) != 0);
+    const char *id2 = NULL;
+    EXPECT_OK(registry_ring_locate_len(r, key, strlen(key), &id2));
+    CHECK(id2 == id);
+    for (int m = 0; m < 4; m++)
+      if (id && !strcmp(id, ids[m])) counts[m]++;
+  }
+  /* Heavier members own more keys (weights 1..4 of 10). */
+  CHECK(counts[0] + counts[1] + counts[2] + counts[3] == 4000);
+  CHECK(counts[0] < counts[3]);
+  registry_ring_free(r);
+}
+
+/* Shared ring vectors: every front door must give the answers listed there
+ * (format: tests/vectors/README.md). */
+static const char *error_kind(registry_status s) {
+  switch (s) {
+    case REGISTRY_OK: return "ok";
+    case REGISTRY_INVALID_ARGUMENT: return "invalid_argument";
+    case REGISTRY_NOT_FOUND: return "not_found";
+    default: return registry_status_name((int)s);
+  }
+}
+
+/* Builds a ring from a vectors "members" array. */
+static registry_status ring_from_json(const json *members, registry_ring **out) {
+  size_t n = members ? members->len : 0;
+  const char **ids = calloc(n + 1, sizeof *ids);
+  uint32_t *weights = calloc(n + 1, sizeof *weights);
+  for (size_t m = 0; m < n; m++) {
+    json *id = json_get(members->items[m], "id"), *w = json_get(members->items[m], "weight");
+    ids[m] = id ? id->string : NULL;
+    weights[m] = w ? (uint32_t)w->number : 1;
+  }
+  registry_status s = registry_ring_new(ids, weights, n, out);
+  free(ids);
+  free(weights);
+  return s;
+}
+
+static void check_vectors(const char *path) {
+  current_test = "ring_vectors";
+  json *doc = json_read_file(path);
+  if (!doc) {
+    skip("vectors file missing or unreadable");
+    printf("     (looked for %s; set REGISTRY_VECTORS)\n", path);
+    return;
+  }
+  json *algorithm = json_get(doc, "algorithm");
+  CHECK(algorithm && algorithm->type == JSON_STRING && !strcmp(algorithm->string, registry_ring_algorithm()));
+  json *cases = json_get(doc, "cases");
+  CHECK(cases && cases->type == JSON_ARRAY && cases->len > 0);
+  size_t checked = 0;
+  for (size_t c = 0; cases && c < cases->len; c++) {
+    json *cs = cases->items[c];
+    json *keys = json_get(cs, "keys"), *jn = json_get(cs, "n");
+    size_t n = jn ? (size_t)jn->number : 1;
+    registry_ring *r = NULL;
+    if (!keys || !EXPECT_OK(ring_from_json(json_get(cs, "members"), &r))) continue;
+    const char **top = calloc(n + 1, sizeof *top);
+    for (size_t k = 0; k < keys->len; k++) {
+      json *kv = keys->items[k];
+      json *key = json_get(kv, "key"), *owner = json_get(kv, "owner"), *want = json_get(kv, "top");
+      if (!key || !owner || !want) { CHECK(!"vector without key, owner or top"); continue; }
+      const char *id = NULL;
+      if (EXPECT_OK(registry_ring_locate(r, key->string, &id)) && strcmp(id, owner->string) != 0) {
+        failed++;
+        fprintf(stderr, "FAIL ring_vectors: case %zu key \"%s\": got %s, want %s\n", c, key->string, id, owner->string);
+      }
+      size_t got = 0;
+      if (EXPECT_OK(registry_ring_locate_n(r, key->string, n, top, &got))) {
+        int same = got == want->len;
+        for (size_t i = 0; same && i < got; i++) same = !strcmp(top[i], want->items[i]->string);
+        if (!same) {
+          failed++;
+          fprintf(stderr, "FAIL ring_vectors: case %zu key \"%s\": locate_n(%zu) differs\n", c, key->string, n);
+        }
+      }
+      checked++;
+    }
+    free(top);
+    registry_ring_free(r);
+  }
+  /* The error table: build, then locate_n(key, n); the kind must match. */
+  json *errors = json_get(doc, "errors");
+  size_t errors_checked = 0;
+  for (size_t e = 0; errors && e < errors->len; e++) {
+    json *ev = errors->items[e];
+    json *name = json_get(ev, "name"), *key = json_get(ev, "key"), *jn = json_get(ev, "n"), *want = json_get(ev, "error");
+    registry_ring *r = NULL;
+    registry_status s = ring_from_json(json_get(ev, "members"), &r);
+    size_t n = jn ? (size_t)jn->number : 1, got = 0;
+    const char **top = calloc(n + 1, sizeof *top);
+    if (s == REGISTRY_OK) s = registry_ring_locate_n(r, key->string, n, top, &got);
+    if (strcmp(error_kind(s), want->string) != 0) {
+      failed++;
+      fprintf(stderr, "FAIL ring_vectors: error case \"%s\": got %s, want %s\n", name->string, error_kind(s), want->string);
+    } else {
+      passed++;
+    }
+    free(top);
+    registry_ring_free(r);
+    errors_checked++;
+  }
+  printf("ring_vectors: %zu keys and %zu error cases checked against %s\n", checked, errors_checked, path);
+  json_free(doc);
+}
+
+static void test_registration_bad_input(void) {
+  current_test = "registration_bad_input";
+  registry_registration *r = (registry_registration *)1;
+  registry_registration_config cfg = {0};
+  EXPECT_ERR(registry_registration_start(NULL, &r), REGISTRY_INVALID_ARGUMENT, "registry_registration_start: config is NULL");
+  CHECK(r == NULL);
+  EXPECT_ERR(registry_registration_start(&cfg, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.id is NULL");
+  cfg.id = "svc-1";
+  cfg.group = "web\xff";
+  cfg.addr = "127.0.0.1:8080";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.group is not valid UTF-8");
+  cfg.group = "";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "group is empty");
+  cfg.group = "web";
+  cfg.weight = 1001;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "weight 1001 is out of range");
+  cfg.weight = 0;
+  cfg.registry_count = 1;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.registries is NULL but its length is 1");
+  cfg.registry_count = 0;
+  cfg.tag_count = 1;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.tag_keys is NULL");
+  const char *tk[] = {"zone", "zone"}, *tv[] = {"a", "b"};
+  cfg.tag_keys = tk;
+  cfg.tag_values = tv;
+  cfg.tag_count = 2;
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.tag_keys has a duplicate key");
+  cfg.tag_count = 0;
+  cfg.bind = "nowhere";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.bind \"nowhere\" is not an ip:port address");
+  cfg.bind = NULL;
+  cfg.encrypt_key = "zz";
+  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.encrypt_key");
+  CHECK(r == NULL);
+
+  const registry_service *s = (const registry_service *)1;
+  bool joined = true;
+  EXPECT_ERR(registry_registration_set_weight(NULL, 2), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_set_addr(NULL, "x"), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_set_tags(NULL, NULL, NULL, 0), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_service(NULL, &s), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  CHECK(s == NULL);
+  EXPECT_ERR(registry_registration_is_joined(NULL, &joined), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  EXPECT_ERR(registry_registration_stop(NULL), REGISTRY_INVALID_ARGUMENT, "registry_registration_stop: registration is NULL");
+  registry_registration_free(NULL);
+
+  /* A registration with no registry reachable still starts (it keeps
+   * retrying); once stopped, every call says so, a second stop included. */
+  const char *nowhere[] = {"127.0.0.1:1"};
+  cfg.encrypt_key = NULL;
+  cfg.registries = nowhere;
+  cfg.registry_count = 1;
+  if (!EXPECT_OK(registry_registration_start(&cfg, &r))) return;
+  EXPECT_ERR(registry_registration_set_weight(r, 0), REGISTRY_INVALID_ARGUMENT, "weight 0 is out of range");
+  EXPECT_ERR(registry_registration_set_addr(r, NULL), REGISTRY_INVALID_ARGUMENT, "addr is NULL");
+  EXPECT_ERR(registry_registration_set_tags(r, NULL, tv, 1), REGISTRY_INVALID_ARGUMENT, "keys is NULL but its length is 1");
+  EXPECT_ERR(registry_registration_set_tags(r, tk, tv, 2), REGISTRY_INVALID_ARGUMENT, "keys has a duplicate key");
+  if (EXPECT_OK(registry_registration_service(r, &s))) {
+    CHECK(!strcmp(registry_service_id(s), "svc-1") && registry_service_weight(s) == 1);
+    registry_service_free(s);
+  }
+  EXPECT_OK(registry_registration_stop(r));
+  EXPECT_ERR(registry_registration_stop(r), REGISTRY_UNAVAILABLE, "registry_registration_stop: unavailable: the registration is stopped");
+  EXPECT_ERR(registry_registration_set_weight(r, 2), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  EXPECT_ERR(registry_registration_service(r, &s), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  EXPECT_ERR(registry_registration_is_joined(r, &joined), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  registry_registration_free(r);
+}
+
+/* Thread-local errors: a failure on one thread does not show on another. */
+static void *fail_on_thread(void *arg) {
+  (void)arg;
+  registry_ring *r;
+  registry_ring_new(NULL, NULL, 1, &r);
+  return (void *)registry_last_error_message();
+}
+
+static void test_last_error_is_per_thread(void) {
+  current_test = "last_error_is_per_thread";
+  const registry_service *s;
+  EXPECT_ERR(registry_view_match(NULL, "k", &s), REGISTRY_INVALID_ARGUMENT, "registry_view_match: view is NULL");
+  pthread_t t;
+  void *other = NULL;
+  pthread_create(&t, NULL, fail_on_thread, NULL);
+  pthread_join(t, &other);
+  /* Ours is unchanged by the other thread's failure. */
+  CHECK(strstr(registry_last_error_message(), "registry_view_match: view is NULL") != NULL);
+}
+
+/* Many handles created and freed: valgrind sees no leak, and it is fast. */
+static void test_create_free_many(void) {
+  current_test = "create_free_many";
+  const char *ids[] = {"a", "b"};
+  int ok = 1;
+  for (int i = 0; i < 200; i++) {
+    registry_ring *r = NULL;
+    ok &= registry_ring_new(ids, NULL, 2, &r) == REGISTRY_OK;
+    registry_ring_free(r);
+  }
+  const char *addrs[] = {"127.0.0.1:1", "127.0.0.1:2"};
+  registry_client_options o = {0};
+  o.no_registry_discovery = true;
+  for (int i = 0; i < 50; i++) {
+    registry_client *c = NULL;
+    ok &= registry_client_new(addrs, 2, &o, &c) == REGISTRY_OK;
+    registry_client_free(c);
+  }
+  CHECK(ok);
+}
+
+/* ------------------------------------------------------------------ server */
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Registers one service through the registry's gossip address. */
+static registry_registration *register_service(const char *gossip, const char *group, const char *id,
+                                               const char *addr, uint32_t weight, const char *zone) {
+  const char *registries[] = {gossip};
+  const char *tk[] = {"zone"}, *tv[] = {zone};
+  registry_registration_config cfg = {0};
+  cfg.id = id;
+  cfg.group = group;
+  cfg.addr = addr;
+  cfg.registries = registries;
+  cfg.registry_count = 1;
+  cfg.weight = weight;
+  if (zone) {
+    cfg.tag_keys = tk;
+    cfg.tag_values = tv;
+    cfg.tag_count = 1;
+  }
+  registry_registration *r = NULL;
+  EXPECT_OK(registry_registration_start(&cfg, &r));
+  return r;
+}
+
+/* Waits (at most 20 s) until the view has `want` members and, when `id` is
+ * set, until member `id` has weight `weight`. */
+static int wait_view(registry_view *v, size_t want, const char *id, uint32_t weight) {
+  for (int i = 0; i < 400; i++) {
+    registry_service_list *l = NULL;
+    if (registry_view_members(v, &l, NULL) == REGISTRY_OK) {
+      int ok = registry_service_list_len(l) == want;
+      for (size_t j = 0; ok && id && j < registry_service_list_len(l); j++) {
+        const registry_service *s = registry_service_list_get(l, j);
+        if (!strcmp(registry_service_id(s), id)) ok = registry_service_weight(s) == weight;
+      }
+      registry_service_list_free(l);
+      if (ok) return 1;
+    }
+    sleep_ms(50);
+  }
+  return 0;
+}
+
+static void test_server(const char *addr, const char *gossip) {
+  current_test = "server";
+  const char *addrs[] = {addr};
+  registry_client *c = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) return;
+  const char *group = "ffi-c";
+
+  /* An unknown group: RPC Match says NOT_FOUND; a view of it is empty. */
+  const registry_service *s = NULL;
+  EXPECT_ERR(registry_client_match(c, "ffi-no-such-group", "k", &s), REGISTRY_NOT_FOUND, "ffi-no-such-group");
+  registry_view *empty = NULL;
+  if (EXPECT_OK(registry_view_new(c, "ffi-no-such-group", &empty))) {
+    EXPECT_ERR(registry_view_match(empty, "k", &s), REGISTRY_NOT_FOUND, "has no members");
+    registry_view_free(empty);
+  }
+
+  registry_view *v = NULL;
+  if (!EXPECT_OK(registry_view_new(c, group, &v))) { registry_client_free(c); return; }
+  registry_registration *regs[3];
+  const char *ids[] = {"c-1", "c-2", "c-3"};
+  uint32_t weights[] = {1, 2, 3};
+  regs[0] = register_service(gossip, group, ids[0], "127.0.0.1:8001", 1, "z1");
+  regs[1] = register_service(gossip, group, ids[1], "127.0.0.1:8002", 2, "z2");
+  regs[2] = register_service(gossip, group, ids[2], "127.0.0.1:8003", 3, "z3");
+  CHECK(wait_view(v, 3, NULL, 0));
+  bool connected = false, joined = false;
+  EXPECT_OK(registry_view_is_connected(v, &connected));
+  CHECK(connected);
+  EXPECT_OK(registry_registration_is_joined(regs[0], &joined));
+  CHECK(joined);
+
+  /* RPC members: sorted by id, with weights and tags. */
+  registry_service_list *l = NULL;
+  uint64_t version = 0, view_version = 0;
+  if (EXPECT_OK(registry_client_members(c, group, &l, &version))) {
+    CHECK(registry_service_list_len(l) == 3 && version > 0);
+    for (size_t i = 0; i < registry_service_list_len(l) && i < 3; i++) {
+      const registry_service *m = registry_service_list_get(l, i);
+      char zone[4];
+      snprintf(zone, sizeof zone, "z%zu", i + 1);
+      CHECK(!strcmp(registry_service_id(m), ids[i]) && registry_service_weight(m) == weights[i]);
+      CHECK(!strcmp(registry_service_group(m), group));
+      CHECK(registry_service_tag_count(m) == 1 && !strcmp(registry_service_tag_value(m, "zone"), zone));
+      CHECK(registry_service_tag_value(m, "nope") == NULL);
+    }
+    CHECK(registry_service_list_get(l, 3) == NULL);
+    registry_service_list_free(l);
+  }
+  EXPECT_OK(registry_view_version(v, &view_version));
+  CHECK(view_version > 0);
+
+  registry_group_list *gl = NULL;
+  if (EXPECT_OK(registry_client_groups(c, &gl))) {
+    int found = 0;
+    for (size_t i = 0; i < registry_group_list_len(gl); i++) {
+      const char *name;
+      uint32_t members;
+      uint64_t gv;
+      EXPECT_OK(registry_group_list_get(gl, i, &name, &members, &gv));
+      if (!strcmp(name, group)) found = members == 3 && gv > 0;
+    }
+    CHECK(found);
+    const char *name;
+    uint32_t members;
+    uint64_t gv;
+    EXPECT_ERR(registry_group_list_get(gl, 999, &name, &members, &gv), REGISTRY_NOT_FOUND, "out of range");
+    registry_group_list_free(gl);
+  }
+
+  /* The local view, the registry's Match and the standalone ring agree. */
+  registry_ring *ring = NULL;
+  EXPECT_OK(registry_ring_new(ids, weights, 3, &ring));
+  int agree = 1, ring_agree = 1, n_agree = 1;
+  for (int i = 0; i < 2000; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "user-%d", i);
+    const registry_service *local = NULL, *remote = NULL;
+    const char *rid = NULL;
+    if (!EXPECT_OK(registry_view_match(v, key, &local))) break;
+    if (i < 300) {
+      if (EXPECT_OK(registry_client_match(c, group, key, &remote)))
+        agree &= !strcmp(registry_service_id(local), registry_service_id(remote));
+      registry_service_free(remote);
+      registry_service_list *a = NULL, *b = NULL;
+      if (EXPECT_OK(registry_view_match_n(v, key, 3, &a)) && EXPECT_OK(registry_client_match_n(c, group, key, 3, &b))) {
+        n_agree &= registry_service_list_len(a) == 3 && registry_service_list_len(b) == 3;
+        for (size_t j = 0; j < 3 && n_agree; j++)
+          n_agree &= !strcmp(registry_service_id(registry_service_list_get(a, j)),
+                             registry_service_id(registry_service_list_get(b, j)));
+      }
+      registry_service_list_free(a);
+      registry_service_list_free(b);
+    }
+    if (ring && EXPECT_OK(registry_ring_locate(ring, key, &rid))) ring_agree &= !strcmp(rid, registry_service_id(local));
+    registry_service_free(local);
+  }
+  CHECK(agree);
+  CHECK(n_agree);
+  CHECK(ring_agree);
+
+  /* match_index: positions in the members list of the same generation. */
+  registry_service_list *snap = NULL;
+  uint64_t gen = 0;
+  int index_agree = 1;
+  if (EXPECT_OK(registry_view_members_generation(v, &snap, NULL, &gen))) {
+    CHECK(gen > 0 && registry_service_list_len(snap) == 3);
+    for (int i = 0; i < 500; i++) {
+      char key[32];
+      snprintf(key, sizeof key, "user-%d", i);
+      size_t index = 99;
+      uint64_t g = 0;
+      const registry_service *owner = NULL;
+      if (EXPECT_OK(registry_view_match_index(v, key, strlen(key), &index, &g)) &&
+          EXPECT_OK(registry_view_match(v, key, &owner)))
+        index_agree &= g == gen && index < 3 &&
+                       !strcmp(registry_service_id(registry_service_list_get(snap, index)), registry_service_id(owner));
+      registry_service_free(owner);
+    }
+    registry_service_list_free(snap);
+  }
+  CHECK(index_agree);
+  registry_ring_free(ring);
+
+  /* Updates reach the view; a stopped registration leaves at once. */
+  EXPECT_OK(registry_registration_set_weight(regs[0], 5));
+  CHECK(wait_view(v, 3, "c-1", 5));
+  uint64_t v2 = 0;
+  EXPECT_OK(registry_view_version(v, &v2));
+  CHECK(v2 > view_version);
+  const char *tk[] = {"zone", "tier"}, *tv[] = {"z9", "gold"};
+  EXPECT_OK(registry_registration_set_tags(regs[1], tk, tv, 2));
+  EXPECT_OK(registry_registration_set_addr(regs[1], "127.0.0.1:9002"));
+  int seen = 0;
+  for (int i = 0; i < 400 && !seen; i++) {
+    const registry_service *m = NULL;
+    registry_service_list *all = NULL;
+    if (registry_view_members(v, &all, NULL) == REGISTRY_OK && registry_service_list_len(all) == 3) {
+      m = registry_service_list_get(all, 1);
+      seen = !strcmp(registry_service_addr(m), "127.0.0.1:9002") && registry_service_tag_count(m) == 2 &&
+             !strcmp(registry_service_tag_value(m, "tier"), "gold");
+    }
+    registry_service_list_free(all);
+    if (!seen) sleep_ms(50);
+  }
+  CHECK(seen);
+  EXPECT_OK(registry_registration_stop(regs[2]));
+  CHECK(wait_view(v, 2, NULL, 0));
+  EXPECT_ERR(registry_registration_stop(regs[2]), REGISTRY_UNAVAILABLE, "the registration is stopped");
+  for (int i = 0; i < 3; i++) registry_registration_free(regs[i]);
+  CHECK(wait_view(v, 0, NULL, 0));
+  EXPECT_ERR(registry_view_match(v, "k", &s), REGISTRY_NOT_FOUND, "has no members");
+  registry_view_free(v);
+  registry_client_free(c);
+}
+
+/* The shared vectors through a local view: each small case's members are
+ * registered in their own group, and the view must give the listed owners. */
+static void check_vectors_view(const char *path, const char *addr, const char *gossip) {
+  current_test = "ring_vectors_view";
+  json *doc = json_read_file(path);
+  if (!doc) {
+    skip("vectors file missing or unreadable");
+    return;
+  }
+  const char *addrs[] = {addr};
+  registry_client *c = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) { json_free(doc); return; }
+  json *cases = json_get(doc, "cases");
+  size_t checked = 0, used = 0;
+  for (size_t ci = 0; cases && ci < cases->len; ci++) {
+    json *members = json_get(cases->items[ci], "members"), *keys = json_get(cases->items[ci], "keys");
+    if (!members || !keys || members->len == 0 || members->len > 16) continue; /* keep the cluster small */
+    char group[48];
+    snprintf(group, sizeof group, "ffi-vectors-%zu", ci);
+    registry_view *v = NULL;
+    if (!EXPECT_OK(registry_view_new(c, group, &v))) continue;
+    registry_registration **regs = calloc(members->len, sizeof *regs);
+    for (size_t m = 0; m < members->len; m++) {
+      json *id = json_get(members->items[m], "id"), *w = json_get(members->items[m], "weight");
+      regs[m] = register_service(gossip, group, id->string, "127.0.0.1:1", w ? (uint32_t)w->number : 1, NULL);
+    }
+    if (CHECK_WAIT(wait_view(v, members->len, NULL, 0))) {
+      for (size_t k = 0; k < keys->len; k++) {
+        json *key = json_get(keys->items[k], "key"), *owner = json_get(keys->items[k], "owner");
+        json *top = json_get(keys->items[k], "top"), *jn = json_get(cases->items[ci], "n");
+        registry_service_list *pref = NULL;
+        if (top && jn && EXPECT_OK(registry_view_match_n(v, key->string, (size_t)jn->number, &pref))) {
+          int same = registry_service_list_len(pref) == top->len;
+          for (size_t i = 0; same && i < top->len; i++)
+            same = !strcmp(registry_service_id(registry_service_list_get(pref, i)), top->items[i]->string);
+          CHECK(same);
+        }
+        registry_service_list_free(pref);
+        const registry_service *svc = NULL;
+        if (EXPECT_OK(registry_view_match(v, key->string, &svc)) && strcmp(registry_service_id(svc), owner->string)) {
+          failed++;
+          fprintf(stderr, "FAIL ring_vectors_view: case %zu key \"%s\": got %s, want %s\n", ci, key->string,
+                  registry_service_id(svc), owner->string);
+        }
+        registry_service_free(svc);
+        checked++;
+      }
+    }
+    for (size_t m = 0; m < members->len; m++) registry_registration_free(regs[m]);
+    free(regs);
+    registry_view_free(v);
+    used++;
+  }
+  printf("ring_vectors_view: %zu keys of %zu case(s) checked through a local view\n", checked, used);
+  CHECK(used > 0);
+  registry_client_free(c);
+  json_free(doc);
+}
+
+/* A registry that stops under a client: the view keeps answering from its
+ * last snapshot and reports that it is disconnected; RPCs fail with
+ * REGISTRY_UNAVAILABLE; nothing crashes. Stops the server (SIGTERM). */
+static void test_stopped_registry(const char *addr, const char *gossip, int server_pid) {
+  current_test = "stopped_registry";
+  const char *addrs[] = {addr};
+  registry_client_options o = {0};
+  o.connect_timeout_ms = 300;
+  o.request_timeout_ms = 1000;
+  o.max_backoff_ms = 100;
+  registry_client *c = NULL;
+  registry_view *v = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &c))) return;
+  registry_registration *reg = register_service(gossip, "ffi-stopped", "s-1", "127.0.0.1:8201", 1, NULL);
+  if (EXPECT_OK(registry_view_new(c, "ffi-stopped", &v)) && CHECK_WAIT(wait_view(v, 1, NULL, 0))) {
+    kill(server_pid, SIGTERM);
+    int disconnected = 0;
+    for (int i = 0; i < 200 && !disconnected; i++) {
+      bool connected = true;
+      EXPECT_OK(registry_view_is_connected(v, &connected));
+      disconnected = !connected;
+      if (!disconnected) sleep_ms(50);
+    }
+    CHECK_WAIT(disconnected);
+    const registry_service *s = NULL;
+    if (EXPECT_OK(registry_view_match(v, "user-1", &s))) CHECK(!strcmp(registry_service_id(s), "s-1"));
+    registry_service_free(s);
+    EXPECT_ERR(registry_client_match(c, "ffi-stopped", "user-1", &s), REGISTRY_UNAVAILABLE, "every registry failed");
+    CHECK(s == NULL);
+  }
+  registry_view_free(v);
+  registry_registration_free(reg);
+  registry_client_free(c);
+}
+
+int main(int argc, char **argv) {
+  const char *vectors = getenv("REGISTRY_VECTORS");
+  if (!vectors || !*vectors) vectors = "tests/vectors/ring.json";
+  const char *addr = getenv("REGISTRY_ADDR");
+  if (argc > 1 && !strcmp(argv[1], "stopped-registry")) {
+    const char *gossip = getenv("REGISTRY_GOSSIP_ADDR"), *pid = getenv("REGISTRY_SERVER_PID");
+    if (addr && *addr && gossip && *gossip && pid && atoi(pid) > 0) {
+      test_stopped_registry(addr, gossip, atoi(pid));
+    } else {
+      current_test = "stopped_registry";
+      skip("REGISTRY_ADDR, REGISTRY_GOSSIP_ADDR and REGISTRY_SERVER_PID not set");
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+  }
+
+  test_version_and_names();
+  test_free_null_is_noop();
+  test_client_bad_input();
+  test_view_bad_input();
+  test_result_objects_bad_input();
+  test_ring_bad_input();
+  test_ring_semantics();
+  check_vectors(vectors);
+  test_registration_bad_input();
+  test_last_error_is_per_thread();
+  test_create_free_many();
+  const char *gossip = getenv("REGISTRY_GOSSIP_ADDR");
+  if (addr && *addr && gossip && *gossip) {
+    test_server(addr, gossip);
+    check_vectors_view(vectors, addr, gossip);
+  } else {
+    current_test = "server";
+    skip("REGISTRY_ADDR and REGISTRY_GOSSIP_ADDR not set: no registry-server to test against");
+  }
+
+  printf("%d passed, %d failed\n", passed, failed);
+  if (skipped) printf("(%d test group(s) skipped, see SKIP lines)\n", skipped);
+  return failed == 0 ? 0 : 1;
+}
