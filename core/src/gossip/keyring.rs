@@ -3,8 +3,8 @@
 //! Every datagram is sealed with the primary key under a fresh random
 //! 24-byte nonce (random nonces are safe at this size). A receiver tries the
 //! primary key, then every accepted key, so keys rotate with no downtime:
-//! 1) install the new key as accepted everywhere, 2) make it primary
-//! everywhere, 3) drop the old one. The wire tag byte is authenticated too.
+//! first install the new key as accepted everywhere, then make it primary
+//! everywhere, then drop the old one. The wire tag byte is authenticated too.
 
 use super::packet::WIRE_SEALED;
 use crate::error::{Error, Result};
