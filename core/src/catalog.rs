@@ -81,19 +81,33 @@ impl GroupSnapshot {
 
     /// The member that owns `key`.
     pub fn match_key(&self, key: &str) -> Result<&Arc<Service>> {
+        Ok(&self.services[self.match_index(key)?])
+    }
+
+    /// Position in [`GroupSnapshot::members`] of the member that owns `key`
+    /// (for callers that keep per-member state alongside the snapshot).
+    pub fn match_index(&self, key: &str) -> Result<usize> {
         if key.is_empty() {
             return Err(Error::invalid("key is empty"));
         }
         if self.services.is_empty() {
             return Err(self.no_members());
         }
-        let i = self.ring.locate(key)?;
-        Ok(&self.services[i])
+        self.ring.locate(key)
     }
 
     /// Up to `n` distinct members for `key`, in preference order; the first
     /// is always `match_key(key)`. Fewer than `n` when the group is smaller.
     pub fn match_n(&self, key: &str, n: usize) -> Result<Vec<&Arc<Service>>> {
+        Ok(self
+            .match_n_indexes(key, n)?
+            .into_iter()
+            .map(|i| &self.services[i])
+            .collect())
+    }
+
+    /// Positions in [`GroupSnapshot::members`] of `match_n(key, n)`.
+    pub fn match_n_indexes(&self, key: &str, n: usize) -> Result<Vec<usize>> {
         if key.is_empty() {
             return Err(Error::invalid("key is empty"));
         }
@@ -103,12 +117,7 @@ impl GroupSnapshot {
         if self.services.is_empty() {
             return Err(self.no_members());
         }
-        Ok(self
-            .ring
-            .locate_n(key, n)?
-            .into_iter()
-            .map(|i| &self.services[i])
-            .collect())
+        self.ring.locate_n(key, n)
     }
 
     fn no_members(&self) -> Error {

@@ -6,7 +6,7 @@ use crate::client::registry_client;
 use crate::error::{guard, guard_value, registry_status, FfiResult};
 use crate::service::{registry_service, registry_service_list};
 use arc_swap::ArcSwap;
-use registry_core::{runtime, GroupSnapshot, GroupView, Service};
+use registry_core::{runtime, GroupSnapshot, GroupView};
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,31 +34,16 @@ impl Cached {
         }
     }
 
-    /// The C form of `member`, which must be an element of
-    /// `self.snapshot.members()`.
-    fn service(&self, member: &Arc<Service>) -> Arc<registry_service> {
-        self.services
-            .get(self.index(member))
-            .cloned()
-            .unwrap_or_else(|| registry_service::new(member))
-    }
-
-    /// The index of `member` in `self.snapshot.members()` (`usize::MAX` if
-    /// it is not there).
-    fn index(&self, member: &Arc<Service>) -> usize {
-        let members = self.snapshot.members();
-        let at = members.as_ptr_range();
-        let p: *const Arc<Service> = member;
-        if at.contains(&p) {
-            // SAFETY: `p` points into `members`, so both are in one allocation.
-            unsafe { p.offset_from(at.start) as usize }
-        } else {
-            // Not from this snapshot (never happens today): find it by id.
-            members
-                .iter()
-                .position(|m| m.id == member.id)
-                .unwrap_or(usize::MAX)
+    /// The C form of the member at `index` in `self.snapshot.members()`.
+    fn service(&self, index: usize) -> FfiResult<Arc<registry_service>> {
+        if let Some(s) = self.services.get(index) {
+            return Ok(s.clone());
         }
+        let member =
+            self.snapshot.members().get(index).ok_or_else(|| {
+                registry_core::Error::Internal(format!("member index {index} out of range"))
+            })?;
+        Ok(registry_service::new(member))
     }
 }
 
@@ -91,15 +76,18 @@ impl registry_view {
 
     fn match_key(&self, key: &str) -> FfiResult<*const registry_service> {
         self.with_current(|cached| {
-            let member = cached.snapshot.match_key(key)?;
-            Ok(registry_service::into_raw(cached.service(member)))
+            let index = cached.snapshot.match_index(key)?;
+            Ok(registry_service::into_raw(cached.service(index)?))
         })
     }
 
     fn match_n(&self, key: &str, n: usize) -> FfiResult<*mut registry_service_list> {
         self.with_current(|cached| {
-            let members = cached.snapshot.match_n(key, n)?;
-            let items = members.into_iter().map(|m| cached.service(m)).collect();
+            let indexes = cached.snapshot.match_n_indexes(key, n)?;
+            let items = indexes
+                .into_iter()
+                .map(|i| cached.service(i))
+                .collect::<FfiResult<_>>()?;
             Ok(registry_service_list::into_raw(items))
         })
     }
@@ -292,10 +280,8 @@ pub unsafe extern "C" fn registry_view_match_index(
         let generation_out = arg_out!(generation_out);
         let view = arg_ref!(view);
         let key = arg_str!(key, key_len);
-        let (index, generation) = view.with_current(|cached| {
-            let member = cached.snapshot.match_key(key)?;
-            FfiResult::Ok((cached.index(member), cached.generation))
-        })?;
+        let (index, generation) = view
+            .with_current(|cached| FfiResult::Ok((cached.snapshot.match_index(key)?, cached.generation)))?;
         *index_out = index;
         *generation_out = generation;
         Ok(())

@@ -3,7 +3,7 @@
 //! Every datagram is sealed with the primary key under a fresh random
 //! 24-byte nonce (random nonces are safe at this size). A receiver tries the
 //! primary key, then every accepted key, so keys rotate with no downtime:
-//! install the new key as accepted everywhere, then make it primary
+//! first install the new key as accepted everywhere, then make it primary
 //! everywhere, then drop the old one. The wire tag byte is authenticated too.
 
 use super::packet::WIRE_SEALED;

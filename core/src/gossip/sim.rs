@@ -96,6 +96,9 @@ impl Ord for Entry {
     }
 }
 
+/// Which events [`Sim`] records.
+type EventFilter = Box<dyn Fn(&MemberEvent) -> bool>;
+
 struct SimNode {
     machine: Option<Machine>,
     addr: SocketAddr,
@@ -113,7 +116,7 @@ pub struct Sim {
     nodes: Vec<SimNode>,
     by_addr: HashMap<SocketAddr, usize>,
     rng: SmallRng,
-    watch: Option<Box<dyn Fn(&MemberEvent) -> bool>>,
+    watch: Option<EventFilter>,
     log: Vec<(Duration, usize, MemberEvent)>,
     partitioned: bool,
     delivered: u64,
