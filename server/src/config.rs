@@ -218,24 +218,12 @@ impl Settings {
 }
 
 /// The local IP that routes to `seed` (loopback when there is none or it
-/// does not resolve). Connecting a UDP socket sends nothing.
+/// does not resolve).
 fn route_ip(seed: Option<&str>) -> IpAddr {
-    let fallback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let Some(to) = seed
+    let to = seed
         .and_then(|s| s.to_socket_addrs().ok())
-        .and_then(|mut a| a.next())
-    else {
-        return fallback;
-    };
-    let any: SocketAddr = if to.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    std::net::UdpSocket::bind(any)
-        .and_then(|s| s.connect(to).and_then(|_| s.local_addr()))
-        .map(|a| a.ip())
-        .unwrap_or(fallback)
+        .and_then(|mut a| a.next());
+    registry_core::gossip::route_ip(to)
 }
 
 /// `<hostname>-<6 random hex digits>`: unique enough for two registries on

@@ -26,5 +26,5 @@ pub use config::GossipConfig;
 pub use identity::NodeId;
 pub use keyring::Keyring;
 pub use machine::Machine;
-pub use runtime::GossipNode;
+pub use runtime::{route_ip, GossipNode};
 pub use stats::GossipStats;

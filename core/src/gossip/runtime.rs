@@ -216,7 +216,8 @@ async fn resolve(seeds: &[String]) -> Vec<SocketAddr> {
 }
 
 /// The local IP that routes to `towards` (loopback when unknown).
-fn route_ip(towards: Option<SocketAddr>) -> IpAddr {
+/// Connecting a UDP socket sends nothing.
+pub fn route_ip(towards: Option<SocketAddr>) -> IpAddr {
     let fallback = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let Some(to) = towards else { return fallback };
     let any: SocketAddr = if to.is_ipv4() {
