@@ -88,25 +88,21 @@ fn keys() -> Vec<String> {
     (0..KEYS).map(|i| format!("user-{i}")).collect()
 }
 
-/// The owner of every key by `registry.v1.Registry/Match`, 8 requests in flight.
-async fn owners(c: &RegistryClient<Channel>) -> Vec<String> {
+/// The owner of every key, asking `ask` with 8 requests in flight.
+async fn owners_by<C, F, Fut>(client: C, ask: F) -> Vec<String>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
     let keys = keys();
     let mut tasks = Vec::new();
     for chunk in keys.chunks(KEYS / 8) {
-        let chunk = chunk.to_vec();
-        let mut c = c.clone();
+        let (chunk, client, ask) = (chunk.to_vec(), client.clone(), ask.clone());
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::with_capacity(chunk.len());
             for key in chunk {
-                let r = c
-                    .r#match(v1::MatchRequest {
-                        group: "web".into(),
-                        key,
-                    })
-                    .await
-                    .expect("Match")
-                    .into_inner();
-                out.push(r.service.map(|s| s.id).unwrap_or_default());
+                out.push(ask(client.clone(), key).await);
             }
             out
         }));
@@ -118,37 +114,38 @@ async fn owners(c: &RegistryClient<Channel>) -> Vec<String> {
     all
 }
 
+/// The owner of every key by `registry.v1.Registry/Match`.
+async fn owners(c: &RegistryClient<Channel>) -> Vec<String> {
+    owners_by(c.clone(), |mut c: RegistryClient<Channel>, key| async move {
+        let r = c
+            .r#match(v1::MatchRequest {
+                group: "web".into(),
+                key,
+            })
+            .await
+            .expect("Match")
+            .into_inner();
+        r.service.map(|s| s.id).unwrap_or_default()
+    })
+    .await
+}
+
 /// The owner of every key by the compat service `R/Match`.
 async fn compat_owners(r: &Started) -> Vec<String> {
     let c = RClient::connect(format!("http://{}", r.field("grpc")))
         .await
         .expect("connect");
-    let keys = keys();
-    let mut tasks = Vec::new();
-    for chunk in keys.chunks(KEYS / 8) {
-        let chunk = chunk.to_vec();
-        let mut c = c.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut out = Vec::with_capacity(chunk.len());
-            for key in chunk {
-                let r = c
-                    .r#match(compat::MatchRequest {
-                        group: "web".into(),
-                        key,
-                    })
-                    .await
-                    .expect("R/Match")
-                    .into_inner();
-                out.push(r.id);
-            }
-            out
-        }));
-    }
-    let mut all = Vec::with_capacity(KEYS);
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    all
+    owners_by(c, |mut c: RClient<Channel>, key| async move {
+        c.r#match(compat::MatchRequest {
+            group: "web".into(),
+            key,
+        })
+        .await
+        .expect("R/Match")
+        .into_inner()
+        .id
+    })
+    .await
 }
 
 fn count(owners: &[String]) -> BTreeMap<&str, usize> {
