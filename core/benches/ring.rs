@@ -2,8 +2,10 @@
 //! counts, movement, build time, memory, lookup times).
 //!
 //! ```text
-//! cargo bench -p registry-core --bench ring            # the figures in BENCHMARKS.md
-//! cargo bench -p registry-core --bench ring -- sweep   # also the vnode-count sweep
+//! cargo bench -p registry-core --bench ring                 # the figures in BENCHMARKS.md
+//! cargo bench -p registry-core --bench ring -- sweep        # also the vnode-count sweep
+//! cargo bench -p registry-core --bench ring -- sweep-only   # only the sweep
+//! cargo bench -p registry-core --bench ring -- locate-only  # lookup times, bucket sizes
 //! ```
 //!
 //! A plain binary (no criterion): every figure is a median over repeated
@@ -19,6 +21,8 @@ const COUNT_KEYS: usize = 10_000_000;
 const MOVE_KEYS: usize = 1_000_000;
 /// Pre-generated random keys for the lookup timings.
 const TIMING_KEYS: usize = 1 << 20;
+/// Distinct keys of the hot-key lookup timing.
+const HOT_KEYS: usize = 4096;
 /// Keys per timed batch.
 const BATCH: usize = 1024;
 
@@ -178,8 +182,8 @@ struct Keys {
 }
 
 impl Keys {
-    fn random(count: usize) -> Keys {
-        let mut rng = Rng(42);
+    fn random(count: usize, seed: u64) -> Keys {
+        let mut rng = Rng(seed);
         let mut text = String::with_capacity(count * 21);
         let mut ends = Vec::with_capacity(count);
         for _ in 0..count {
@@ -200,11 +204,16 @@ impl Keys {
 /// Per-call time of `f` in nanoseconds over batches of [`BATCH`] keys: two
 /// passes over all keys, the first one only warms up; returns the median
 /// and the 10th percentile of the batches.
-fn per_call_ns(keys: &Keys, mut f: impl FnMut(&str) -> usize) -> (f64, f64) {
+fn per_call_ns(keys: &Keys, f: impl FnMut(&str) -> usize) -> (f64, f64) {
+    per_call_ns_passes(keys, 2, f)
+}
+
+/// [`per_call_ns`] with `passes` passes over the keys (the first warms up).
+fn per_call_ns_passes(keys: &Keys, passes: usize, mut f: impl FnMut(&str) -> usize) -> (f64, f64) {
     let mut acc = 0usize;
     let count = keys.ends.len();
-    let mut times = Vec::with_capacity(count / BATCH);
-    for pass in 0..2 {
+    let mut times = Vec::with_capacity(count * passes / BATCH);
+    for pass in 0..passes {
         for from in (0..count).step_by(BATCH) {
             let to = (from + BATCH).min(count);
             let t = Instant::now();
@@ -212,7 +221,7 @@ fn per_call_ns(keys: &Keys, mut f: impl FnMut(&str) -> usize) -> (f64, f64) {
                 acc = acc.wrapping_add(f(black_box(k)));
             }
             let ns = t.elapsed().as_nanos() as f64 / (to - from) as f64;
-            if pass == 1 {
+            if pass > 0 {
                 times.push(ns);
             }
         }
@@ -223,6 +232,23 @@ fn per_call_ns(keys: &Keys, mut f: impl FnMut(&str) -> usize) -> (f64, f64) {
 
 fn locate_ns(ring: &Ring, keys: &Keys) -> (f64, f64) {
     per_call_ns(keys, |k| ring.locate(k).unwrap_or(0))
+}
+
+/// `locate` over a hot set of [`HOT_KEYS`] distinct keys, cycled: the ring
+/// lines they touch stay in cache, as for a working set of popular keys.
+fn locate_hot_ns(ring: &Ring, hot: &Keys) -> (f64, f64) {
+    per_call_ns_passes(hot, 1 + TIMING_KEYS / HOT_KEYS, |k| ring.locate(k).unwrap_or(0))
+}
+
+/// Floor for any lookup structure of `bytes` bytes on this machine: hash
+/// the key, then one read at a random place in an array that large.
+fn floor_ns(keys: &Keys, bytes: usize) -> (f64, f64) {
+    let array = vec![1u32; (bytes / 4).max(1)];
+    let len = array.len() as u64;
+    per_call_ns(keys, |k| {
+        let slot = (u64::from(registry_core::ring::key_position(k)) * len) >> 32;
+        array[slot as usize] as usize
+    })
 }
 
 fn locate_n_ns(ring: &Ring, keys: &Keys, n: usize) -> (f64, f64) {
@@ -239,6 +265,7 @@ fn balance_distribution(builder: &Builder, n: usize, sets: usize, seed: u64) -> 
 
 fn headline(keys: &Keys) {
     let builder = Builder::new();
+    let hot = Keys::random(HOT_KEYS, 9);
     let move_keys: Vec<String> = (0..MOVE_KEYS).map(|i| format!("move-{i}")).collect();
     println!("vnodes per weight: {VNODES_PER_WEIGHT}; ids service-0 .. service-(n-1), weight 1");
     println!();
@@ -253,6 +280,8 @@ fn headline(keys: &Keys) {
         let build_time = build_ms(&builder, &ids, runs);
         let locate = locate_ns(&ring, keys);
         let locate3 = locate_n_ns(&ring, keys, 3);
+        let hot_locate = locate_hot_ns(&ring, &hot);
+        let floor = floor_ns(keys, ring.memory_bytes());
         let bound = 1.1 / (n as f64 + 1.0);
         println!(
             "n = {n}  ({} points, {} bucket bits)",
@@ -289,6 +318,14 @@ fn headline(keys: &Keys) {
         println!(
             "  locate            {:.1} ns median, {:.1} ns p10 (batches of {BATCH} random keys)",
             locate.0, locate.1
+        );
+        println!(
+            "  floor             {:.1} ns median, {:.1} ns p10 (hash + one random read in an array of the ring's size)",
+            floor.0, floor.1
+        );
+        println!(
+            "  locate, hot keys  {:.1} ns median, {:.1} ns p10 ({HOT_KEYS} distinct keys, cycled)",
+            hot_locate.0, hot_locate.1
         );
         println!(
             "  locate_n(3)       {:.1} ns median, {:.1} ns p10",
@@ -412,12 +449,34 @@ fn main() {
         memory_latency_ns(256),
         memory_latency_ns(8192)
     );
-    let keys = Keys::random(TIMING_KEYS);
+    let keys = Keys::random(TIMING_KEYS, 42);
     if args.iter().any(|a| a == "locate-only") {
         for n in [10usize, 100, 1000] {
             let ring = build(&Builder::new(), &canonical_ids(n));
             let (median, p10) = locate_ns(&ring, &keys);
             println!("n = {n}: locate {median:.1} ns (p10 {p10:.1})");
+        }
+        // Bucket sizing at 1,000 members: configurations interleaved in
+        // rounds, so that a noisy moment hits all of them alike.
+        let all_bits = [13u32, 14, 15, 16, 17, 18];
+        let rings: Vec<Ring> = all_bits
+            .iter()
+            .map(|&b| build(&Builder::new().bucket_bits(b), &canonical_ids(1000)))
+            .collect();
+        let mut results = vec![Vec::new(); rings.len()];
+        for _ in 0..8 {
+            for (r, ring) in rings.iter().enumerate() {
+                results[r].push(locate_ns(ring, &keys).0);
+            }
+        }
+        for ((bits, ring), times) in all_bits.iter().zip(&rings).zip(&mut results) {
+            println!(
+                "n = 1000, {bits} bucket bits ({:.0} points/bucket, {:.2} MB): locate median over rounds {:.1} ns, best round {:.1} ns",
+                ring.point_count() as f64 / f64::from(1u32 << bits),
+                ring.memory_bytes() as f64 / 1e6,
+                percentile(times, 0.5),
+                percentile(times, 0.0)
+            );
         }
         return;
     }

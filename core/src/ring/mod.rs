@@ -43,15 +43,15 @@
 //! (8 to 16 points per bucket) and the member count; it is an accelerator
 //! only, and answers never depend on it (a property test builds every
 //! ring with many `B`). A lookup hashes the key, reads two index entries
-//! and binary-searches one small bucket: about 4.3 bytes per point and two
-//! cache misses per lookup. The build is O(points): a counting sort on the
+//! (adjacent, and usually cached) and binary-searches one small bucket
+//! (one or two cache lines): about 4.3 bytes per point. The build is O(points): a counting sort on the
 //! bucket bits, then a sort of each small bucket.
 //!
 //! # Why this algorithm (figures from `cargo bench -p registry-core --bench ring -- sweep`)
 //!
 //! | option | balance (peak/mean) | lookup | memory | movement | verdict |
 //! |---|---|---|---|---|---|
-//! | **ring with fixed vnodes + bucket index** | 1 + z/sqrt(V) | hash + 2 cache misses | 4.3 B × V × total weight | exactly minimal | chosen |
+//! | **ring with fixed vnodes + bucket index** | 1 + z/sqrt(V) | hash + index read + one bucket read | 4.3 B × V × total weight | exactly minimal | chosen |
 //! | Maglev table | ≈ 1.00–1.01 | 1 table read | table of ≥ 100·n entries | a removal also moves some other members' keys | breaks "removing moves only the removed member's keys" |
 //! | multi-probe (21 probes) | ≈ 1.05 | 21 hashes + 21 searches | n points | minimal | ~20× the lookup work |
 //! | rendezvous / HRW | ≈ 1 (exact in expectation) | n hashes: ~1–2 µs at 1,000 members | n | minimal | O(n) lookups |
