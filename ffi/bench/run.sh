@@ -2,7 +2,7 @@
 # Lookup throughput from C and Go, one thread, 100 members: the standalone
 # ring, and the local view of a group on a real registry-server (started
 # here on free loopback ports) that 100 services registered in. Uses the
-# release libregistry. Prints the figures for ffi/BENCHMARKS-ffi.md.
+# release libregistry. Prints the figures for BENCHMARKS.md.
 #   ffi/bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
