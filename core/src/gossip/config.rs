@@ -27,7 +27,7 @@
 //! | `meta_retry` | 500 ms | a metadata request that got no answer is repeated after this |
 //! | `sync_interval` | 30 s | push-pull of all metadata with one random member (also done on joining): heals partitions and anything gossip missed |
 //! | `remove_down_after` | 1 h | how long a down identity is remembered (stops stale updates resurrecting it) |
-//! | `event_capacity` | 65,536 | events buffered per subscriber before it lags and must resync with `members()` |
+//! | `event_capacity` | 4,096 | events buffered per subscriber before it lags and must resync with `members()`; the channel preallocates every slot (~140 bytes each), so 65,536 cost 9 MB of RSS in every node, services included |
 
 use super::keyring::Keyring;
 use super::packet::{ENVELOPE_OVERHEAD, MAX_RECORD_LEN};
@@ -97,7 +97,7 @@ pub struct GossipConfig {
     pub sync_interval: Duration,
     /// How long a down identity is remembered. Default 1 h.
     pub remove_down_after: Duration,
-    /// Capacity of the event channel of each subscriber. Default 65,536.
+    /// Capacity of the event channel of each subscriber. Default 4,096.
     pub event_capacity: usize,
 }
 
@@ -131,7 +131,7 @@ impl GossipConfig {
             meta_retry: Duration::from_millis(500),
             sync_interval: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(3600),
-            event_capacity: 65_536,
+            event_capacity: 4_096,
         }
     }
 
