@@ -754,7 +754,12 @@ impl Machine {
                 }
             }
             OwnedNotification::Defunct => {
-                tracing::warn!("gossip: this node was declared down and cannot rejoin");
+                // After a graceful leave this is the expected end.
+                if self.left {
+                    tracing::debug!("gossip: left the cluster");
+                } else {
+                    tracing::warn!("gossip: this node was declared down and cannot rejoin");
+                }
             }
             OwnedNotification::Active => {
                 // Sync with whoever fed us (see handle_foca); fall back to a
