@@ -148,6 +148,28 @@ async fn compat_owners(r: &Started) -> Vec<String> {
     .await
 }
 
+/// Starts `registry --json watch web` against `registries`; its stdout
+/// lines arrive on the receiver. The process is killed with the guard.
+fn cli_watch(registries: &str) -> (common::Proc, std::sync::mpsc::Receiver<String>) {
+    let mut watch = std::process::Command::new(CLI)
+        .args(["--registry", registries, "--json", "watch", "web"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn registry watch");
+    let stdout = watch.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (common::Proc::new(watch), rx)
+}
+
 fn count(owners: &[String]) -> BTreeMap<&str, usize> {
     let mut m = BTreeMap::new();
     for o in owners {
@@ -319,23 +341,7 @@ fn ids(snapshot: &serde_json::Value) -> Vec<String> {
 async fn watch_through_the_cli_sees_first_member_every_change_and_the_empty_group() {
     let r = registry("reg-w", "127.0.0.1:0", &[]);
     let seeds = vec![r.field("gossip")];
-    let mut watch = std::process::Command::new(CLI)
-        .args(["--registry", &r.field("grpc"), "--json", "watch", "web"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn registry watch");
-    let stdout = watch.stdout.take().expect("stdout");
-    let _watch = common::Proc::new(watch);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (_watch, rx) = cli_watch(&r.field("grpc"));
 
     let first = next_line(&rx);
     assert_eq!(first["group"], "web");
@@ -434,23 +440,7 @@ async fn cli_watch_moves_to_the_next_registry_when_one_dies() {
     wait_members(&mut [&mut c2], "web", &["web-fa"], CHANGE_DEADLINE).await;
 
     let list = format!("{},{}", r1.field("grpc"), r2.field("grpc"));
-    let mut watch = std::process::Command::new(CLI)
-        .args(["--registry", &list, "--json", "watch", "web"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn registry watch");
-    let stdout = watch.stdout.take().expect("stdout");
-    let _watch = common::Proc::new(watch);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (_watch, rx) = cli_watch(&list);
     assert_eq!(ids(&next_line(&rx)), ["web-fa"]);
 
     drop(r1); // kill -9 the registry the stream comes from
