@@ -6,9 +6,18 @@
 //! for a rebuild. Versions come from one catalog-wide counter, so a group's
 //! version only grows, even across "last member left" and "first member
 //! joined again".
+//!
+//! Count limits ([`CatalogLimits`]: groups, members per group, and the
+//! ring's own cap on a group's total weight) are enforced here, where
+//! membership enters: an event that would exceed one is refused, counted
+//! in [`Catalog::limit_rejections`], logged at most once a minute per
+//! limit, and changes nothing. The refused member waits (latest metadata,
+//! at most [`MAX_WAITING`] of them) and is admitted, in id order, as soon
+//! as a leave frees room; its own leave forgets it.
 
 use crate::error::{Error, Result};
-use crate::ring::Ring;
+use crate::limits::{CatalogLimits, Limit, LimitCounters, RefusalLog};
+use crate::ring::{Ring, MAX_TOTAL_WEIGHT};
 use crate::service::{check_name, MemberEvent, Service};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -125,23 +134,42 @@ impl GroupSnapshot {
     }
 }
 
+/// Most refused members remembered to be admitted when room frees; one
+/// refused beyond this is admitted only when it announces itself again.
+pub const MAX_WAITING: usize = 16_384;
+
+/// One group's members and their total weight (kept for the ring's cap).
+#[derive(Default)]
+struct Group {
+    /// id → service.
+    members: BTreeMap<String, Arc<Service>>,
+    /// Sum of the members' weights.
+    weight: u64,
+}
+
 /// Writer-side state, behind the catalog's mutex.
 #[derive(Default)]
 struct State {
     /// Catalog-wide version counter.
     version: u64,
-    /// group → id → service.
-    groups: HashMap<String, BTreeMap<String, Arc<Service>>>,
+    /// group → its members.
+    groups: HashMap<String, Group>,
     /// id → group, so an id that moves to another group leaves the old one.
     group_of: HashMap<String, String>,
     /// Watch channels, one per watched group.
     watchers: HashMap<String, watch::Sender<Arc<GroupSnapshot>>>,
+    /// Members refused by a count limit, by id, with their latest metadata.
+    waiting: BTreeMap<String, Service>,
+    /// Rate limit of the refusal warnings.
+    refusals: RefusalLog,
 }
 
 /// Every group's current snapshot, fed by membership events.
 pub struct Catalog {
     state: Mutex<State>,
     published: ArcSwap<HashMap<String, Arc<GroupSnapshot>>>,
+    limits: CatalogLimits,
+    rejections: LimitCounters,
 }
 
 impl Default for Catalog {
@@ -151,12 +179,35 @@ impl Default for Catalog {
 }
 
 impl Catalog {
-    /// An empty catalog.
+    /// An empty catalog with the default [`CatalogLimits`].
     pub fn new() -> Self {
+        Self::with_limits(CatalogLimits::default())
+    }
+
+    /// An empty catalog enforcing `limits`.
+    pub fn with_limits(limits: CatalogLimits) -> Self {
         Catalog {
             state: Mutex::new(State::default()),
             published: ArcSwap::from_pointee(HashMap::new()),
+            limits,
+            rejections: LimitCounters::default(),
         }
+    }
+
+    /// The count limits this catalog enforces.
+    pub fn limits(&self) -> CatalogLimits {
+        self.limits
+    }
+
+    /// Membership events refused so far, by limit (groups, members per
+    /// group, ring weight, and the metadata limits of [`Service::validate`]).
+    pub fn limit_rejections(&self) -> &LimitCounters {
+        &self.rejections
+    }
+
+    /// Refused members waiting for room (at most [`MAX_WAITING`]).
+    pub fn waiting(&self) -> usize {
+        self.lock().waiting.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -175,8 +226,10 @@ impl Catalog {
     /// skipped (and logged); they change nothing. Returns the groups whose
     /// membership changed.
     pub fn apply_batch(&self, events: impl IntoIterator<Item = MemberEvent>) -> Vec<String> {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let mut touched = BTreeSet::new();
+        let mut freed = false;
         for event in events {
             let svc = event.service();
             if let Err(e) = check_name("id", &svc.id).and_then(|_| check_name("group", &svc.group)) {
@@ -186,28 +239,31 @@ impl Catalog {
             match event {
                 MemberEvent::Joined(s) | MemberEvent::Updated(s) => {
                     if let Err(e) = s.validate() {
+                        if let Some(limit) = s.exceeded_limit() {
+                            self.rejections.record(limit);
+                        }
                         tracing::warn!(error = %e, id = %s.id, "catalog: ignoring invalid member");
                         continue;
                     }
-                    if let Some(old) = state.group_of.insert(s.id.clone(), s.group.clone()) {
-                        if old != s.group {
-                            remove_member(&mut state, &old, &s.id);
-                            touched.insert(old);
-                        }
-                    }
-                    let members = state.groups.entry(s.group.clone()).or_default();
-                    if members.get(&s.id).map(|cur| **cur != s).unwrap_or(true) {
-                        touched.insert(s.group.clone());
-                        members.insert(s.id.clone(), Arc::new(s));
-                    }
+                    self.admit(state, s, &mut touched, false);
                 }
                 MemberEvent::Left(s) | MemberEvent::Failed(s) => {
+                    state.waiting.remove(&s.id);
                     // Remove the id from the group it is in now, whatever
                     // group the event names.
                     if let Some(group) = state.group_of.remove(&s.id) {
-                        remove_member(&mut state, &group, &s.id);
+                        remove_member(state, &group, &s.id);
                         touched.insert(group);
+                        freed = true;
                     }
+                }
+            }
+        }
+        if freed && !state.waiting.is_empty() {
+            let ids: Vec<String> = state.waiting.keys().cloned().collect();
+            for id in ids {
+                if let Some(s) = state.waiting.remove(&id) {
+                    self.admit(state, s, &mut touched, true);
                 }
             }
         }
@@ -221,7 +277,7 @@ impl Catalog {
             let services: Vec<Arc<Service>> = state
                 .groups
                 .get(group)
-                .map(|m| m.values().cloned().collect())
+                .map(|g| g.members.values().cloned().collect())
                 .unwrap_or_default();
             let snap = if services.is_empty() {
                 published.remove(group);
@@ -249,6 +305,94 @@ impl Catalog {
         }
         self.published.store(Arc::new(published));
         touched.into_iter().collect()
+    }
+
+    /// Puts `s` (valid metadata) in its group unless that changes nothing
+    /// or breaks a count limit; a refused `s` waits for room. `retry`: `s`
+    /// was already refused once (not counted or logged again).
+    fn admit(&self, state: &mut State, s: Service, touched: &mut BTreeSet<String>, retry: bool) {
+        let old_group = state.group_of.get(&s.id).cloned();
+        let same_group = old_group.as_deref() == Some(s.group.as_str());
+        let current = state.groups.get(&s.group).and_then(|g| g.members.get(&s.id));
+        if same_group && current.is_some_and(|cur| **cur == s) {
+            state.waiting.remove(&s.id);
+            return;
+        }
+        if let Err((limit, why)) = self.check_room(state, &s, old_group.as_deref()) {
+            if !retry {
+                self.rejections.record(limit);
+                state.refusals.refused(limit, &why);
+            }
+            if state.waiting.len() < MAX_WAITING || state.waiting.contains_key(&s.id) {
+                state.waiting.insert(s.id.clone(), s);
+            }
+            return;
+        }
+        state.waiting.remove(&s.id);
+        if let Some(old) = old_group.filter(|_| !same_group) {
+            remove_member(state, &old, &s.id);
+            touched.insert(old);
+        }
+        state.group_of.insert(s.id.clone(), s.group.clone());
+        touched.insert(s.group.clone());
+        let group = state.groups.entry(s.group.clone()).or_default();
+        group.weight += u64::from(s.weight);
+        if let Some(prev) = group.members.insert(s.id.clone(), Arc::new(s)) {
+            group.weight -= u64::from(prev.weight);
+        }
+    }
+
+    /// Whether `s` fits: its group exists or another may be created, the
+    /// group has room for another member, and its ring stays under
+    /// [`MAX_TOTAL_WEIGHT`]. The error names the limit and explains it.
+    fn check_room(&self, state: &State, s: &Service, old_group: Option<&str>) -> Result<(), (Limit, String)> {
+        let same_group = old_group == Some(s.group.as_str());
+        let group = state.groups.get(&s.group);
+        match group {
+            None => {
+                // Moving out of a group it is alone in frees that group.
+                let frees = old_group
+                    .and_then(|g| state.groups.get(g))
+                    .is_some_and(|g| g.members.len() == 1);
+                let groups = state.groups.len() - usize::from(frees);
+                if groups >= self.limits.max_groups {
+                    return Err((
+                        Limit::Groups,
+                        format!(
+                            "member {:?} of new group {:?}: {groups} groups exist, the limit is {}",
+                            s.id, s.group, self.limits.max_groups
+                        ),
+                    ));
+                }
+            }
+            Some(g) if !same_group && g.members.len() >= self.limits.members_per_group() => {
+                return Err((
+                    Limit::MembersPerGroup,
+                    format!(
+                        "member {:?} of group {:?}: the group has {} members, the limit is {}",
+                        s.id,
+                        s.group,
+                        g.members.len(),
+                        self.limits.members_per_group()
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        let prev = group
+            .and_then(|g| g.members.get(&s.id))
+            .map_or(0, |p| u64::from(p.weight));
+        let weight = group.map_or(0, |g| g.weight) - prev + u64::from(s.weight);
+        if weight > MAX_TOTAL_WEIGHT {
+            return Err((
+                Limit::RingWeight,
+                format!(
+                    "member {:?} of group {:?}: the group's total weight would be {weight}, a ring holds at most {MAX_TOTAL_WEIGHT}",
+                    s.id, s.group
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The current snapshot of `group`, or `None` when it has no members.
@@ -306,9 +450,11 @@ impl Catalog {
 }
 
 fn remove_member(state: &mut State, group: &str, id: &str) {
-    if let Some(members) = state.groups.get_mut(group) {
-        members.remove(id);
-        if members.is_empty() {
+    if let Some(g) = state.groups.get_mut(group) {
+        if let Some(prev) = g.members.remove(id) {
+            g.weight -= u64::from(prev.weight);
+        }
+        if g.members.is_empty() {
             state.groups.remove(group);
         }
     }
@@ -427,6 +573,146 @@ mod tests {
         let _again = cat.subscribe("other");
         assert_eq!(cat.lock().watchers.len(), 2);
         drop(kept);
+    }
+
+    fn limited(max_groups: usize, max_members_per_group: usize) -> Catalog {
+        Catalog::with_limits(CatalogLimits {
+            max_groups,
+            max_members_per_group,
+        })
+    }
+
+    #[test]
+    fn a_full_group_refuses_a_new_member_and_a_leave_admits_it() {
+        let cat = limited(10, 2);
+        cat.apply_batch([
+            MemberEvent::Joined(svc("a", "g")),
+            MemberEvent::Joined(svc("b", "g")),
+        ]);
+        let before = cat.snapshot("g").expect("g");
+        let touched = cat.apply_batch([MemberEvent::Joined(svc("c", "g"))]);
+        assert!(touched.is_empty());
+        assert_eq!(cat.limit_rejections().get(Limit::MembersPerGroup), 1);
+        let after = cat.snapshot("g").expect("g");
+        assert_eq!(ids(&after), ["a", "b"]);
+        assert_eq!(after.version(), before.version());
+        assert_eq!(cat.waiting(), 1);
+        // Existing members keep working: an update of one is applied.
+        let mut heavier = svc("a", "g");
+        heavier.weight = 2;
+        cat.apply(MemberEvent::Updated(heavier));
+        assert_eq!(cat.snapshot("g").expect("g").members()[0].weight, 2);
+        assert_eq!(cat.limit_rejections().get(Limit::MembersPerGroup), 1);
+        // A leave frees a slot: the waiting member gets it at once.
+        let touched = cat.apply_batch([MemberEvent::Left(svc("b", "g"))]);
+        assert_eq!(touched, ["g"]);
+        assert_eq!(ids(&cat.snapshot("g").expect("g")), ["a", "c"]);
+        assert_eq!(cat.waiting(), 0);
+        assert_eq!(cat.limit_rejections().get(Limit::MembersPerGroup), 1);
+    }
+
+    #[test]
+    fn a_refused_member_that_leaves_is_forgotten() {
+        let cat = limited(10, 1);
+        cat.apply(MemberEvent::Joined(svc("a", "g")));
+        cat.apply(MemberEvent::Joined(svc("b", "g")));
+        cat.apply(MemberEvent::Joined(svc("b", "g")));
+        assert_eq!(cat.limit_rejections().get(Limit::MembersPerGroup), 2);
+        assert_eq!(cat.waiting(), 1);
+        assert!(cat.apply_batch([MemberEvent::Failed(svc("b", "g"))]).is_empty());
+        assert_eq!(cat.waiting(), 0);
+        cat.apply(MemberEvent::Left(svc("a", "g")));
+        assert!(cat.snapshot("g").is_none());
+    }
+
+    #[test]
+    fn the_group_limit_refuses_new_groups_only() {
+        let cat = limited(2, 10);
+        cat.apply_batch([
+            MemberEvent::Joined(svc("a", "g1")),
+            MemberEvent::Joined(svc("b", "g2")),
+            MemberEvent::Joined(svc("c", "g3")),
+            MemberEvent::Joined(svc("d", "g1")),
+        ]);
+        assert_eq!(cat.groups().len(), 2);
+        assert!(cat.snapshot("g3").is_none());
+        assert_eq!(ids(&cat.snapshot("g1").expect("g1")), ["a", "d"]);
+        assert_eq!(cat.limit_rejections().get(Limit::Groups), 1);
+        // A member alone in its group may move to a new group (the count
+        // stays the same), but not out of a group it shares.
+        cat.apply(MemberEvent::Updated(svc("b", "g4")));
+        assert!(cat.snapshot("g2").is_none());
+        assert_eq!(ids(&cat.snapshot("g4").expect("g4")), ["b"]);
+        cat.apply(MemberEvent::Updated(svc("a", "g5")));
+        assert_eq!(ids(&cat.snapshot("g1").expect("g1")), ["a", "d"]);
+        assert_eq!(cat.limit_rejections().get(Limit::Groups), 2);
+        // The last member of g4 leaves: the waiting are tried in id order,
+        // so a's move gets the free group and c (waiting for g3) waits on.
+        cat.apply(MemberEvent::Left(svc("b", "g4")));
+        let names: Vec<String> = cat.groups().iter().map(|g| g.group().to_string()).collect();
+        assert_eq!(names, ["g1", "g5"]);
+        assert_eq!(ids(&cat.snapshot("g1").expect("g1")), ["d"]);
+        assert_eq!(cat.waiting(), 1);
+        assert_eq!(cat.limit_rejections().get(Limit::Groups), 2);
+    }
+
+    #[test]
+    fn the_ring_weight_cap_refuses_instead_of_failing() {
+        let weighing = |id: &str, weight: u32| {
+            let mut s = svc(id, "g");
+            s.weight = weight;
+            s
+        };
+        let cat = Catalog::new();
+        cat.apply(MemberEvent::Joined(svc("a", "g")));
+        // Pretend the group is one short of the cap (a real one would need
+        // a 285 MB ring).
+        cat.lock().groups.get_mut("g").expect("g").weight = MAX_TOTAL_WEIGHT - 1;
+        let v = cat.version();
+        assert!(cat
+            .apply_batch([MemberEvent::Joined(weighing("b", 2))])
+            .is_empty());
+        assert_eq!(cat.version(), v);
+        assert_eq!(cat.limit_rejections().get(Limit::RingWeight), 1);
+        cat.apply(MemberEvent::Joined(weighing("c", 1)));
+        // An update that would go over is refused; the member keeps its
+        // old weight.
+        assert!(cat
+            .apply_batch([MemberEvent::Updated(weighing("a", 2))])
+            .is_empty());
+        assert_eq!(cat.limit_rejections().get(Limit::RingWeight), 2);
+        assert_eq!(ids(&cat.snapshot("g").expect("g")), ["a", "c"]);
+        assert_eq!(cat.snapshot("g").expect("g").members()[0].weight, 1);
+        // c leaves: a's update fits now (id order), b still does not.
+        cat.apply(MemberEvent::Left(svc("c", "g")));
+        let snap = cat.snapshot("g").expect("g");
+        assert_eq!(ids(&snap), ["a"]);
+        assert_eq!(snap.members()[0].weight, 2);
+        assert_eq!(cat.waiting(), 1);
+        assert_eq!(cat.lock().groups["g"].weight, MAX_TOTAL_WEIGHT);
+    }
+
+    #[test]
+    fn invalid_metadata_is_counted_by_limit() {
+        let cat = Catalog::new();
+        let mut heavy = svc("a", "g");
+        heavy.weight = crate::service::MAX_WEIGHT + 1;
+        let mut tagged = svc("b", "g");
+        tagged
+            .tags
+            .insert("k".into(), "v".repeat(crate::service::MAX_TAGS_BYTES));
+        let mut far = svc("c", "g");
+        far.addr = "x".repeat(crate::service::MAX_NAME_LEN + 1);
+        assert!(cat
+            .apply_batch([
+                MemberEvent::Joined(heavy),
+                MemberEvent::Joined(tagged),
+                MemberEvent::Joined(far),
+            ])
+            .is_empty());
+        for l in [Limit::Weight, Limit::TagsBytes, Limit::NameBytes] {
+            assert_eq!(cat.limit_rejections().get(l), 1, "{l:?}");
+        }
     }
 
     #[test]

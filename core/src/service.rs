@@ -1,6 +1,7 @@
 //! A registered service instance and the membership events about it.
 
 use crate::error::{Error, Result};
+use crate::limits::Limit;
 use std::collections::BTreeMap;
 
 /// Group that every registry server joins; clients find registries in it.
@@ -57,7 +58,7 @@ impl Service {
                 self.weight
             )));
         }
-        let tag_bytes: usize = self.tags.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let tag_bytes = self.tag_bytes();
         if tag_bytes > MAX_TAGS_BYTES {
             return Err(Error::invalid(format!(
                 "tags take {tag_bytes} bytes, the limit is {MAX_TAGS_BYTES}"
@@ -67,6 +68,29 @@ impl Service {
             return Err(Error::invalid("a tag key is empty"));
         }
         Ok(())
+    }
+
+    /// Total size of the tags (keys plus values), in bytes.
+    pub fn tag_bytes(&self) -> usize {
+        self.tags.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    /// The size or range limit this service breaks, if any, to count a
+    /// refusal by [`Limit`]; `None` when it breaks none (it may still fail
+    /// [`Service::validate`] for an empty name or a control character).
+    pub fn exceeded_limit(&self) -> Option<Limit> {
+        if [&self.id, &self.group, &self.addr]
+            .iter()
+            .any(|s| s.len() > MAX_NAME_LEN)
+        {
+            Some(Limit::NameBytes)
+        } else if self.weight == 0 || self.weight > MAX_WEIGHT {
+            Some(Limit::Weight)
+        } else if self.tag_bytes() > MAX_TAGS_BYTES {
+            Some(Limit::TagsBytes)
+        } else {
+            None
+        }
     }
 }
 
@@ -133,5 +157,24 @@ mod tests {
         let mut s = ok;
         s.id = "x".repeat(MAX_NAME_LEN + 1);
         assert!(matches!(s.validate(), Err(Error::InvalidArgument(m)) if m.contains("id")));
+    }
+
+    #[test]
+    fn exceeded_limit_names_the_limit() {
+        let ok = Service::new("a", "g", "127.0.0.1:1");
+        assert_eq!(ok.exceeded_limit(), None);
+        let mut s = ok.clone();
+        s.addr = "x".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(s.exceeded_limit(), Some(Limit::NameBytes));
+        let mut s = ok.clone();
+        s.weight = MAX_WEIGHT + 1;
+        assert_eq!(s.exceeded_limit(), Some(Limit::Weight));
+        let mut s = ok.clone();
+        s.tags.insert("k".into(), "v".repeat(MAX_TAGS_BYTES));
+        assert_eq!(s.exceeded_limit(), Some(Limit::TagsBytes));
+        let mut s = ok;
+        s.id.clear();
+        assert_eq!(s.exceeded_limit(), None);
+        assert!(s.validate().is_err());
     }
 }

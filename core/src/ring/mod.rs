@@ -104,6 +104,10 @@ pub const MAX_MEMBERS: usize = 1 << 16;
 /// weight 1, or 37 of weight 1,000).
 pub const MAX_POINTS: usize = 1 << 26;
 
+/// Largest total weight of one ring's members: [`MAX_POINTS`] /
+/// [`VNODES_PER_WEIGHT`] = 37,449.
+pub const MAX_TOTAL_WEIGHT: u64 = (MAX_POINTS / VNODES_PER_WEIGHT as usize) as u64;
+
 /// One member of a ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
