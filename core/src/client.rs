@@ -130,8 +130,13 @@ fn normalize(addr: &str) -> Result<String> {
     Ok(url)
 }
 
+/// Errors another registry may not give: unreachable, too slow, or full
+/// (a registry at its `--max-watch-streams` answers RESOURCE_EXHAUSTED).
 fn is_retryable(e: &Error) -> bool {
-    matches!(e, Error::Unavailable(_) | Error::Timeout(_))
+    matches!(
+        e,
+        Error::Unavailable(_) | Error::Timeout(_) | Error::LimitExceeded(_)
+    )
 }
 
 impl Client {
@@ -261,6 +266,9 @@ impl Client {
         }
         Err(match last {
             Error::Timeout(m) => Error::Timeout(format!("{what}: every registry failed; last: {m}")),
+            Error::LimitExceeded(m) => {
+                Error::LimitExceeded(format!("{what}: every registry refused; last: {m}"))
+            }
             other => Error::Unavailable(format!("{what}: every registry failed; last: {other}")),
         })
     }
