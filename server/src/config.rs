@@ -8,8 +8,10 @@
 
 use clap::{Parser, ValueEnum};
 use registry_core::gossip::Keyring;
+use registry_core::limits::{DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMBERS_PER_GROUP};
+use registry_core::ring::MAX_MEMBERS;
 use registry_core::service::check_name;
-use registry_core::Error;
+use registry_core::{CatalogLimits, Error};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
@@ -22,6 +24,10 @@ pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9801";
 /// Default largest key accepted by Match (64 KiB): far above any real key,
 /// small enough that a request cannot make the server hash megabytes.
 pub const DEFAULT_MAX_KEY_BYTES: usize = 64 * 1024;
+/// Default most Watch streams open at once: each costs a task and a
+/// channel (a few KiB), so 10,000 stay under ~50 MB; beyond that clients
+/// should share views.
+pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
 
 /// How log lines are written (to standard error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,6 +103,18 @@ pub struct Flags {
     /// Largest key accepted by Match and MatchN, in bytes.
     #[arg(long = "max-key-bytes", env = "REGISTRY_MAX_KEY_BYTES", default_value_t = DEFAULT_MAX_KEY_BYTES, value_parser = parse_max_key_bytes)]
     pub max_key_bytes: usize,
+
+    /// Most groups the registry holds; members of further groups are refused until one empties.
+    #[arg(long = "max-groups", env = "REGISTRY_MAX_GROUPS", default_value_t = DEFAULT_MAX_GROUPS, value_parser = parse_count)]
+    pub max_groups: usize,
+
+    /// Most members in one group (at most 65536); further members are refused until one leaves.
+    #[arg(long = "max-members-per-group", env = "REGISTRY_MAX_MEMBERS_PER_GROUP", default_value_t = DEFAULT_MAX_MEMBERS_PER_GROUP, value_parser = parse_members)]
+    pub max_members_per_group: usize,
+
+    /// Most Watch streams open at once; more get RESOURCE_EXHAUSTED.
+    #[arg(long = "max-watch-streams", env = "REGISTRY_MAX_WATCH_STREAMS", default_value_t = DEFAULT_MAX_WATCH_STREAMS, value_parser = parse_count)]
+    pub max_watch_streams: usize,
 }
 
 /// Checked settings the daemon runs with (flags resolved, defaults filled).
@@ -132,12 +150,18 @@ pub struct Settings {
 pub struct Limits {
     /// Largest key accepted, in bytes.
     pub max_key_bytes: usize,
+    /// Most Watch streams open at once.
+    pub max_watch_streams: usize,
+    /// Count limits of the catalog (groups, members per group).
+    pub catalog: CatalogLimits,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_key_bytes: DEFAULT_MAX_KEY_BYTES,
+            max_watch_streams: DEFAULT_MAX_WATCH_STREAMS,
+            catalog: CatalogLimits::default(),
         }
     }
 }
@@ -171,6 +195,11 @@ impl Flags {
             log_format: self.log_format,
             limits: Limits {
                 max_key_bytes: self.max_key_bytes,
+                max_watch_streams: self.max_watch_streams,
+                catalog: CatalogLimits {
+                    max_groups: self.max_groups,
+                    max_members_per_group: self.max_members_per_group,
+                },
             },
         })
     }
@@ -302,6 +331,22 @@ fn parse_max_key_bytes(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A count limit: at least 1.
+fn parse_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a count of at least 1")),
+    }
+}
+
+/// Members per group: 1 to what one ring indexes ([`MAX_MEMBERS`]).
+fn parse_members(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_MEMBERS).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a count from 1 to {MAX_MEMBERS}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +371,10 @@ mod tests {
             "127.0.0.2:9800"
         );
         assert_eq!(s.limits.max_key_bytes, 65536);
+        assert_eq!(s.limits, Limits::default());
+        assert_eq!(s.limits.max_watch_streams, 10_000);
+        assert_eq!(s.limits.catalog.max_groups, 10_000);
+        assert_eq!(s.limits.catalog.max_members_per_group, 10_000);
         assert!(s.registries.is_empty());
         assert!(check_name("id", &s.id).is_ok());
     }
@@ -391,6 +440,29 @@ mod tests {
         assert!(same.into_settings().unwrap_err().contains("both"));
         let empty_id = parse(&["--id", ""]).unwrap();
         assert!(empty_id.into_settings().unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn count_limits_parse_and_are_checked() {
+        let s = parse(&[
+            "--max-groups",
+            "5",
+            "--max-members-per-group",
+            "3",
+            "--max-watch-streams",
+            "2",
+        ])
+        .unwrap()
+        .into_settings()
+        .unwrap();
+        assert_eq!(s.limits.catalog.max_groups, 5);
+        assert_eq!(s.limits.catalog.max_members_per_group, 3);
+        assert_eq!(s.limits.max_watch_streams, 2);
+        for flag in ["--max-groups", "--max-members-per-group", "--max-watch-streams"] {
+            assert!(parse(&[flag, "0"]).is_err(), "{flag} 0");
+            assert!(parse(&[flag, "x"]).is_err(), "{flag} x");
+        }
+        assert!(parse(&["--max-members-per-group", "65537"]).is_err());
     }
 
     #[test]

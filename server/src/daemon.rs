@@ -81,7 +81,7 @@ impl Bound {
             http_addr,
         } = self;
         let advertise = settings.grpc_advertise(grpc_addr);
-        let catalog = Arc::new(Catalog::new());
+        let catalog = Arc::new(Catalog::with_limits(settings.limits.catalog));
         let history = Arc::new(GroupHistory::default());
         let metrics = Arc::new(Metrics::new());
         let shutdown = Shutdown::new();
