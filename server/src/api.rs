@@ -4,11 +4,11 @@
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use registry_core::service::check_name;
-use registry_core::{Catalog, Error, GroupSnapshot, Result, Service};
+use registry_core::service::{check_name, MAX_NAME_LEN};
+use registry_core::{Catalog, Error, GroupSnapshot, Limit, Result, Service};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// Groups that have had at least one member since this server started, so
 /// that "no members" can say whether the group never had any or lost its
@@ -42,6 +42,15 @@ pub struct Api {
     limits: Limits,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
+    /// One permit per Watch stream that may open (`--max-watch-streams`).
+    watch_slots: Arc<Semaphore>,
+}
+
+/// A Watch stream's slot among `--max-watch-streams`; freed when dropped
+/// (when the stream ends).
+#[derive(Debug)]
+pub struct WatchPermit {
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Api {
@@ -53,12 +62,14 @@ impl Api {
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> Self {
+        let slots = limits.max_watch_streams.min(Semaphore::MAX_PERMITS);
         Api {
             catalog,
             history,
             limits,
             metrics,
             shutdown,
+            watch_slots: Arc::new(Semaphore::new(slots)),
         }
     }
 
@@ -82,11 +93,20 @@ impl Api {
         self.limits
     }
 
+    /// Checks a group name; one over [`MAX_NAME_LEN`] is counted.
+    fn check_group(&self, group: &str) -> Result<()> {
+        if group.len() > MAX_NAME_LEN {
+            self.metrics.limit_rejected(Limit::NameBytes);
+        }
+        check_name("group", group)
+    }
+
     fn check_key(&self, key: &str) -> Result<()> {
         if key.is_empty() {
             return Err(Error::invalid("key is empty"));
         }
         if key.len() > self.limits.max_key_bytes {
+            self.metrics.limit_rejected(Limit::KeyBytes);
             return Err(Error::invalid(format!(
                 "key is {} bytes, the limit is {}",
                 key.len(),
@@ -110,7 +130,7 @@ impl Api {
 
     /// The member of `group` that owns `key`, and the ring version.
     pub fn match_key(&self, group: &str, key: &str) -> Result<(Arc<Service>, u64)> {
-        check_name("group", group)?;
+        self.check_group(group)?;
         self.check_key(key)?;
         let snap = self.live_snapshot(group)?;
         let owner = snap.match_key(key)?.clone();
@@ -120,7 +140,7 @@ impl Api {
     /// Up to `n` distinct members for `key` in preference order, and the
     /// ring version.
     pub fn match_n(&self, group: &str, key: &str, n: u32) -> Result<(Vec<Arc<Service>>, u64)> {
-        check_name("group", group)?;
+        self.check_group(group)?;
         self.check_key(key)?;
         if n == 0 {
             return Err(Error::invalid("n must be at least 1"));
@@ -135,7 +155,7 @@ impl Api {
     /// The members of `group` sorted by id; empty (not an error) when the
     /// group has none, whether it never had any or lost its last one.
     pub fn members(&self, group: &str) -> Result<Arc<GroupSnapshot>> {
-        check_name("group", group)?;
+        self.check_group(group)?;
         Ok(self.catalog.snapshot_or_empty(group))
     }
 
@@ -145,12 +165,22 @@ impl Api {
     }
 
     /// Follows `group`: the receiver holds the current snapshot (empty when
-    /// the group has no members) and sees every later one.
-    pub fn watch(&self, group: &str) -> Result<watch::Receiver<Arc<GroupSnapshot>>> {
-        check_name("group", group)?;
+    /// the group has no members) and sees every later one. The stream
+    /// holds the permit while open; `LimitExceeded` (RESOURCE_EXHAUSTED)
+    /// when `--max-watch-streams` are open already.
+    pub fn watch(&self, group: &str) -> Result<(watch::Receiver<Arc<GroupSnapshot>>, WatchPermit)> {
+        self.check_group(group)?;
         if self.shutdown.is_triggered() {
             return Err(Error::Unavailable("the server is shutting down".into()));
         }
-        Ok(self.catalog.subscribe(group))
+        let permit = self.watch_slots.clone().try_acquire_owned().map_err(|_| {
+            self.metrics.limit_rejected(Limit::WatchStreams);
+            Error::LimitExceeded(format!(
+                "too many Watch streams: this server serves at most {} at once (--max-watch-streams); \
+                 close one or watch through another registry",
+                self.limits.max_watch_streams
+            ))
+        })?;
+        Ok((self.catalog.subscribe(group), WatchPermit { _permit: permit }))
     }
 }

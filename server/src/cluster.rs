@@ -27,15 +27,15 @@ pub const QUEUE: usize = 16 * 1024;
 /// How often the node is checked for another live process using our id.
 const CONFLICT_CHECK: Duration = Duration::from_secs(1);
 
-/// Applies one batch: records the groups that gain members (before the
-/// catalog shows them, so a NotFound message never lags), then applies.
+/// Applies one batch, then records the groups it changed as having had
+/// members. Only groups the catalog accepted a member into are recorded
+/// (a member refused by a limit does not make its group "left"); a group
+/// is recorded before any later batch can empty it.
 pub fn apply(catalog: &Catalog, history: &GroupHistory, events: Vec<MemberEvent>) {
-    for e in &events {
-        if let MemberEvent::Joined(s) | MemberEvent::Updated(s) = e {
-            history.record(&s.group);
-        }
-    }
     let touched = catalog.apply_batch(events);
+    for group in &touched {
+        history.record(group);
+    }
     if !touched.is_empty() {
         tracing::debug!(groups = ?touched, "catalog updated");
     }

@@ -117,8 +117,8 @@ impl Registry for V1 {
     async fn watch(&self, req: Request<v1::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let start = Instant::now();
         let res = self.api.watch(&req.get_ref().group);
-        let mut rx = match res {
-            Ok(rx) => rx,
+        let (mut rx, permit) = match res {
+            Ok(open) => open,
             Err(e) => return finish(&self.api, Method::Watch, start, Err(e)),
         };
         let (tx, out) = mpsc::channel(4);
@@ -144,6 +144,7 @@ impl Registry for V1 {
                 }
             }
             api.metrics().watch_streams_add(-1);
+            drop(permit);
         });
         finish(&self.api, Method::Watch, start, Ok(ReceiverStream::new(out)))
     }

@@ -5,7 +5,8 @@
 //! request costs a few relaxed atomic adds and never waits.
 
 use crate::errors::code_name;
-use registry_core::Catalog;
+use registry_core::limits::LimitCounters;
+use registry_core::{Catalog, Limit};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -100,6 +101,8 @@ impl MethodStats {
 pub struct Metrics {
     methods: Vec<MethodStats>,
     watch_streams: AtomicI64,
+    /// Requests refused by a limit (the catalog counts membership ones).
+    limits: LimitCounters,
 }
 
 impl Default for Metrics {
@@ -114,6 +117,7 @@ impl Metrics {
         Metrics {
             methods: Method::ALL.iter().map(|_| MethodStats::new()).collect(),
             watch_streams: AtomicI64::new(0),
+            limits: LimitCounters::default(),
         }
     }
 
@@ -151,6 +155,17 @@ impl Metrics {
         self.watch_streams.load(Ordering::Relaxed)
     }
 
+    /// Counts a request refused by `limit`.
+    pub fn limit_rejected(&self, limit: Limit) {
+        self.limits.record(limit);
+    }
+
+    /// Refusals by `limit` so far: requests here plus membership events
+    /// refused by `catalog`.
+    pub fn limit_rejections(&self, catalog: &Catalog, limit: Limit) -> u64 {
+        self.limits.get(limit) + catalog.limit_rejections().get(limit)
+    }
+
     /// Appends the request and catalog metrics in Prometheus text format.
     pub fn render(&self, catalog: &Catalog, out: &mut String) {
         let groups = catalog.groups();
@@ -186,6 +201,25 @@ impl Metrics {
         let _ = writeln!(out, "# HELP registry_watch_streams Watch streams open now.");
         let _ = writeln!(out, "# TYPE registry_watch_streams gauge");
         let _ = writeln!(out, "registry_watch_streams {}", self.watch_streams());
+        let _ = writeln!(
+            out,
+            "# HELP registry_limit_rejections_total Requests and membership events refused by a limit."
+        );
+        let _ = writeln!(out, "# TYPE registry_limit_rejections_total counter");
+        for limit in Limit::ALL {
+            let _ = writeln!(
+                out,
+                "registry_limit_rejections_total{{limit=\"{}\"}} {}",
+                limit.label(),
+                self.limit_rejections(catalog, limit)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP registry_members_waiting Members refused by a count limit, admitted when room frees."
+        );
+        let _ = writeln!(out, "# TYPE registry_members_waiting gauge");
+        let _ = writeln!(out, "registry_members_waiting {}", catalog.waiting());
 
         let _ = writeln!(
             out,
@@ -285,5 +319,11 @@ mod tests {
         assert!(out.contains("registry_members{group=\"we\\\"b\"} 1"));
         assert!(out.contains("registry_ring_version{group=\"we\\\"b\"} 1"));
         assert_eq!(m.count(Method::Match, Code::Ok), 2);
+        assert!(out.contains("registry_limit_rejections_total{limit=\"watch_streams\"} 0"));
+        m.limit_rejected(Limit::WatchStreams);
+        let mut again = String::new();
+        m.render(&catalog, &mut again);
+        assert!(again.contains("registry_limit_rejections_total{limit=\"watch_streams\"} 1"));
+        assert!(again.contains("registry_members_waiting 0"));
     }
 }
