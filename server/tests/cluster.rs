@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{spawn_ready, spawn_registry as registry, Started};
+use common::{member_ids, spawn_registry as registry, spawn_service, Started};
 use registry_core::wire::compat::r_client::RClient;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::{compat, v1};
@@ -23,37 +23,14 @@ const FAILURE_DEADLINE: Duration = Duration::from_secs(20);
 /// Upper bound for a join or a graceful leave to be seen (normally < 1 s).
 const CHANGE_DEADLINE: Duration = Duration::from_secs(10);
 
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
 fn service(id: &str, registries: &[String]) -> Started {
-    spawn_ready(
-        SERVICE,
-        &args(&[
-            "--id",
-            id,
-            "--group",
-            "web",
-            "--addr",
-            "127.0.0.1:0",
-            "--registries",
-            &registries.join(","),
-        ]),
-    )
+    spawn_service(id, "web", registries)
 }
 
 async fn connect(r: &Started) -> RegistryClient<Channel> {
     RegistryClient::connect(format!("http://{}", r.field("grpc")))
         .await
         .expect("connect")
-}
-
-async fn member_ids(c: &mut RegistryClient<Channel>, group: &str) -> Vec<String> {
-    match c.members(v1::MembersRequest { group: group.into() }).await {
-        Ok(r) => r.into_inner().services.into_iter().map(|s| s.id).collect(),
-        Err(_) => Vec::new(),
-    }
 }
 
 /// Waits until `group` on every registry in `clients` has exactly `want`;

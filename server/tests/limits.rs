@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{client, feed, get, spawn_ready, start_with, svc, wait_until, Started};
+use common::{
+    client, feed, get, member_ids, spawn_registry_with, spawn_service, start_with, svc, wait_until,
+};
 use registry_core::wire::v1;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::{Client, Error, MemberEvent};
@@ -194,40 +196,10 @@ async fn request_size_limits_are_counted_on_both_front_doors() {
     assert_eq!(metric(http, &rejections("name_bytes")).await, 2);
 }
 
-const SERVER: &str = env!("CARGO_BIN_EXE_registry-server");
-const SERVICE: &str = env!("CARGO_BIN_EXE_registry-example-service");
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn service(id: &str, seed: &str) -> Started {
-    spawn_ready(
-        SERVICE,
-        &args(&[
-            "--id",
-            id,
-            "--group",
-            "web",
-            "--addr",
-            "127.0.0.1:0",
-            "--registries",
-            seed,
-        ]),
-    )
-}
-
-async fn web_ids(c: &mut RegistryClient<tonic::transport::Channel>) -> Vec<String> {
-    match c.members(v1::MembersRequest { group: "web".into() }).await {
-        Ok(r) => r.into_inner().services.into_iter().map(|s| s.id).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 async fn wait_web(c: &mut RegistryClient<tonic::transport::Channel>, want: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let ids = web_ids(c).await;
+        let ids = member_ids(c, "web").await;
         if ids == want {
             return;
         }
@@ -238,37 +210,28 @@ async fn wait_web(c: &mut RegistryClient<tonic::transport::Channel>, want: &[&st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_registry_refuses_a_third_service_then_admits_it_when_one_leaves() {
-    let reg = spawn_ready(
-        SERVER,
-        &args(&[
-            "--id",
-            "reg-limits",
-            "--addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--bind",
-            "127.0.0.1:0",
-            "--max-members-per-group",
-            "2",
-        ]),
+    let reg = spawn_registry_with(
+        "reg-limits",
+        "127.0.0.1:0",
+        &[],
+        &["--max-members-per-group", "2"],
     );
-    let seed = reg.field("gossip");
+    let seeds = [reg.field("gossip")];
     let http: SocketAddr = reg.field("http").parse().expect("http addr");
     let mut c = RegistryClient::connect(format!("http://{}", reg.field("grpc")))
         .await
         .expect("connect");
 
-    let web1 = service("web-1", &seed);
-    let _web2 = service("web-2", &seed);
+    let web1 = spawn_service("web-1", "web", &seeds);
+    let _web2 = spawn_service("web-2", "web", &seeds);
     wait_web(&mut c, &["web-1", "web-2"]).await;
-    let _web3 = service("web-3", &seed);
+    let _web3 = spawn_service("web-3", "web", &seeds);
     let deadline = Instant::now() + Duration::from_secs(20);
     while metric(http, &rejections("members_per_group")).await == 0 {
         assert!(Instant::now() < deadline, "web-3 was never refused");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(web_ids(&mut c).await, ["web-1", "web-2"]);
+    assert_eq!(member_ids(&mut c, "web").await, ["web-1", "web-2"]);
     assert_eq!(metric(http, "registry_members_waiting").await, 1);
     // The refusal is logged, naming the limit.
     let logged = reg.logs.try_iter().any(|l| {

@@ -300,6 +300,11 @@ pub fn spawn_ready(program: &str, args: &[String]) -> Started {
 /// Starts a real `registry-server` on loopback (free gRPC and HTTP ports,
 /// gossip on `bind`) joining through `seeds`, and waits until it is ready.
 pub fn spawn_registry(id: &str, bind: &str, seeds: &[String]) -> Started {
+    spawn_registry_with(id, bind, seeds, &[])
+}
+
+/// [`spawn_registry`] with more flags (`extra`) appended.
+pub fn spawn_registry_with(id: &str, bind: &str, seeds: &[String], extra: &[&str]) -> Started {
     let mut args: Vec<String> = [
         "--id",
         id,
@@ -317,5 +322,38 @@ pub fn spawn_registry(id: &str, bind: &str, seeds: &[String]) -> Started {
         args.push("--registries".into());
         args.push(seeds.join(","));
     }
+    args.extend(extra.iter().map(|s| s.to_string()));
     spawn_ready(env!("CARGO_BIN_EXE_registry-server"), &args)
+}
+
+/// Starts a real `registry-example-service` `id` in `group` on a free
+/// port, registering through the gossip addresses `seeds`, and waits
+/// until it is ready.
+pub fn spawn_service(id: &str, group: &str, seeds: &[String]) -> Started {
+    let args: Vec<String> = [
+        "--id",
+        id,
+        "--group",
+        group,
+        "--addr",
+        "127.0.0.1:0",
+        "--registries",
+        &seeds.join(","),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    spawn_ready(env!("CARGO_BIN_EXE_registry-example-service"), &args)
+}
+
+/// The ids of `group`'s members on the registry behind `c`; empty when
+/// the call fails.
+pub async fn member_ids(c: &mut RegistryClient<Channel>, group: &str) -> Vec<String> {
+    match c
+        .members(registry_core::wire::v1::MembersRequest { group: group.into() })
+        .await
+    {
+        Ok(r) => r.into_inner().services.into_iter().map(|s| s.id).collect(),
+        Err(_) => Vec::new(),
+    }
 }
