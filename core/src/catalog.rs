@@ -18,7 +18,7 @@
 use crate::error::{Error, Result};
 use crate::limits::{CatalogLimits, Limit, LimitCounters, RefusalLog};
 use crate::ring::{Ring, MAX_TOTAL_WEIGHT};
-use crate::service::{check_name, MemberEvent, Service};
+use crate::service::{check_name, MemberEvent, Service, REGISTRY_GROUP};
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -365,7 +365,13 @@ impl Catalog {
                     ));
                 }
             }
-            Some(g) if !same_group && g.members.len() >= self.limits.members_per_group() => {
+            // The registries' own group is never capped by count: clients
+            // find every registry through it.
+            Some(g)
+                if !same_group
+                    && s.group != REGISTRY_GROUP
+                    && g.members.len() >= self.limits.members_per_group() =>
+            {
                 return Err((
                     Limit::MembersPerGroup,
                     format!(
@@ -609,6 +615,20 @@ mod tests {
         assert_eq!(ids(&cat.snapshot("g").expect("g")), ["a", "c"]);
         assert_eq!(cat.waiting(), 0);
         assert_eq!(cat.limit_rejections().get(Limit::MembersPerGroup), 1);
+    }
+
+    #[test]
+    fn the_registry_group_is_not_capped_by_count() {
+        let cat = limited(10, 1);
+        cat.apply_batch([
+            MemberEvent::Joined(svc("r1", REGISTRY_GROUP)),
+            MemberEvent::Joined(svc("r2", REGISTRY_GROUP)),
+        ]);
+        assert_eq!(
+            ids(&cat.snapshot(REGISTRY_GROUP).expect("registries")),
+            ["r1", "r2"]
+        );
+        assert_eq!(cat.limit_rejections().get(Limit::MembersPerGroup), 0);
     }
 
     #[test]

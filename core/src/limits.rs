@@ -97,7 +97,8 @@ pub struct CatalogLimits {
     /// Most groups with at least one member ([`DEFAULT_MAX_GROUPS`]).
     pub max_groups: usize,
     /// Most members in one group ([`DEFAULT_MAX_MEMBERS_PER_GROUP`]; never
-    /// more than the ring's [`MAX_MEMBERS`]).
+    /// more than the ring's [`MAX_MEMBERS`]). The registries' own group,
+    /// [`crate::REGISTRY_GROUP`], is exempt: clients find registries there.
     pub max_members_per_group: usize,
 }
 
