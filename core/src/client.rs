@@ -369,20 +369,28 @@ impl Client {
     /// A local view of `group`, kept current through `Watch`. Waits for the
     /// first snapshot (up to the connect plus request timeout) so that the
     /// view answers at once; fails with `Unavailable` if no registry sends
-    /// one in time.
+    /// one in time, and with `LimitExceeded` as soon as every registry
+    /// refuses the stream by a limit (`--max-watch-streams`).
     pub async fn group(&self, name: &str) -> Result<GroupView> {
         check_name("group", name)?;
         let shared = Arc::new(ViewShared {
             snapshot: ArcSwap::from_pointee(GroupSnapshot::empty(name, 0)),
             connected: AtomicBool::new(false),
             changed: watch::channel(0).0,
+            refused: Mutex::new(None),
         });
         let mut first = shared.changed.subscribe();
         let task = tokio::spawn(follow(self.clone(), name.to_string(), shared.clone()));
         let view = GroupView { shared, task };
         let wait = self.inner.config.connect_timeout + self.inner.config.request_timeout;
         match tokio::time::timeout(wait, first.changed()).await {
-            Ok(Ok(())) => Ok(view),
+            Ok(Ok(())) => {
+                let refused = view.shared.refused.lock().ok().and_then(|mut e| e.take());
+                match refused {
+                    Some(e) => Err(e),
+                    None => Ok(view),
+                }
+            }
             _ => Err(Error::Unavailable(format!(
                 "no registry sent a snapshot of group {name:?} within {wait:?}"
             ))),
@@ -404,6 +412,9 @@ struct ViewShared {
     connected: AtomicBool,
     /// Bumped on every applied snapshot; carries the count of snapshots.
     changed: watch::Sender<u64>,
+    /// Set when every registry refused the first subscription by a limit
+    /// (RESOURCE_EXHAUSTED), so that [`Client::group`] fails at once.
+    refused: Mutex<Option<Error>>,
 }
 
 /// Turns one Watch message into a local snapshot, refusing rings this
@@ -447,7 +458,17 @@ async fn follow(client: Client, group: String, shared: Arc<ViewShared>) {
                 // Move on to the next registry for the resubscription.
                 client.inner.current.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => tracing::debug!(group, error = %e, "view: cannot subscribe"),
+            Err(e) => {
+                tracing::debug!(group, error = %e, "view: cannot subscribe");
+                // Before the first snapshot, a refusal by a limit is the
+                // answer: wake `Client::group` (the count stays 0).
+                if matches!(e, Error::LimitExceeded(_)) && *shared.changed.borrow() == 0 {
+                    if let Ok(mut slot) = shared.refused.lock() {
+                        *slot = Some(e);
+                    }
+                    shared.changed.send_modify(|_| {});
+                }
+            }
         }
         shared.connected.store(false, Ordering::Release);
         tokio::time::sleep(backoff).await;

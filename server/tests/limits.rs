@@ -62,6 +62,13 @@ async fn watch_streams_over_the_limit_get_resource_exhausted_until_one_closes() 
         Err(Error::LimitExceeded(m)) => assert!(m.contains("--max-watch-streams"), "{m}"),
         other => panic!("expected LimitExceeded, got {:?}", other.map(|_| ())),
     }
+    // A local view says so at once, not after its wait for a snapshot.
+    let asked = Instant::now();
+    match rust.group("web").await {
+        Err(Error::LimitExceeded(m)) => assert!(m.contains("--max-watch-streams"), "{m}"),
+        other => panic!("expected LimitExceeded, got {:?}", other.map(|_| ())),
+    }
+    assert!(asked.elapsed() < Duration::from_secs(5), "{:?}", asked.elapsed());
 
     // The open streams keep working.
     feed(&running, vec![MemberEvent::Joined(svc("a", "web"))]).await;
