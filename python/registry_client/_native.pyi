@@ -92,7 +92,10 @@ class Client:
     def groups(self) -> List[GroupInfo]:
         """Every group that has members."""
     def group(self, name: str) -> GroupView:
-        """A local view of ``name`` kept current through Watch (waits for the first snapshot)."""
+        """A local view of ``name`` kept current through Watch (waits for the first snapshot).
+
+        Raises ``LimitExceededError`` when every registry refuses the stream (``--max-watch-streams``).
+        """
     @property
     def registries(self) -> List[str]:
         """Registry addresses this client knows, including discovered ones."""
