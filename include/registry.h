@@ -538,7 +538,9 @@ void registry_group_list_free(struct registry_group_list *list);
 // Creates a local view of `group` from a client: it subscribes to the
 // group through a registry and waits for the first snapshot (up to the
 // client's connect plus request timeout) so that it answers at once.
-// `REGISTRY_UNAVAILABLE` when no registry sends one in time. The view
+// `REGISTRY_UNAVAILABLE` when no registry sends one in time;
+// `REGISTRY_LIMIT_EXCEEDED` at once when every registry refuses the
+// stream (each already serves its `--max-watch-streams`). The view
 // keeps following the group (resubscribing through another registry when
 // its stream breaks) until it is freed.
 //
