@@ -13,7 +13,8 @@
 //! in [`Catalog::limit_rejections`], logged at most once a minute per
 //! limit, and changes nothing. The refused member waits (latest metadata,
 //! at most [`MAX_WAITING`] of them) and is admitted, in id order, as soon
-//! as a leave frees room; its own leave forgets it.
+//! as a change makes room (a leave, a move, a lighter weight); its own
+//! leave forgets it.
 
 use crate::error::{Error, Result};
 use crate::limits::{CatalogLimits, Limit, LimitCounters, RefusalLog};
@@ -229,7 +230,6 @@ impl Catalog {
         let mut guard = self.lock();
         let state = &mut *guard;
         let mut touched = BTreeSet::new();
-        let mut freed = false;
         for event in events {
             let svc = event.service();
             if let Err(e) = check_name("id", &svc.id).and_then(|_| check_name("group", &svc.group)) {
@@ -254,12 +254,13 @@ impl Catalog {
                     if let Some(group) = state.group_of.remove(&s.id) {
                         remove_member(state, &group, &s.id);
                         touched.insert(group);
-                        freed = true;
                     }
                 }
             }
         }
-        if freed && !state.waiting.is_empty() {
+        // Any change may have made room (a leave, a move, a lighter
+        // weight): try the waiting members again, in id order.
+        if !touched.is_empty() && !state.waiting.is_empty() {
             let ids: Vec<String> = state.waiting.keys().cloned().collect();
             for id in ids {
                 if let Some(s) = state.waiting.remove(&id) {
@@ -632,6 +633,19 @@ mod tests {
     }
 
     #[test]
+    fn a_member_moving_out_of_a_full_group_makes_room() {
+        let cat = limited(10, 1);
+        cat.apply(MemberEvent::Joined(svc("a", "g")));
+        cat.apply(MemberEvent::Joined(svc("b", "g")));
+        assert_eq!(cat.waiting(), 1);
+        let touched = cat.apply_batch([MemberEvent::Updated(svc("a", "g2"))]);
+        assert_eq!(touched, ["g", "g2"]);
+        assert_eq!(ids(&cat.snapshot("g").expect("g")), ["b"]);
+        assert_eq!(ids(&cat.snapshot("g2").expect("g2")), ["a"]);
+        assert_eq!(cat.waiting(), 0);
+    }
+
+    #[test]
     fn a_refused_member_that_leaves_is_forgotten() {
         let cat = limited(10, 1);
         cat.apply(MemberEvent::Joined(svc("a", "g")));
@@ -696,7 +710,7 @@ mod tests {
         assert_eq!(cat.limit_rejections().get(Limit::RingWeight), 1);
         cat.apply(MemberEvent::Joined(weighing("c", 1)));
         // An update that would go over is refused; the member keeps its
-        // old weight.
+        // old weight. (c's join above found no room for b either.)
         assert!(cat
             .apply_batch([MemberEvent::Updated(weighing("a", 2))])
             .is_empty());
