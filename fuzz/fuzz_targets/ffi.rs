@@ -28,7 +28,7 @@ fuzz_target!(
             (0u8..12)
                 .map(|op| {
                     let mut s = vec![op, 3, 0, 2];
-                    s.extend_from_slice(b"svc-a\0svc-b\0svc-c\0user:42\0127.0.0.1:9800\0");
+                    s.extend_from_slice(b"svc-a\x00svc-b\x00svc-c\x00user:42\x00127.0.0.1:9800\x00");
                     s
                 })
                 .collect()
@@ -165,7 +165,7 @@ impl Harness {
             ptrs.as_ptr()
         };
         let weights_arg = if with_weights { weights.as_ptr() } else { null() };
-        let mut out: *mut registry_ring = 0x1 as *mut registry_ring; // must be reset to NULL
+        let mut out: *mut registry_ring = std::ptr::dangling_mut::<registry_ring>(); // must be reset to NULL
         let out_arg: *mut *mut registry_ring = if null_out { null_mut() } else { &mut out };
         let status = unsafe { registry_ring_new(ids_arg, weights_arg, count, out_arg) };
 
@@ -226,7 +226,7 @@ impl Harness {
         let (key, by_len, null_key) = Self::key(u)?;
         let null_out = u.ratio(1, 16)?;
         let c_key = CString::new(key.clone()).ok();
-        let mut id: *const c_char = 0x1 as *const c_char;
+        let mut id: *const c_char = std::ptr::dangling::<c_char>();
         let id_out: *mut *const c_char = if null_out { null_mut() } else { &mut id };
         let (status, func) = if by_len {
             let p = if null_key { null() } else { key.as_ptr().cast() };
@@ -338,7 +338,7 @@ impl Harness {
         } else {
             u.int_in_range(0..=9usize)?
         };
-        let mut id: *const c_char = 0x1 as *const c_char;
+        let mut id: *const c_char = std::ptr::dangling::<c_char>();
         let mut weight = 0u32;
         let null_id = u.ratio(1, 16)?;
         let id_out: *mut *const c_char = if null_id { null_mut() } else { &mut id };
@@ -415,7 +415,7 @@ impl Harness {
             advertise,
             encrypt_key,
         };
-        let mut out: *mut registry_registration = 0x1 as *mut registry_registration;
+        let mut out: *mut registry_registration = std::ptr::dangling_mut::<registry_registration>();
         let status = unsafe { registry_registration_start(&config, &mut out) };
         if status == REGISTRY_OK {
             // Only if this host owns 192.0.2.1: not a library bug, just undo it.
@@ -461,7 +461,7 @@ impl Harness {
             max_backoff_ms: u.arbitrary()?,
             no_registry_discovery: true,
         };
-        let mut out: *mut registry_client = 0x1 as *mut registry_client;
+        let mut out: *mut registry_client = std::ptr::dangling_mut::<registry_client>();
         let status = unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out) };
         let all_utf8 = ptrs
             .iter()
