@@ -201,7 +201,9 @@ impl Session {
     /// - every datagram it sends fits `max_packet_size`, carries the right
     ///   envelope, and (plain ones) decodes with our own decoders: a node
     ///   never emits what another node would drop as malformed;
-    /// - its view holds valid services with unique ids;
+    /// - its view holds valid services with unique ids, and this node's own
+    ///   service exactly as set (unless it left, or another live process
+    ///   claims its id): nobody else speaks for its address;
     /// - every datagram fed was counted.
     pub fn check(&self, out: &Output) {
         for (to, d) in &out.packets {
@@ -236,6 +238,11 @@ impl Session {
             "member ids are not unique and sorted"
         );
         assert_eq!(members.len(), self.machine.member_count());
+        let me = self.machine.local_service();
+        assert!(
+            self.machine.has_left() || !self.machine.conflicts().is_empty() || self.machine.knows(me),
+            "the view lost or changed this node's own service {me:?}: {members:?}"
+        );
         assert_eq!(self.machine.stats().packets_received, self.fed);
     }
 
