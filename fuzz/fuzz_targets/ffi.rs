@@ -54,6 +54,27 @@ fn c_bytes(u: &mut Unstructured<'_>) -> Result<CString> {
     Ok(CString::new(&bytes[..end]).expect("no NUL before end"))
 }
 
+/// `count` C strings from fuzz bytes, one in `null_one_in` replaced by
+/// NULL: the owned strings (keep them alive) and the pointer array.
+fn c_array(
+    u: &mut Unstructured<'_>,
+    count: usize,
+    null_one_in: u8,
+) -> Result<(Vec<CString>, Vec<*const c_char>)> {
+    let mut owned = Vec::new();
+    let mut ptrs = Vec::new();
+    for _ in 0..count {
+        if u.ratio(1, null_one_in)? {
+            ptrs.push(null());
+        } else {
+            let s = c_bytes(u)?;
+            ptrs.push(s.as_ptr());
+            owned.push(s);
+        }
+    }
+    Ok((owned, ptrs))
+}
+
 /// The last-error message, checked to name `func`.
 fn last_error_names(func: &str) {
     let p = registry_last_error_message();
@@ -136,17 +157,7 @@ impl Harness {
 
     fn ring_new(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
         let count = u.int_in_range(0..=8usize)?;
-        let mut owned = Vec::new();
-        let mut ptrs = Vec::new();
-        for _ in 0..count {
-            if u.ratio(1, 16)? {
-                ptrs.push(null());
-            } else {
-                let s = c_bytes(u)?;
-                ptrs.push(s.as_ptr());
-                owned.push(s);
-            }
-        }
+        let (owned, ptrs) = c_array(u, count, 16)?;
         let with_weights = u.arbitrary::<bool>()?;
         let mut weights = Vec::new();
         for _ in 0..count {
@@ -443,17 +454,7 @@ impl Harness {
     /// connections: nothing is dialled).
     fn client(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
         let count = u.int_in_range(0..=3usize)?;
-        let mut strings = Vec::new();
-        let mut ptrs = Vec::new();
-        for _ in 0..count {
-            if u.ratio(1, 8)? {
-                ptrs.push(null());
-            } else {
-                let s = c_bytes(u)?;
-                ptrs.push(s.as_ptr());
-                strings.push(s);
-            }
-        }
+        let (_strings, ptrs) = c_array(u, count, 8)?; // alive until the call returns
         let options = registry_client_options {
             connect_timeout_ms: u.arbitrary()?,
             request_timeout_ms: u.arbitrary()?,
