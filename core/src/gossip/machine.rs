@@ -501,9 +501,18 @@ impl Machine {
                 table.quiet = false;
             }
             Some(&KIND_META_SPREAD) => {
-                // Through foca's handler: applied and queued for gossip if new.
-                if self.foca.add_broadcast(&body[1..]).is_err() {
-                    self.stats.dropped_bad_metadata += 1;
+                // Through foca's handler: applied and queued for gossip if
+                // new. foca hands it over like our own broadcasts (with no
+                // sender), so a record for our address is refused here:
+                // nobody else speaks for it.
+                match MetaRecord::decode(&body[1..]) {
+                    Ok(rec) if rec.node.addr == self.identity().addr => self.stats.dropped_rejected += 1,
+                    Ok(_) => {
+                        if self.foca.add_broadcast(&body[1..]).is_err() {
+                            self.stats.dropped_bad_metadata += 1;
+                        }
+                    }
+                    Err(_) => self.stats.dropped_bad_metadata += 1,
                 }
             }
             Some(&KIND_META) => match MetaRecord::decode(&body[1..]) {
@@ -906,4 +915,54 @@ fn check_record_len(rec: &MetaRecord) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A metadata record for `node` carrying `service` at `version`, as a
+    /// plain `KIND_META_SPREAD` datagram.
+    fn spread(node: NodeId, version: u64, service: &Service) -> Vec<u8> {
+        let rec = MetaRecord {
+            node,
+            version,
+            leaving: false,
+            service: service.clone(),
+        };
+        let mut d = vec![WIRE_PLAIN, KIND_META_SPREAD];
+        d.extend_from_slice(&rec.encode());
+        d
+    }
+
+    /// Found while writing the gossip fuzz targets' invariants: a spread
+    /// record went through foca's handler as if it were our own broadcast,
+    /// so a record naming our identity replaced our own metadata (input
+    /// `fuzz/corpus/gossip_plain/seed-regress-own-address`).
+    #[test]
+    fn a_spread_record_for_our_address_is_refused() {
+        let me = NodeId::with_gen("127.0.0.1:7001".parse().unwrap(), 5);
+        let peer: SocketAddr = "127.0.0.1:7002".parse().unwrap();
+        let local = Service::new("me", "g", "10.0.0.1:80");
+        let mut m = Machine::new(&GossipConfig::lan(), me, local.clone(), 1).unwrap();
+        m.drain();
+        assert!(m.knows(&local));
+
+        let mut forged = local.clone();
+        forged.weight = 9;
+        m.handle_packet(peer, &spread(me, 7, &forged));
+        let other = Service::new("intruder", "g", "10.0.0.2:80");
+        m.handle_packet(peer, &spread(me, 8, &other));
+        m.handle_packet(peer, &spread(NodeId::with_gen(me.addr, 6), 1, &other));
+        assert_eq!(m.members(), vec![local.clone()]);
+        assert_eq!(m.stats().dropped_rejected, 3);
+        let events = m.drain().events;
+        assert!(events.is_empty(), "{events:?}");
+
+        // A spread record of another member is still applied.
+        let peer_id = NodeId::with_gen(peer, 3);
+        m.handle_packet(peer, &spread(peer_id, 1, &other));
+        assert_eq!(m.stats().dropped_rejected, 3);
+        assert_eq!(m.stats().dropped_bad_metadata, 0);
+    }
 }
