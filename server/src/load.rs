@@ -37,7 +37,10 @@ mod tests {
     fn percentiles_of_a_hundred_and_of_nothing() {
         let lat: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
         let (rps, p50, p99) = summarize(lat, Duration::from_secs(2));
-        assert_eq!((rps, p50, p99), (50.0, Duration::from_millis(51), Duration::from_millis(100)));
+        assert_eq!(
+            (rps, p50, p99),
+            (50.0, Duration::from_millis(51), Duration::from_millis(100))
+        );
         assert_eq!(percentile(&[], 0.5), Duration::ZERO);
     }
 
