@@ -10,7 +10,8 @@ mod common;
 
 use common::udp_proxy::UdpProxy;
 use common::{
-    connect_started, match_owners, spawn_registry_args, spawn_service, wait_members_on, Started, WatchLog,
+    connect_started, match_owners, spawn_registry_args, spawn_service, wait_members_on, Seen, Started,
+    WatchLog,
 };
 use registry_core::registration::{Registration, RegistrationConfig};
 use registry_core::{Client, ClientConfig, GroupSnapshot, Service};
@@ -206,7 +207,7 @@ async fn a_registry_killed_and_restarted_under_load_loses_no_request() {
 /// ring churn stays within the flapping member's keys.
 fn check_flap_snapshots(
     who: &str,
-    snaps: &[(Instant, Vec<String>, Vec<Service>)],
+    snaps: &[Seen],
     stable: &[&str],
     flap: &str,
     with: &[String],

@@ -421,11 +421,14 @@ pub async fn match_owners(c: &RegistryClient<Channel>, group: &str, keys: &[Stri
     all
 }
 
+/// One Watch snapshot as received: arrival, member ids, members.
+pub type Seen = (Instant, Vec<String>, Vec<Service>);
+
 /// Every snapshot one registry's `Watch` stream sent, as it arrives.
 #[derive(Clone, Default)]
 pub struct WatchLog {
-    /// (arrival, member ids, members) per snapshot.
-    pub snapshots: std::sync::Arc<std::sync::Mutex<Vec<(Instant, Vec<String>, Vec<Service>)>>>,
+    /// The snapshots, in arrival order.
+    pub snapshots: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
 }
 
 impl WatchLog {
@@ -451,7 +454,7 @@ impl WatchLog {
     }
 
     /// The snapshots so far.
-    pub fn take(&self) -> Vec<(Instant, Vec<String>, Vec<Service>)> {
+    pub fn take(&self) -> Vec<Seen> {
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
