@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{spawn_ready, spawn_registry as registry, Started};
+use common::{
+    connect_started as connect, member_ids, spawn_ready, spawn_registry as registry, wait_members, Started,
+};
 use registry_core::wire::compat::r_client::RClient;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::{compat, v1};
@@ -41,47 +43,6 @@ fn service(id: &str, registries: &[String]) -> Started {
             &registries.join(","),
         ]),
     )
-}
-
-async fn connect(r: &Started) -> RegistryClient<Channel> {
-    RegistryClient::connect(format!("http://{}", r.field("grpc")))
-        .await
-        .expect("connect")
-}
-
-async fn member_ids(c: &mut RegistryClient<Channel>, group: &str) -> Vec<String> {
-    match c.members(v1::MembersRequest { group: group.into() }).await {
-        Ok(r) => r.into_inner().services.into_iter().map(|s| s.id).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Waits until `group` on every registry in `clients` has exactly `want`;
-/// returns how long it took.
-async fn wait_members(
-    clients: &mut [&mut RegistryClient<Channel>],
-    group: &str,
-    want: &[&str],
-    deadline: Duration,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let mut all = true;
-        let mut seen = Vec::new();
-        for c in clients.iter_mut() {
-            let ids = member_ids(c, group).await;
-            all &= ids == want;
-            seen.push(ids);
-        }
-        if all {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "{group} should be {want:?} on every registry within {deadline:?}, is {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn keys() -> Vec<String> {

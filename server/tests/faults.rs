@@ -10,8 +10,7 @@ mod common;
 
 use common::udp_proxy::UdpProxy;
 use common::{
-    connect_started, match_owners, spawn_registry_args, spawn_service, wait_members_on, Seen, Started,
-    WatchLog,
+    connect_started, match_owners, spawn_registry_args, spawn_service, wait_members, Seen, Started, WatchLog,
 };
 use registry_core::registration::{Registration, RegistrationConfig};
 use registry_core::{Client, ClientConfig, GroupSnapshot, Service};
@@ -134,7 +133,7 @@ async fn a_registry_killed_and_restarted_under_load_loses_no_request() {
         .map(|id| spawn_service(id, "kv", &seeds))
         .collect();
     let mut both = vec![connect_started(&r1).await, connect_started(&r2).await];
-    wait_members_on(&mut both, "kv", &["kv-1", "kv-2", "kv-3"], CHANGE_DEADLINE).await;
+    wait_members(&mut both, "kv", &["kv-1", "kv-2", "kv-3"], CHANGE_DEADLINE).await;
 
     let keys = keys();
     let want = Arc::new(match_owners(&both[0], "kv", &keys).await);
@@ -152,13 +151,13 @@ async fn a_registry_killed_and_restarted_under_load_loses_no_request() {
     drop(r1); // kill -9
     let mut r2c = vec![both.remove(1)];
     load.progress(200, "with reg-1 dead").await;
-    wait_members_on(&mut r2c, "registry-group", &["reg-2"], FAILURE_DEADLINE).await;
+    wait_members(&mut r2c, "registry-group", &["reg-2"], FAILURE_DEADLINE).await;
 
     // Restarted where its clients expect it: same gRPC and gossip addresses.
     let r1 = registry("reg-1", &r1_grpc, &r1_gossip, std::slice::from_ref(&r2_gossip));
     let mut both = vec![connect_started(&r1).await, r2c.remove(0)];
-    wait_members_on(&mut both, "kv", &["kv-1", "kv-2", "kv-3"], CHANGE_DEADLINE).await;
-    wait_members_on(&mut both, "registry-group", &["reg-1", "reg-2"], CHANGE_DEADLINE).await;
+    wait_members(&mut both, "kv", &["kv-1", "kv-2", "kv-3"], CHANGE_DEADLINE).await;
+    wait_members(&mut both, "registry-group", &["reg-1", "reg-2"], CHANGE_DEADLINE).await;
     load.progress(200, "after the restart").await;
 
     // Consistent: restarted registry == other registry == local view.
@@ -251,7 +250,7 @@ async fn a_flapping_service_moves_only_its_own_keys() {
     let _stable: Vec<Started> = stable.iter().map(|id| spawn_service(id, "web", &seeds)).collect();
     let mut flap = spawn_service("flap", "web", &seeds);
     let mut both = vec![connect_started(&r1).await, connect_started(&r2).await];
-    wait_members_on(&mut both, "web", &all, CHANGE_DEADLINE).await;
+    wait_members(&mut both, "web", &all, CHANGE_DEADLINE).await;
 
     let keys = keys();
     let with = match_owners(&both[0], "web", &keys).await;
@@ -266,7 +265,7 @@ async fn a_flapping_service_moves_only_its_own_keys() {
     let mut without = Vec::new();
     for cycle in 0..3 {
         drop(flap); // kill -9
-        wait_members_on(&mut both, "web", &stable, FAILURE_DEADLINE).await;
+        wait_members(&mut both, "web", &stable, FAILURE_DEADLINE).await;
         if cycle == 0 {
             without = match_owners(&both[0], "web", &keys).await;
             assert_eq!(match_owners(&both[1], "web", &keys).await, without);
@@ -279,7 +278,7 @@ async fn a_flapping_service_moves_only_its_own_keys() {
             }
         }
         flap = spawn_service("flap", "web", &seeds);
-        wait_members_on(&mut both, "web", &all, CHANGE_DEADLINE).await;
+        wait_members(&mut both, "web", &all, CHANGE_DEADLINE).await;
     }
     // Quick cycles: restarted (new gossip address, newer start) before the
     // old process is declared failed. The new one replaces it; the old
@@ -311,7 +310,7 @@ async fn a_flapping_service_moves_only_its_own_keys() {
     }
     // Long enough for the last old process to be declared down (~3 s).
     tokio::time::sleep(Duration::from_secs(8)).await;
-    wait_members_on(&mut both, "web", &all, CHANGE_DEADLINE).await;
+    wait_members(&mut both, "web", &all, CHANGE_DEADLINE).await;
     assert_eq!(
         match_owners(&both[0], "web", &keys).await,
         with,
@@ -378,14 +377,14 @@ async fn gossip_through_ten_percent_loss_converges_without_false_failures() {
     for r in &regs {
         clients.push(connect_started(r).await);
     }
-    let took = wait_members_on(
+    let took = wait_members(
         &mut clients,
         "registry-group",
         &["reg-l0", "reg-l1", "reg-l2"],
         FAILURE_DEADLINE,
     )
     .await;
-    wait_members_on(
+    wait_members(
         &mut clients,
         "web",
         &["web-1", "web-2", "web-3"],
@@ -415,7 +414,7 @@ async fn gossip_through_ten_percent_loss_converges_without_false_failures() {
     // A real crash: registry 2 killed. The others drop it.
     drop(regs.pop());
     let _gone = clients.pop();
-    wait_members_on(
+    wait_members(
         &mut clients,
         "registry-group",
         &["reg-l0", "reg-l1"],
@@ -425,10 +424,10 @@ async fn gossip_through_ten_percent_loss_converges_without_false_failures() {
     // A service cut off from the network: dropped as failed.
     let (reg3, front3) = services.pop().expect("web-3");
     proxy.isolate(front3.parse().expect("front"), true);
-    wait_members_on(&mut clients, "web", &["web-1", "web-2"], FAILURE_DEADLINE).await;
+    wait_members(&mut clients, "web", &["web-1", "web-2"], FAILURE_DEADLINE).await;
     // Reconnected, it rejoins (as a new incarnation).
     proxy.isolate(front3.parse().expect("front"), false);
-    wait_members_on(
+    wait_members(
         &mut clients,
         "web",
         &["web-1", "web-2", "web-3"],

@@ -360,10 +360,10 @@ pub async fn member_ids(c: &mut RegistryClient<Channel>, group: &str) -> Vec<Str
 }
 
 /// Polls until `group` lists exactly `want` (sorted ids) on every registry
-/// in `clients`; panics with what each lists after `deadline`. Returns how
-/// long it took.
-pub async fn wait_members_on(
-    clients: &mut [RegistryClient<Channel>],
+/// in `clients` (owned or `&mut`); panics with what each lists after
+/// `deadline`. Returns how long it took.
+pub async fn wait_members<C: std::borrow::BorrowMut<RegistryClient<Channel>>>(
+    clients: &mut [C],
     group: &str,
     want: &[&str],
     deadline: Duration,
@@ -372,7 +372,7 @@ pub async fn wait_members_on(
     loop {
         let mut seen = Vec::new();
         for c in clients.iter_mut() {
-            seen.push(member_ids(c, group).await);
+            seen.push(member_ids(c.borrow_mut(), group).await);
         }
         if seen.iter().all(|ids| ids == want) {
             return start.elapsed();
