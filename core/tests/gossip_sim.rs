@@ -196,7 +196,7 @@ fn late_joiner_learns_everyone_and_restart_replaces() {
 /// order), 40 members: the cluster converges, a join still spreads, a real
 /// crash is still seen by everyone exactly once, and a false failure, if
 /// one happens, heals by itself (the member rejoins). At 10% loss the
-/// defaults give about one false failure per 50 minutes of a 40-member
+/// defaults give about one false failure per half hour of a 40-member
 /// cluster (RELIABILITY.md, "Faults"), so none is not asserted here; the
 /// 5% test above asserts none.
 #[test]
