@@ -81,10 +81,19 @@ impl From<Error> for Status {
 }
 
 /// The one mapping from gRPC status codes back to core errors (clients).
+///
+/// A status the client's transport made up from a local error (the
+/// connection broke mid-call: the registry was killed or restarted) is
+/// `Unavailable`, so that the client retries on another registry; tonic
+/// gives those `Unknown` ("transport error") or `Internal` (h2 protocol
+/// errors) with the local error as source. A status the server sent has
+/// no source and keeps its code.
 impl From<Status> for Error {
     fn from(s: Status) -> Self {
         let msg = s.message().to_string();
+        let local = std::error::Error::source(&s).is_some();
         match s.code() {
+            Code::Unknown | Code::Internal if local => Error::Unavailable(msg),
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                 Error::InvalidArgument(msg)
             }
@@ -121,6 +130,10 @@ mod tests {
             Code::NotFound
         );
         assert!(matches!(Error::from(Status::unknown("x")), Error::Internal(m) if m.contains("Unknown")));
+        // Made by the client's transport from a broken connection: retryable.
+        let broken = Status::from_error(Box::new(std::io::Error::other("connection reset")));
+        assert_eq!(broken.code(), Code::Unknown);
+        assert!(matches!(Error::from(broken), Error::Unavailable(_)));
     }
 
     #[test]

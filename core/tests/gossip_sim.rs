@@ -191,3 +191,59 @@ fn late_joiner_learns_everyone_and_restart_replaces() {
         "one Joined on the restarted node, one Updated on each other"
     );
 }
+
+/// 10% loss and a delay of 1-40 ms (so datagrams also arrive out of
+/// order), 40 members: the cluster converges, a join still spreads, a real
+/// crash is still seen by everyone exactly once, and a false failure, if
+/// one happens, heals by itself (the member rejoins). At 10% loss the
+/// defaults give about one false failure per half hour of a 40-member
+/// cluster (RELIABILITY.md, "Faults"), so none is not asserted here; the
+/// 5% test above asserts none.
+#[test]
+fn ten_percent_loss_with_jitter_converges_heals_and_still_sees_a_crash() {
+    let cfg = SimConfig {
+        loss: 0.10,
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(40),
+        seed: 11,
+        ..SimConfig::default()
+    };
+    let mut sim = cluster(40, cfg, Duration::from_millis(20));
+    let took = sim.run_until(secs(60), |s| s.converged());
+    assert!(took.is_some(), "40 members did not converge at 10% loss");
+    sim.watch_where(|e| matches!(e, MemberEvent::Failed(_) | MemberEvent::Left(_)));
+    sim.run_for(secs(300));
+    let false_failures = sim.take_log();
+    println!(
+        "{} false failure events in 300 s at 10% loss",
+        false_failures.len()
+    );
+    sim.run_until(secs(60), |s| {
+        s.converged() && (0..40).all(|i| s.all_know(&format!("s{i}")))
+    })
+    .expect("a falsely failed member rejoins and everyone lists everyone again");
+
+    let late = sim.add_node(svc(40), &[0, 1, 2]);
+    sim.run_until(secs(60), |s| s.converged() && s.all_know("s40"))
+        .expect("a join spreads at 10% loss");
+
+    sim.watch("s7");
+    sim.crash(7);
+    let t = sim
+        .run_until(secs(60), |s| s.none_know("s7"))
+        .expect("a crash is detected at 10% loss");
+    println!("crash known to all after {t:?} at 10% loss");
+    sim.run_for(secs(30));
+    let log = sim.take_log();
+    let fails = log
+        .iter()
+        .filter(|(_, _, e)| matches!(e, MemberEvent::Failed(_)))
+        .count();
+    assert_eq!(
+        (fails, log.len()),
+        (40, 40),
+        "Failed(s7) once on each of the 40 others, nothing else: {:?}",
+        &log[..log.len().min(3)]
+    );
+    assert!(sim.node(late).is_some());
+}

@@ -10,6 +10,7 @@
 //! - [`errors`]: core errors → gRPC codes → HTTP statuses, in one place
 //! - [`metrics`]: counters and histograms for `/metrics`
 //! - [`cli`]: the `registry` command-line client
+//! - [`load`]: latency percentiles and RSS for the load tools
 #![warn(missing_docs)]
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod daemon;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;

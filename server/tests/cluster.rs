@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{member_ids, spawn_registry as registry, spawn_service, Started};
+use common::{
+    connect_started as connect, member_ids, spawn_registry as registry, spawn_service, wait_members, Started,
+};
 use registry_core::wire::compat::r_client::RClient;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::{compat, v1};
@@ -25,40 +27,6 @@ const CHANGE_DEADLINE: Duration = Duration::from_secs(10);
 
 fn service(id: &str, registries: &[String]) -> Started {
     spawn_service(id, "web", registries)
-}
-
-async fn connect(r: &Started) -> RegistryClient<Channel> {
-    RegistryClient::connect(format!("http://{}", r.field("grpc")))
-        .await
-        .expect("connect")
-}
-
-/// Waits until `group` on every registry in `clients` has exactly `want`;
-/// returns how long it took.
-async fn wait_members(
-    clients: &mut [&mut RegistryClient<Channel>],
-    group: &str,
-    want: &[&str],
-    deadline: Duration,
-) -> Duration {
-    let start = Instant::now();
-    loop {
-        let mut all = true;
-        let mut seen = Vec::new();
-        for c in clients.iter_mut() {
-            let ids = member_ids(c, group).await;
-            all &= ids == want;
-            seen.push(ids);
-        }
-        if all {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "{group} should be {want:?} on every registry within {deadline:?}, is {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn keys() -> Vec<String> {

@@ -16,6 +16,7 @@ use clap::Parser;
 use registry_core::registration::{Registration, RegistrationConfig};
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::v1::{MatchRequest, MembersRequest};
+use registry_server::load::{rss_kib, summarize};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
@@ -252,23 +253,4 @@ fn read_response(s: &mut TcpStream, buf: &mut [u8]) -> Result<(), String> {
             return Err("response too large".into());
         }
     }
-}
-
-fn summarize(mut lat: Vec<Duration>, elapsed: Duration) -> (f64, Duration, Duration) {
-    lat.sort_unstable();
-    let pick = |q: f64| {
-        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    (lat.len() as f64 / elapsed.as_secs_f64(), pick(0.50), pick(0.99))
-}
-
-/// Resident set size of `pid` in KiB, from /proc.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }

@@ -3,6 +3,8 @@
 //! that kills a child process when dropped.
 #![allow(dead_code)]
 
+pub mod udp_proxy;
+
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::{MemberEvent, Service};
 use registry_server::config::Settings;
@@ -300,16 +302,18 @@ pub fn spawn_ready(program: &str, args: &[String]) -> Started {
 /// Starts a real `registry-server` on loopback (free gRPC and HTTP ports,
 /// gossip on `bind`) joining through `seeds`, and waits until it is ready.
 pub fn spawn_registry(id: &str, bind: &str, seeds: &[String]) -> Started {
-    spawn_registry_with(id, bind, seeds, &[])
+    spawn_registry_args(id, "127.0.0.1:0", bind, seeds, &[])
 }
 
-/// [`spawn_registry`] with more flags (`extra`) appended.
-pub fn spawn_registry_with(id: &str, bind: &str, seeds: &[String], extra: &[&str]) -> Started {
+/// Starts a real `registry-server` like [`spawn_registry`], with gRPC on
+/// `grpc` (to restart one where its clients expect it) and extra flags
+/// (`--bind-advertise …`).
+pub fn spawn_registry_args(id: &str, grpc: &str, bind: &str, seeds: &[String], extra: &[String]) -> Started {
     let mut args: Vec<String> = [
         "--id",
         id,
         "--addr",
-        "127.0.0.1:0",
+        grpc,
         "--http-addr",
         "127.0.0.1:0",
         "--bind",
@@ -322,13 +326,19 @@ pub fn spawn_registry_with(id: &str, bind: &str, seeds: &[String], extra: &[&str
         args.push("--registries".into());
         args.push(seeds.join(","));
     }
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().cloned());
     spawn_ready(env!("CARGO_BIN_EXE_registry-server"), &args)
 }
 
-/// Starts a real `registry-example-service` `id` in `group` on a free
-/// port, registering through the gossip addresses `seeds`, and waits
-/// until it is ready.
+/// [`spawn_registry`] with more flags (`extra`) appended.
+pub fn spawn_registry_with(id: &str, bind: &str, seeds: &[String], extra: &[&str]) -> Started {
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    spawn_registry_args(id, "127.0.0.1:0", bind, seeds, &extra)
+}
+
+/// Starts a real `registry-example-service` `id` in `group` (HTTP on a
+/// free port) joining through the registries' gossip addresses `seeds`,
+/// and waits until it is ready.
 pub fn spawn_service(id: &str, group: &str, seeds: &[String]) -> Started {
     let args: Vec<String> = [
         "--id",
@@ -346,14 +356,111 @@ pub fn spawn_service(id: &str, group: &str, seeds: &[String]) -> Started {
     spawn_ready(env!("CARGO_BIN_EXE_registry-example-service"), &args)
 }
 
-/// The ids of `group`'s members on the registry behind `c`; empty when
-/// the call fails.
+/// Ids of `group`'s members on the registry behind `c` (empty on error).
 pub async fn member_ids(c: &mut RegistryClient<Channel>, group: &str) -> Vec<String> {
-    match c
-        .members(registry_core::wire::v1::MembersRequest { group: group.into() })
-        .await
-    {
+    let req = registry_core::wire::v1::MembersRequest { group: group.into() };
+    match c.members(req).await {
         Ok(r) => r.into_inner().services.into_iter().map(|s| s.id).collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// Polls until `group` lists exactly `want` (sorted ids) on every registry
+/// in `clients` (owned or `&mut`); panics with what each lists after
+/// `deadline`. Returns how long it took.
+pub async fn wait_members<C: std::borrow::BorrowMut<RegistryClient<Channel>>>(
+    clients: &mut [C],
+    group: &str,
+    want: &[&str],
+    deadline: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut seen = Vec::new();
+        for c in clients.iter_mut() {
+            seen.push(member_ids(c.borrow_mut(), group).await);
+        }
+        if seen.iter().all(|ids| ids == want) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{group} should be {want:?} on every registry within {deadline:?}, is {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A gRPC client of the registry process `r`.
+pub async fn connect_started(r: &Started) -> RegistryClient<Channel> {
+    RegistryClient::connect(format!("http://{}", r.field("grpc")))
+        .await
+        .expect("connect")
+}
+
+/// The owner of each of `keys` in `group` by `Match` on the registry behind
+/// `c`, 8 requests in flight; "" where Match fails.
+pub async fn match_owners(c: &RegistryClient<Channel>, group: &str, keys: &[String]) -> Vec<String> {
+    let mut tasks = Vec::new();
+    for chunk in keys.chunks(keys.len().div_ceil(8).max(1)) {
+        let (chunk, mut c, group) = (chunk.to_vec(), c.clone(), group.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                let req = registry_core::wire::v1::MatchRequest {
+                    group: group.clone(),
+                    key,
+                };
+                let id = match c.r#match(req).await {
+                    Ok(r) => r.into_inner().service.map(|s| s.id).unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                out.push(id);
+            }
+            out
+        }));
+    }
+    let mut all = Vec::with_capacity(keys.len());
+    for t in tasks {
+        all.extend(t.await.expect("match task"));
+    }
+    all
+}
+
+/// One Watch snapshot as received: arrival, member ids, members.
+pub type Seen = (Instant, Vec<String>, Vec<Service>);
+
+/// Every snapshot one registry's `Watch` stream sent, as it arrives.
+#[derive(Clone, Default)]
+pub struct WatchLog {
+    /// The snapshots, in arrival order.
+    pub snapshots: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl WatchLog {
+    /// Follows `group` on the registry at `grpc` until the stream ends or
+    /// the returned task is aborted.
+    pub fn follow(grpc: &str, group: &str) -> (WatchLog, tokio::task::JoinHandle<()>) {
+        let log = WatchLog::default();
+        let (url, group, out) = (format!("http://{grpc}"), group.to_string(), log.clone());
+        let task = tokio::spawn(async move {
+            let mut c = RegistryClient::connect(url).await.expect("connect watch");
+            let req = registry_core::wire::v1::WatchRequest { group };
+            let mut stream = c.watch(req).await.expect("watch").into_inner();
+            while let Ok(Some(snap)) = stream.message().await {
+                let services: Vec<Service> = snap.services.into_iter().map(Service::from).collect();
+                let ids = services.iter().map(|s| s.id.clone()).collect();
+                out.snapshots
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((Instant::now(), ids, services));
+            }
+        });
+        (log, task)
+    }
+
+    /// The snapshots so far.
+    pub fn take(&self) -> Vec<Seen> {
+        self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
