@@ -35,7 +35,7 @@ use crate::service::{MemberEvent, Service};
 use foca::{BroadcastHandler, Codec, Foca, Invalidates, Member, OwnedNotification};
 use rand_foca::rngs::SmallRng;
 use rand_foca::SeedableRng;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -64,7 +64,7 @@ pub struct Output {
 /// broadcast handler.
 struct MetaTable {
     local: NodeId,
-    entries: HashMap<SocketAddr, MetaRecord>,
+    entries: BTreeMap<SocketAddr, MetaRecord>,
     /// Records applied since the machine last looked, and whether the news
     /// should be gossiped on (false for records that came in a sync).
     changed: Vec<(MetaRecord, bool)>,
@@ -166,12 +166,12 @@ pub struct Machine {
     keyring: Option<Keyring>,
     max_packet: usize,
     local: MetaRecord,
-    live: HashSet<NodeId>,
-    by_id: HashMap<String, BTreeSet<SocketAddr>>,
-    id_of: HashMap<SocketAddr, String>,
-    published: HashMap<String, (SocketAddr, Service)>,
+    live: BTreeSet<NodeId>,
+    by_id: BTreeMap<String, BTreeSet<SocketAddr>>,
+    id_of: BTreeMap<SocketAddr, String>,
+    published: BTreeMap<String, (SocketAddr, Service)>,
     dirty: BTreeSet<String>,
-    pending: HashMap<SocketAddr, Pending>,
+    pending: BTreeMap<SocketAddr, Pending>,
     tick: u64,
     tick_every: Duration,
     grace_ticks: u64,
@@ -180,7 +180,7 @@ pub struct Machine {
     sync_rr: u64,
     join_sync: bool,
     last_bulk_sync: u64,
-    failing: HashMap<String, u64>,
+    failing: BTreeMap<String, u64>,
     next_sync_tick: u64,
     sync_ticks: u64,
     left: bool,
@@ -202,7 +202,7 @@ impl Machine {
         check_record_len(&local)?;
         let table = Arc::new(Mutex::new(MetaTable {
             local: me,
-            entries: HashMap::new(),
+            entries: BTreeMap::new(),
             changed: Vec::new(),
             quiet: false,
         }));
@@ -222,12 +222,12 @@ impl Machine {
             keyring: config.keyring.clone(),
             max_packet: config.max_packet_size,
             local,
-            live: HashSet::new(),
-            by_id: HashMap::new(),
-            id_of: HashMap::new(),
-            published: HashMap::new(),
+            live: BTreeSet::new(),
+            by_id: BTreeMap::new(),
+            id_of: BTreeMap::new(),
+            published: BTreeMap::new(),
             dirty: BTreeSet::new(),
-            pending: HashMap::new(),
+            pending: BTreeMap::new(),
             tick: 0,
             tick_every: config.meta_tick,
             grace_ticks: ticks(Duration::from_millis(200)),
@@ -236,7 +236,7 @@ impl Machine {
             sync_rr: seed,
             join_sync: false,
             last_bulk_sync: 0,
-            failing: HashMap::new(),
+            failing: BTreeMap::new(),
             next_sync_tick: u64::MAX,
             sync_ticks: ticks(config.sync_interval),
             left: false,

@@ -23,7 +23,7 @@ use crate::service::{MemberEvent, Service};
 use rand_foca::rngs::SmallRng;
 use rand_foca::{RngExt, SeedableRng};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -114,7 +114,7 @@ pub struct Sim {
     seq: u64,
     queue: BinaryHeap<Entry>,
     nodes: Vec<SimNode>,
-    by_addr: HashMap<SocketAddr, usize>,
+    by_addr: BTreeMap<SocketAddr, usize>,
     rng: SmallRng,
     watch: Option<EventFilter>,
     log: Vec<(Duration, usize, MemberEvent)>,
@@ -134,7 +134,7 @@ impl Sim {
             seq: 0,
             queue: BinaryHeap::new(),
             nodes: Vec::new(),
-            by_addr: HashMap::new(),
+            by_addr: BTreeMap::new(),
             rng,
             watch: None,
             log: Vec::new(),
