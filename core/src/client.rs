@@ -18,6 +18,7 @@ use crate::catalog::GroupSnapshot;
 use crate::error::{Error, Result};
 use crate::ring::RING_ALGORITHM;
 use crate::service::{check_name, Service, REGISTRY_GROUP};
+pub use crate::tls::TlsConfig;
 use crate::wire::v1::{self, registry_client::RegistryClient};
 use arc_swap::ArcSwap;
 use std::future::Future;
@@ -31,7 +32,8 @@ use tonic::transport::{Channel, Endpoint};
 /// Settings of a [`Client`]. `ClientConfig::new(addrs)` gives the defaults.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Registry gRPC addresses, `host:port` (an `http://` prefix is optional).
+    /// Registry gRPC addresses, `host:port` (an `http://` prefix, or
+    /// `https://` with [`ClientConfig::tls`], is optional).
     pub registries: Vec<String>,
     /// Time allowed to open a connection to one registry. Default 1 s: a
     /// registry on the same network answers in milliseconds, and a dead one
@@ -47,6 +49,9 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// Also use registries found in the reserved registry group. Default on.
     pub discover_registries: bool,
+    /// TLS towards the registries (their `--tls-cert`); `None`: plain
+    /// text. Default `None`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ClientConfig {
@@ -63,6 +68,7 @@ impl ClientConfig {
             attempts: None,
             max_backoff: Duration::from_secs(1),
             discover_registries: true,
+            tls: None,
         }
     }
 }
@@ -115,19 +121,54 @@ impl std::fmt::Debug for Client {
     }
 }
 
-fn normalize(addr: &str) -> Result<String> {
+/// The URL of a registry address: `https://` with TLS, `http://` without;
+/// an explicit scheme that contradicts the TLS settings is an error rather
+/// than a silent downgrade or a handshake that cannot succeed.
+fn normalize(addr: &str, tls: bool) -> Result<String> {
     let addr = addr.trim();
     if addr.is_empty() {
         return Err(Error::invalid("registry address is empty"));
     }
-    let url = if addr.starts_with("http://") || addr.starts_with("https://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
+    let url = match (addr.strip_prefix("http://"), addr.strip_prefix("https://")) {
+        (Some(_), _) if tls => {
+            return Err(Error::invalid(format!(
+                "registry address {addr:?} says http:// but TLS is configured"
+            )))
+        }
+        (_, Some(_)) if !tls => {
+            return Err(Error::invalid(format!(
+                "registry address {addr:?} says https:// but no TLS settings (CA) are given"
+            )))
+        }
+        (Some(_), _) | (_, Some(_)) => addr.to_string(),
+        (None, None) if tls => format!("https://{addr}"),
+        (None, None) => format!("http://{addr}"),
     };
     Endpoint::from_shared(url.clone())
         .map_err(|e| Error::invalid(format!("bad registry address {addr:?}: {e}")))?;
     Ok(url)
+}
+
+/// The error of a failed call, with the causes of a transport failure
+/// spelled out: tonic's own message for those is only "transport error",
+/// while the cause says e.g. which certificate was refused.
+fn status_error(status: tonic::Status) -> Error {
+    let message = with_causes(status.message(), std::error::Error::source(&status));
+    Error::from(tonic::Status::new(status.code(), message))
+}
+
+/// `message`, then each cause in the chain from `source` not already in it.
+fn with_causes(message: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut message = message.to_string();
+    while let Some(e) = source {
+        let cause = e.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+        source = e.source();
+    }
+    message
 }
 
 fn is_retryable(e: &Error) -> bool {
@@ -154,7 +195,7 @@ impl Client {
         }
         let mut targets = Vec::new();
         for addr in &config.registries {
-            let url = normalize(addr)?;
+            let url = normalize(addr, config.tls.is_some())?;
             if !targets.iter().any(|t: &Arc<Target>| t.addr == url) {
                 targets.push(Arc::new(Target {
                     channel: Self::channel(&config, &url)?,
@@ -182,6 +223,13 @@ impl Client {
             .map_err(|e| Error::invalid(format!("bad registry address {url:?}: {e}")))?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true);
+        let ep = match &config.tls {
+            Some(tls) => ep.tls_config(tls.to_tonic()?).map_err(|e| {
+                let msg = with_causes(&e.to_string(), std::error::Error::source(&e));
+                Error::invalid(format!("TLS settings: {msg}"))
+            })?,
+            None => ep,
+        };
         Ok(ep.connect_lazy())
     }
 
@@ -200,7 +248,9 @@ impl Client {
         let found = self.members(REGISTRY_GROUP).await?;
         let mut added = 0;
         for svc in found.services {
-            let Ok(url) = normalize(&svc.addr) else { continue };
+            let Ok(url) = normalize(&svc.addr, self.inner.config.tls.is_some()) else {
+                continue;
+            };
             // A registry that advertises a wildcard address cannot be dialed.
             if url.contains("://0.0.0.0:") || url.contains("://[::]:") {
                 continue;
@@ -238,7 +288,7 @@ impl Client {
             let rpc = call(RegistryClient::new(target.channel.clone()));
             let result = match tokio::time::timeout(self.inner.config.request_timeout, rpc).await {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(status)) => Err(Error::from(status)),
+                Ok(Err(status)) => Err(status_error(status)),
                 Err(_) => Err(Error::Timeout(format!(
                     "{what} on {} took over {:?}",
                     target.addr, self.inner.config.request_timeout

@@ -14,6 +14,7 @@ pub mod registration;
 pub mod ring;
 pub mod runtime;
 pub mod service;
+pub mod tls;
 pub mod wire;
 
 pub use catalog::{Catalog, GroupSnapshot};
@@ -21,3 +22,4 @@ pub use client::{Client, ClientConfig, GroupInfo, GroupView, Members};
 pub use error::{Error, Result};
 pub use ring::Ring;
 pub use service::{MemberEvent, Service, REGISTRY_GROUP};
+pub use tls::TlsConfig;

@@ -10,6 +10,7 @@
 //! - [`errors`]: core errors → gRPC codes → HTTP statuses, in one place
 //! - [`metrics`]: counters and histograms for `/metrics`
 //! - [`cli`]: the `registry` command-line client
+//! - [`tls`]: TLS for both listeners, with counted handshake failures
 #![warn(missing_docs)]
 
 pub mod api;
@@ -24,3 +25,4 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;
+pub mod tls;
