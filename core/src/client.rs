@@ -149,12 +149,52 @@ fn normalize(addr: &str, tls: bool) -> Result<String> {
     Ok(url)
 }
 
-/// The error of a failed call, with the causes of a transport failure
-/// spelled out: tonic's own message for those is only "transport error",
-/// while the cause says e.g. which certificate was refused.
-fn status_error(status: tonic::Status) -> Error {
-    let message = with_causes(status.message(), std::error::Error::source(&status));
-    Error::from(tonic::Status::new(status.code(), message))
+/// The error of a failed call. A status that carries a source error was
+/// made here, by the transport (no answer from a server has one): the
+/// registry could not be talked to, so it is `Unavailable` whatever code
+/// tonic chose, with the causes spelled out (tonic's own message is only
+/// "transport error"), marked `TLS:` when rustls refused, and with a hint
+/// when a plain-text client got an answer it cannot read.
+fn status_error(status: tonic::Status, tls: bool) -> Error {
+    let Some(source) = std::error::Error::source(&status) else {
+        return Error::from(status);
+    };
+    let mut message = with_causes(status.message(), Some(source));
+    match status.code() {
+        tonic::Code::DeadlineExceeded => return Error::Timeout(message),
+        // A TLS alert from the registry reaches us inside an h2 error
+        // that hides its cause: only the text tells.
+        _ if is_tls_error(source) || message.contains("received fatal alert") => {
+            message = format!("TLS: {message}")
+        }
+        tonic::Code::Internal | tonic::Code::Unknown if !tls => {
+            message.push_str(" (does the registry serve TLS only? then the client needs its CA)")
+        }
+        _ => {}
+    }
+    Error::Unavailable(message)
+}
+
+/// True when rustls is among the causes (directly or inside an I/O error).
+fn is_tls_error(mut source: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio_rustls::rustls;
+    loop {
+        if source.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(inner) = source
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if inner.is::<rustls::Error>() {
+                return true;
+            }
+        }
+        match source.source() {
+            Some(next) => source = next,
+            None => return false,
+        }
+    }
 }
 
 /// `message`, then each cause in the chain from `source` not already in it.
@@ -288,7 +328,7 @@ impl Client {
             let rpc = call(RegistryClient::new(target.channel.clone()));
             let result = match tokio::time::timeout(self.inner.config.request_timeout, rpc).await {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(status)) => Err(status_error(status)),
+                Ok(Err(status)) => Err(status_error(status, self.inner.config.tls.is_some())),
                 Err(_) => Err(Error::Timeout(format!(
                     "{what} on {} took over {:?}",
                     target.addr, self.inner.config.request_timeout
@@ -566,5 +606,25 @@ impl GroupView {
     /// A receiver that changes on every new snapshot (for `changed().await`).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_follows_the_tls_settings() {
+        assert_eq!(normalize("h:1", false).unwrap(), "http://h:1");
+        assert_eq!(normalize("h:1", true).unwrap(), "https://h:1");
+        assert_eq!(normalize("https://h:1", true).unwrap(), "https://h:1");
+        assert!(normalize("http://h:1", true)
+            .unwrap_err()
+            .to_string()
+            .contains("TLS"));
+        assert!(normalize("https://h:1", false)
+            .unwrap_err()
+            .to_string()
+            .contains("TLS"));
     }
 }

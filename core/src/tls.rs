@@ -137,3 +137,29 @@ fn read_pem(what: &str, path: &Path) -> Result<Vec<u8>> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_settings_are_refused_with_a_clear_error() {
+        let no_ca = TlsConfig::new(Vec::new()).to_tonic().unwrap_err();
+        assert!(no_ca.to_string().contains("no CA certificate"), "{no_ca}");
+        let garbage = TlsConfig::new(b"not a certificate".to_vec())
+            .to_tonic()
+            .unwrap_err();
+        assert!(matches!(garbage, Error::InvalidArgument(_)), "{garbage}");
+        let mut half = TlsConfig::new(b"x".to_vec());
+        half.client_key_pem = Some(b"k".to_vec());
+        assert!(half.to_tonic().is_err());
+        let missing = TlsConfig::from_files("/no/such/ca.pem", None, None).unwrap_err();
+        assert!(missing.to_string().contains("/no/such/ca.pem"), "{missing}");
+    }
+
+    #[test]
+    fn the_private_key_is_never_printed() {
+        let c = TlsConfig::new(b"ca".to_vec()).with_identity(b"cert".to_vec(), b"SECRET".to_vec());
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
+}

@@ -94,7 +94,13 @@ pub fn http_request(addr: SocketAddr, method: &str, path_and_query: &str) -> Htt
     .expect("write request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read answer");
-    let text = String::from_utf8_lossy(&raw).to_string();
+    parse_answer(&raw)
+}
+
+/// Parses a whole HTTP/1.1 answer (status line, headers, body, chunked or
+/// not); panics when it is not one.
+pub fn parse_answer(raw: &[u8]) -> HttpAnswer {
+    let text = String::from_utf8_lossy(raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("header end");
     let mut lines = head.lines();
     let status_line = lines.next().expect("status line");
@@ -300,6 +306,11 @@ pub fn spawn_ready(program: &str, args: &[String]) -> Started {
 /// Starts a real `registry-server` on loopback (free gRPC and HTTP ports,
 /// gossip on `bind`) joining through `seeds`, and waits until it is ready.
 pub fn spawn_registry(id: &str, bind: &str, seeds: &[String]) -> Started {
+    spawn_registry_with(id, bind, seeds, &[])
+}
+
+/// [`spawn_registry`] with more flags (`extra`, e.g. `--tls-cert FILE`).
+pub fn spawn_registry_with(id: &str, bind: &str, seeds: &[String], extra: &[String]) -> Started {
     let mut args: Vec<String> = [
         "--id",
         id,
@@ -317,5 +328,6 @@ pub fn spawn_registry(id: &str, bind: &str, seeds: &[String]) -> Started {
         args.push("--registries".into());
         args.push(seeds.join(","));
     }
+    args.extend(extra.iter().cloned());
     spawn_ready(env!("CARGO_BIN_EXE_registry-server"), &args)
 }
