@@ -272,7 +272,9 @@ async fn with_a_client_ca_only_clients_with_a_certificate_from_it_get_in() {
     // No certificate: refused on both ports.
     let anonymous = reg.client(Some(tls_ca(pki))).await.expect("client");
     let err = anonymous.members(REGISTRY_GROUP).await.unwrap_err();
-    assert!(matches!(&err, Error::Unavailable(m) if m.contains("TLS")), "{err}");
+    // TLS 1.3: the client may see the registry's alert or only the
+    // connection closing after it, depending on timing.
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
     assert!(reg.https_get("/healthz", &pki.ca, None).await.is_err());
 
     // A certificate from an unrelated CA: refused on both ports.
