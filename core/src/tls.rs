@@ -85,6 +85,34 @@ impl TlsConfig {
         }
     }
 
+    /// The settings a front door's optional TLS options ask for: `None`
+    /// when none is given; the CA is required once any other is; the
+    /// files are read now. `names` are the option names used in errors
+    /// (CA, certificate, key, domain), e.g. `["--tls-ca", "--tls-cert",
+    /// "--tls-key", "--tls-domain"]`.
+    pub fn from_options(
+        ca: Option<&Path>,
+        client_cert: Option<&Path>,
+        client_key: Option<&Path>,
+        domain: Option<&str>,
+        names: [&str; 4],
+    ) -> Result<Option<Self>> {
+        let Some(ca) = ca else {
+            if client_cert.is_some() || client_key.is_some() || domain.is_some() {
+                return Err(Error::invalid(format!(
+                    "TLS: {}, {} and {} need {} (the CA of the registries' certificates)",
+                    names[1], names[2], names[3], names[0]
+                )));
+            }
+            return Ok(None);
+        };
+        let tls = TlsConfig::from_files(ca, client_cert, client_key)?;
+        Ok(Some(match domain {
+            Some(d) => tls.with_domain(d),
+            None => tls,
+        }))
+    }
+
     /// Checks the PEM contents (so that a wrong file fails when the client
     /// is made, not at the first call) and builds tonic's configuration.
     pub(crate) fn to_tonic(&self) -> Result<ClientTlsConfig> {
@@ -153,6 +181,10 @@ mod tests {
         let mut half = TlsConfig::new(b"x".to_vec());
         half.client_key_pem = Some(b"k".to_vec());
         assert!(half.to_tonic().is_err());
+        let names = ["ca", "cert", "key", "domain"];
+        let no_ca = TlsConfig::from_options(None, None, None, Some("d"), names).unwrap_err();
+        assert!(no_ca.to_string().contains("need ca"), "{no_ca}");
+        assert_eq!(TlsConfig::from_options(None, None, None, None, names), Ok(None));
         let missing = TlsConfig::from_files("/no/such/ca.pem", None, None).unwrap_err();
         assert!(missing.to_string().contains("/no/such/ca.pem"), "{missing}");
     }

@@ -1,7 +1,7 @@
 //! The discovery client: RPC calls to the registries, with failover.
 
 use crate::args::{arg_out, arg_ref, arg_slice, arg_str, optional};
-use crate::error::{guard, guard_value, registry_status, FfiError, FfiResult};
+use crate::error::{guard, guard_value, registry_status, FfiResult};
 use crate::service::{registry_group_list, registry_service, registry_service_list};
 use registry_core::{runtime, Client, ClientConfig, TlsConfig};
 use std::ffi::c_char;
@@ -84,22 +84,18 @@ impl registry_client_options {
                 optional(self.tls_domain, "options.tls_domain")?,
             )
         };
-        c.tls = match ca {
-            Some(ca) => {
-                let tls =
-                    TlsConfig::from_files(ca, cert.as_deref().map(Path::new), key.as_deref().map(Path::new))?;
-                Some(match domain {
-                    Some(d) => tls.with_domain(d),
-                    None => tls,
-                })
-            }
-            None if cert.is_some() || key.is_some() || domain.is_some() => {
-                return Err(FfiError::invalid(
-                    "options.tls_cert_file, tls_key_file and tls_domain need options.tls_ca_file",
-                ))
-            }
-            None => None,
-        };
+        c.tls = TlsConfig::from_options(
+            ca.as_deref().map(Path::new),
+            cert.as_deref().map(Path::new),
+            key.as_deref().map(Path::new),
+            domain.as_deref(),
+            [
+                "options.tls_ca_file",
+                "options.tls_cert_file",
+                "options.tls_key_file",
+                "options.tls_domain",
+            ],
+        )?;
         Ok(c)
     }
 }

@@ -180,19 +180,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 /// The TLS settings the flags ask for (`None` without `--tls-ca`).
 fn tls_config(cli: &Cli) -> Result<Option<TlsConfig>, CliError> {
-    let Some(ca) = &cli.tls_ca else {
-        if cli.tls_cert.is_some() || cli.tls_key.is_some() || cli.tls_domain.is_some() {
-            return Err(CliError(
-                "--tls-cert, --tls-key and --tls-domain need --tls-ca".to_string(),
-            ));
-        }
-        return Ok(None);
-    };
-    let tls = TlsConfig::from_files(ca, cli.tls_cert.as_deref(), cli.tls_key.as_deref())?;
-    Ok(Some(match &cli.tls_domain {
-        Some(domain) => tls.with_domain(domain),
-        None => tls,
-    }))
+    Ok(TlsConfig::from_options(
+        cli.tls_ca.as_deref(),
+        cli.tls_cert.as_deref(),
+        cli.tls_key.as_deref(),
+        cli.tls_domain.as_deref(),
+        ["--tls-ca", "--tls-cert", "--tls-key", "--tls-domain"],
+    )?)
 }
 
 /// Prints every snapshot of `group`. When a registry's stream ends or
