@@ -111,21 +111,11 @@ impl Bound {
         let grpc_task = match &tls {
             Some(tls) => {
                 let incoming = tls.incoming(grpc, tls::Listener::Grpc).into_stream();
-                tokio::spawn(async move {
-                    grpc_server
-                        .serve_with_incoming_shutdown(incoming, grpc_shutdown)
-                        .await
-                        .map_err(|e| format!("gRPC server: {e}"))
-                })
+                tokio::spawn(serve_grpc(grpc_server, incoming, grpc_shutdown))
             }
             None => {
                 let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
-                tokio::spawn(async move {
-                    grpc_server
-                        .serve_with_incoming_shutdown(incoming, grpc_shutdown)
-                        .await
-                        .map_err(|e| format!("gRPC server: {e}"))
-                })
+                tokio::spawn(serve_grpc(grpc_server, incoming, grpc_shutdown))
             }
         };
 
@@ -253,6 +243,29 @@ impl Running {
         }
         tracing::info!("stopped");
     }
+}
+
+/// Serves the gRPC routes on `incoming` connections (plain TCP or TLS)
+/// until `shutdown` completes.
+async fn serve_grpc<I, IO, IE>(
+    server: tonic::transport::server::Router,
+    incoming: I,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String>
+where
+    I: tokio_stream::Stream<Item = Result<IO, IE>>,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    server
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| format!("gRPC server: {e}"))
 }
 
 /// Serves the HTTP router on `listener` (plain TCP or TLS) until
