@@ -30,8 +30,20 @@ PY
 # Starts registry-server (already built) with free ports and EXTRA flags,
 # logging to LOG; waits until its gRPC port accepts connections. On success
 # sets launched_pid, launched_grpc and launched_gossip (host:port); else
-# sets server_skip_reason and returns 1.
+# sets server_skip_reason and returns 1. A port found free can be taken by
+# another process before the server binds it: then it tries new ports, up
+# to 3 times.
 launch_server() {
+  local try
+  for try in 1 2 3; do
+    if launch_server_once "$@"; then return 0; fi
+    grep -q "already in use" "$1" 2>/dev/null || return 1
+    echo "registry-server: a port was taken meanwhile (try $try of 3): $(cat "$1")" >&2
+  done
+  return 1
+}
+
+launch_server_once() {
   local log=$1; shift
   local bin=$root/target/debug/registry-server
   if [ ! -x "$bin" ]; then server_skip_reason="no $bin"; return 1; fi
