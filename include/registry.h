@@ -108,6 +108,18 @@ typedef struct registry_client_options {
   // true: use only the given registries; false (default): also use the
   // registries listed in the reserved registry group.
   bool no_registry_discovery;
+  // Path of a PEM file with the CA certificates that registry
+  // certificates must chain to; set, the client speaks TLS (the
+  // registries run with `--tls-cert`). NULL (default): plain text.
+  const char *tls_ca_file;
+  // Path of the PEM client certificate, for registries that require
+  // one (`--tls-client-ca`); needs `tls_key_file`. NULL: none.
+  const char *tls_cert_file;
+  // Path of the PEM private key of `tls_cert_file`. NULL: none.
+  const char *tls_key_file;
+  // Name the registry certificates must carry. NULL: the host of each
+  // registry address.
+  const char *tls_domain;
 } registry_client_options;
 
 // What `registry_registration_start` registers. Zero-initialise it
@@ -157,14 +169,16 @@ extern "C" {
 const char *registry_version(void);
 
 // Creates a client for `count` registry addresses (`"host:port"`).
-// Connections open lazily: this fails only on an empty list or a
-// malformed address (`REGISTRY_INVALID_ARGUMENT`). `options` may be NULL
+// Connections open lazily: this fails only on an empty list, a
+// malformed address, or unreadable or invalid TLS files
+// (`REGISTRY_INVALID_ARGUMENT`, naming the file). `options` may be NULL
 // for every default. Blocks while asking a registry for the others when
 // discovery is on (at most a few seconds when none answers).
 //
 // # Safety
 // `registries` points to `count` NUL-terminated strings; `options` is NULL
-// or a valid struct; `out` points to a writable pointer. Ownership: the
+// or a valid struct whose `tls_*` strings are NULL or NUL-terminated;
+// `out` points to a writable pointer. Ownership: the
 // library copies what it needs and keeps no pointer to the arguments; on
 // `REGISTRY_OK` the caller owns `*out` and releases it with
 // `registry_client_free`.

@@ -18,6 +18,7 @@ use crate::catalog::GroupSnapshot;
 use crate::error::{Error, Result};
 use crate::ring::RING_ALGORITHM;
 use crate::service::{check_name, Service, REGISTRY_GROUP};
+pub use crate::tls::TlsConfig;
 use crate::wire::v1::{self, registry_client::RegistryClient};
 use arc_swap::ArcSwap;
 use std::future::Future;
@@ -31,7 +32,8 @@ use tonic::transport::{Channel, Endpoint};
 /// Settings of a [`Client`]. `ClientConfig::new(addrs)` gives the defaults.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Registry gRPC addresses, `host:port` (an `http://` prefix is optional).
+    /// Registry gRPC addresses, `host:port` (an `http://` prefix, or
+    /// `https://` with [`ClientConfig::tls`], is optional).
     pub registries: Vec<String>,
     /// Time allowed to open a connection to one registry. Default 1 s: a
     /// registry on the same network answers in milliseconds, and a dead one
@@ -47,6 +49,9 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// Also use registries found in the reserved registry group. Default on.
     pub discover_registries: bool,
+    /// TLS towards the registries (their `--tls-cert`); `None`: plain
+    /// text. Default `None`.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ClientConfig {
@@ -63,6 +68,7 @@ impl ClientConfig {
             attempts: None,
             max_backoff: Duration::from_secs(1),
             discover_registries: true,
+            tls: None,
         }
     }
 }
@@ -115,19 +121,94 @@ impl std::fmt::Debug for Client {
     }
 }
 
-fn normalize(addr: &str) -> Result<String> {
+/// The URL of a registry address: `https://` with TLS, `http://` without;
+/// an explicit scheme that contradicts the TLS settings is an error rather
+/// than a silent downgrade or a handshake that cannot succeed.
+fn normalize(addr: &str, tls: bool) -> Result<String> {
     let addr = addr.trim();
     if addr.is_empty() {
         return Err(Error::invalid("registry address is empty"));
     }
-    let url = if addr.starts_with("http://") || addr.starts_with("https://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
+    let url = match (addr.strip_prefix("http://"), addr.strip_prefix("https://")) {
+        (Some(_), _) if tls => {
+            return Err(Error::invalid(format!(
+                "registry address {addr:?} says http:// but TLS is configured"
+            )))
+        }
+        (_, Some(_)) if !tls => {
+            return Err(Error::invalid(format!(
+                "registry address {addr:?} says https:// but no TLS settings (CA) are given"
+            )))
+        }
+        (Some(_), _) | (_, Some(_)) => addr.to_string(),
+        (None, None) if tls => format!("https://{addr}"),
+        (None, None) => format!("http://{addr}"),
     };
     Endpoint::from_shared(url.clone())
         .map_err(|e| Error::invalid(format!("bad registry address {addr:?}: {e}")))?;
     Ok(url)
+}
+
+/// The error of a failed call. A status that carries a source error was
+/// made here, by the transport (no answer from a server has one): the
+/// registry could not be talked to, so it is `Unavailable` whatever code
+/// tonic chose, with the causes spelled out (tonic's own message is only
+/// "transport error"), marked `TLS:` when rustls refused, and with a hint
+/// when a plain-text client got an answer it cannot read.
+fn status_error(status: tonic::Status, tls: bool) -> Error {
+    let Some(source) = std::error::Error::source(&status) else {
+        return Error::from(status);
+    };
+    let mut message = with_causes(status.message(), Some(source));
+    match status.code() {
+        tonic::Code::DeadlineExceeded => return Error::Timeout(message),
+        // A TLS alert from the registry reaches us inside an h2 error
+        // that hides its cause: only the text tells.
+        _ if is_tls_error(source) || message.contains("received fatal alert") => {
+            message = format!("TLS: {message}")
+        }
+        tonic::Code::Internal | tonic::Code::Unknown if !tls => {
+            message.push_str(" (does the registry serve TLS only? then the client needs its CA)")
+        }
+        _ => {}
+    }
+    Error::Unavailable(message)
+}
+
+/// True when rustls is among the causes (directly or inside an I/O error).
+fn is_tls_error(mut source: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio_rustls::rustls;
+    loop {
+        if source.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(inner) = source
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if inner.is::<rustls::Error>() {
+                return true;
+            }
+        }
+        match source.source() {
+            Some(next) => source = next,
+            None => return false,
+        }
+    }
+}
+
+/// `message`, then each cause in the chain from `source` not already in it.
+fn with_causes(message: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut message = message.to_string();
+    while let Some(e) = source {
+        let cause = e.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+        source = e.source();
+    }
+    message
 }
 
 /// Errors another registry may not give: unreachable, too slow, or full
@@ -159,7 +240,7 @@ impl Client {
         }
         let mut targets = Vec::new();
         for addr in &config.registries {
-            let url = normalize(addr)?;
+            let url = normalize(addr, config.tls.is_some())?;
             if !targets.iter().any(|t: &Arc<Target>| t.addr == url) {
                 targets.push(Arc::new(Target {
                     channel: Self::channel(&config, &url)?,
@@ -187,6 +268,13 @@ impl Client {
             .map_err(|e| Error::invalid(format!("bad registry address {url:?}: {e}")))?
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true);
+        let ep = match &config.tls {
+            Some(tls) => ep.tls_config(tls.to_tonic()?).map_err(|e| {
+                let msg = with_causes(&e.to_string(), std::error::Error::source(&e));
+                Error::invalid(format!("TLS settings: {msg}"))
+            })?,
+            None => ep,
+        };
         Ok(ep.connect_lazy())
     }
 
@@ -205,7 +293,9 @@ impl Client {
         let found = self.members(REGISTRY_GROUP).await?;
         let mut added = 0;
         for svc in found.services {
-            let Ok(url) = normalize(&svc.addr) else { continue };
+            let Ok(url) = normalize(&svc.addr, self.inner.config.tls.is_some()) else {
+                continue;
+            };
             // A registry that advertises a wildcard address cannot be dialed.
             if url.contains("://0.0.0.0:") || url.contains("://[::]:") {
                 continue;
@@ -243,7 +333,7 @@ impl Client {
             let rpc = call(RegistryClient::new(target.channel.clone()));
             let result = match tokio::time::timeout(self.inner.config.request_timeout, rpc).await {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(status)) => Err(Error::from(status)),
+                Ok(Err(status)) => Err(status_error(status, self.inner.config.tls.is_some())),
                 Err(_) => Err(Error::Timeout(format!(
                     "{what} on {} took over {:?}",
                     target.addr, self.inner.config.request_timeout
@@ -545,5 +635,25 @@ impl GroupView {
     /// A receiver that changes on every new snapshot (for `changed().await`).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_follows_the_tls_settings() {
+        assert_eq!(normalize("h:1", false).unwrap(), "http://h:1");
+        assert_eq!(normalize("h:1", true).unwrap(), "https://h:1");
+        assert_eq!(normalize("https://h:1", true).unwrap(), "https://h:1");
+        assert!(normalize("http://h:1", true)
+            .unwrap_err()
+            .to_string()
+            .contains("TLS"));
+        assert!(normalize("https://h:1", false)
+            .unwrap_err()
+            .to_string()
+            .contains("TLS"));
     }
 }

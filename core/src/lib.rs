@@ -15,6 +15,7 @@ pub mod registration;
 pub mod ring;
 pub mod runtime;
 pub mod service;
+pub mod tls;
 pub mod wire;
 
 pub use catalog::{Catalog, GroupSnapshot};
@@ -23,3 +24,4 @@ pub use error::{Error, Result};
 pub use limits::{CatalogLimits, Limit};
 pub use ring::Ring;
 pub use service::{MemberEvent, Service, REGISTRY_GROUP};
+pub use tls::TlsConfig;

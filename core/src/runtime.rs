@@ -14,10 +14,30 @@ pub fn shared() -> Result<&'static Runtime> {
         Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("registry-rt")
+            .on_thread_start(block_sigpipe)
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
     })
+}
+
+/// Blocks SIGPIPE in the calling (runtime) thread. A C host keeps the
+/// default action for SIGPIPE, which kills the process when a socket write
+/// finds the peer gone — as when a TLS registry refuses a client
+/// certificate and closes the connection. Blocked in the threads that do
+/// the writing, the write fails with EPIPE instead (reported as an
+/// unavailable registry), and the host's own signal settings stay as they
+/// are. (Rust and Python programs ignore SIGPIPE already.)
+fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: plain libc calls on a local, initialized signal set; they
+    // change only this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Runs `fut` to completion on the shared runtime from a thread that is not

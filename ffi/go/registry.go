@@ -69,6 +69,18 @@ type ClientOptions struct {
 	// NoRegistryDiscovery: use only the given registries, not those listed
 	// in the reserved registry group.
 	NoRegistryDiscovery bool
+	// TLSCAFile is a PEM file of the CA certificates that registry
+	// certificates must chain to; set, the client speaks TLS to every
+	// registry (started with --tls-cert). Empty: plain text.
+	TLSCAFile string
+	// TLSCertFile and TLSKeyFile are the PEM client certificate and key,
+	// for registries that require one (--tls-client-ca).
+	TLSCertFile string
+	// TLSKeyFile is the PEM private key of TLSCertFile.
+	TLSKeyFile string
+	// TLSDomain is the name registry certificates must carry (default: the
+	// host of each registry address).
+	TLSDomain string
 }
 
 func millis(d time.Duration) C.uint32_t {
@@ -92,8 +104,9 @@ type Client struct {
 }
 
 // NewClient creates a client for registries ("host:port"); opts may be
-// nil. Connections open lazily, so it fails only on an empty list or a
-// malformed address (ErrInvalidArgument).
+// nil. Connections open lazily, so it fails only on an empty list, a
+// malformed address, or unreadable or invalid TLS files
+// (ErrInvalidArgument).
 func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 	var o C.registry_client_options
 	if opts != nil {
@@ -104,6 +117,22 @@ func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 		}
 		o.max_backoff_ms = millis(opts.MaxBackoff)
 		o.no_registry_discovery = C.bool(opts.NoRegistryDiscovery)
+		var tls cStrings
+		defer func() { tls.free() }()
+		for _, f := range []struct {
+			value string
+			field **C.char
+		}{
+			{opts.TLSCAFile, &o.tls_ca_file},
+			{opts.TLSCertFile, &o.tls_cert_file},
+			{opts.TLSKeyFile, &o.tls_key_file},
+			{opts.TLSDomain, &o.tls_domain},
+		} {
+			if f.value != "" {
+				*f.field = C.CString(f.value)
+				tls = append(tls, *f.field)
+			}
+		}
 	}
 	addrs := newCStrings(registries)
 	defer addrs.free()

@@ -68,6 +68,18 @@ pub(crate) unsafe fn as_str<'a>(p: *const c_char, name: &str) -> FfiResult<&'a s
     utf8(unsafe { CStr::from_ptr(p) }.to_bytes(), name)
 }
 
+/// An optional string field: NULL is `None`.
+///
+/// # Safety
+/// `p` is NULL or NUL-terminated.
+pub(crate) unsafe fn optional(p: *const c_char, name: &str) -> FfiResult<Option<String>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: contract above.
+    Ok(Some(unsafe { as_str(p, name) }?.to_string()))
+}
+
 /// `&str` from a pointer and a length (no NUL needed); NULL is accepted
 /// only with length 0. Fails on invalid UTF-8.
 ///

@@ -1,15 +1,16 @@
 //! The discovery client: RPC calls to the registries, with failover.
 
-use crate::args::{arg_out, arg_ref, arg_slice, arg_str};
+use crate::args::{arg_out, arg_ref, arg_slice, arg_str, optional};
 use crate::error::{guard, guard_value, registry_status, FfiResult};
 use crate::service::{registry_group_list, registry_service, registry_service_list};
-use registry_core::{runtime, Client, ClientConfig};
+use registry_core::{runtime, Client, ClientConfig, TlsConfig};
 use std::ffi::c_char;
+use std::path::Path;
 use std::time::Duration;
 
 /// Settings of a client. A zeroed struct (`= {0}`) means every default.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct registry_client_options {
     /// Time allowed to open a connection to one registry, in ms; 0 = 1000.
     pub connect_timeout_ms: u32,
@@ -23,11 +24,42 @@ pub struct registry_client_options {
     /// true: use only the given registries; false (default): also use the
     /// registries listed in the reserved registry group.
     pub no_registry_discovery: bool,
+    /// Path of a PEM file with the CA certificates that registry
+    /// certificates must chain to; set, the client speaks TLS (the
+    /// registries run with `--tls-cert`). NULL (default): plain text.
+    pub tls_ca_file: *const c_char,
+    /// Path of the PEM client certificate, for registries that require
+    /// one (`--tls-client-ca`); needs `tls_key_file`. NULL: none.
+    pub tls_cert_file: *const c_char,
+    /// Path of the PEM private key of `tls_cert_file`. NULL: none.
+    pub tls_key_file: *const c_char,
+    /// Name the registry certificates must carry. NULL: the host of each
+    /// registry address.
+    pub tls_domain: *const c_char,
+}
+
+impl Default for registry_client_options {
+    fn default() -> Self {
+        registry_client_options {
+            connect_timeout_ms: 0,
+            request_timeout_ms: 0,
+            attempts: 0,
+            max_backoff_ms: 0,
+            no_registry_discovery: false,
+            tls_ca_file: std::ptr::null(),
+            tls_cert_file: std::ptr::null(),
+            tls_key_file: std::ptr::null(),
+            tls_domain: std::ptr::null(),
+        }
+    }
 }
 
 impl registry_client_options {
-    /// The core configuration for `registries`.
-    fn config(&self, registries: Vec<String>) -> ClientConfig {
+    /// The core configuration for `registries`; reads the TLS files.
+    ///
+    /// # Safety
+    /// The `tls_*` fields are NULL or NUL-terminated.
+    unsafe fn config(&self, registries: Vec<String>) -> FfiResult<ClientConfig> {
         let mut c = ClientConfig::new(registries);
         let ms = |v: u32, default: Duration| {
             if v == 0 {
@@ -43,7 +75,28 @@ impl registry_client_options {
             c.attempts = Some(self.attempts as usize);
         }
         c.discover_registries = !self.no_registry_discovery;
-        c
+        // SAFETY: NULL or NUL-terminated (contract above).
+        let (ca, cert, key, domain) = unsafe {
+            (
+                optional(self.tls_ca_file, "options.tls_ca_file")?,
+                optional(self.tls_cert_file, "options.tls_cert_file")?,
+                optional(self.tls_key_file, "options.tls_key_file")?,
+                optional(self.tls_domain, "options.tls_domain")?,
+            )
+        };
+        c.tls = TlsConfig::from_options(
+            ca.as_deref().map(Path::new),
+            cert.as_deref().map(Path::new),
+            key.as_deref().map(Path::new),
+            domain.as_deref(),
+            [
+                "options.tls_ca_file",
+                "options.tls_cert_file",
+                "options.tls_key_file",
+                "options.tls_domain",
+            ],
+        )?;
+        Ok(c)
     }
 }
 
@@ -55,14 +108,16 @@ pub struct registry_client {
 }
 
 /// Creates a client for `count` registry addresses (`"host:port"`).
-/// Connections open lazily: this fails only on an empty list or a
-/// malformed address (`REGISTRY_INVALID_ARGUMENT`). `options` may be NULL
+/// Connections open lazily: this fails only on an empty list, a
+/// malformed address, or unreadable or invalid TLS files
+/// (`REGISTRY_INVALID_ARGUMENT`, naming the file). `options` may be NULL
 /// for every default. Blocks while asking a registry for the others when
 /// discovery is on (at most a few seconds when none answers).
 ///
 /// # Safety
 /// `registries` points to `count` NUL-terminated strings; `options` is NULL
-/// or a valid struct; `out` points to a writable pointer. Ownership: the
+/// or a valid struct whose `tls_*` strings are NULL or NUL-terminated;
+/// `out` points to a writable pointer. Ownership: the
 /// library copies what it needs and keeps no pointer to the arguments; on
 /// `REGISTRY_OK` the caller owns `*out` and releases it with
 /// `registry_client_free`.
@@ -84,7 +139,10 @@ pub unsafe extern "C" fn registry_client_new(
         }
         // SAFETY: NULL or valid (contract above).
         let options = unsafe { options.as_ref() }.copied().unwrap_or_default();
-        let client = runtime::block_on(Client::with_config(options.config(addrs)))??;
+        // SAFETY: the strings in `options` are NULL or NUL-terminated
+        // (contract above).
+        let config = unsafe { options.config(addrs) }?;
+        let client = runtime::block_on(Client::with_config(config))??;
         *out = Box::into_raw(Box::new(registry_client { inner: client }));
         Ok(())
     })

@@ -1,7 +1,7 @@
 //! The service side: register a service instance so registries see it,
 //! change its metadata at runtime, and leave gracefully.
 
-use crate::args::{arg_out, arg_ref, arg_str, as_str};
+use crate::args::{arg_out, arg_ref, arg_str, as_str, optional};
 use crate::error::{guard, guard_value, registry_status, FfiError, FfiResult};
 use crate::service::registry_service;
 use registry_core::gossip::Keyring;
@@ -111,18 +111,6 @@ unsafe fn tags(
         return Err(FfiError::invalid(format!("{} has a duplicate key", names.0)));
     }
     Ok(map)
-}
-
-/// An optional string field: NULL is `None`.
-///
-/// # Safety
-/// `p` is NULL or NUL-terminated.
-unsafe fn optional(p: *const c_char, name: &str) -> FfiResult<Option<String>> {
-    if p.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: contract above.
-    Ok(Some(unsafe { as_str(p, name) }?.to_string()))
 }
 
 fn socket_addr(value: &str, name: &str) -> FfiResult<SocketAddr> {

@@ -1,5 +1,6 @@
 """Type stubs of the native module registry_client._native (import from registry_client)."""
 
+import os
 from types import TracebackType
 from typing import Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, Union, final
 
@@ -81,8 +82,17 @@ class Client:
         request_timeout: float = 2.0,
         attempts: Optional[int] = None,
         discover_registries: bool = True,
+        tls_ca: Optional[Union[str, os.PathLike[str]]] = None,
+        tls_cert: Optional[Union[str, os.PathLike[str]]] = None,
+        tls_key: Optional[Union[str, os.PathLike[str]]] = None,
+        tls_domain: Optional[str] = None,
     ) -> Client:
-        """A client for ``"host:port"`` registry addresses (InvalidArgumentError if malformed)."""
+        """A client for ``"host:port"`` registry addresses (InvalidArgumentError if malformed).
+
+        ``tls_ca`` (PEM file of the CA of the registries' certificates) turns TLS on;
+        ``tls_cert``/``tls_key`` add a client certificate; ``tls_domain`` overrides the
+        name expected in the registry certificates.
+        """
     def match(self, group: str, key: str) -> Service:
         """The member of ``group`` that owns ``key``, asked of a registry."""
     def match_n(self, group: str, key: str, n: int) -> List[Service]:

@@ -8,7 +8,8 @@ use arc_swap::ArcSwapOption;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyList, PyString};
-use registry_core::{Client, ClientConfig, Error, GroupView};
+use registry_core::{Client, ClientConfig, Error, GroupView, TlsConfig};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -98,9 +99,13 @@ impl PyClient {
 impl PyClient {
     /// A client for `registries` (`"host:port"` or a list of them).
     /// Connections open lazily; bad addresses raise `InvalidArgumentError`.
+    /// `tls_ca` (a PEM file) turns TLS on; `tls_cert` and `tls_key` add a
+    /// client certificate; `tls_domain` overrides the expected name.
     #[new]
     #[pyo3(signature = (registries, *, connect_timeout = 1.0, request_timeout = 2.0,
-                        attempts = None, discover_registries = true))]
+                        attempts = None, discover_registries = true,
+                        tls_ca = None, tls_cert = None, tls_key = None, tls_domain = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         registries: &Bound<'_, PyAny>,
@@ -108,8 +113,20 @@ impl PyClient {
         request_timeout: f64,
         attempts: Option<&Bound<'_, PyAny>>,
         discover_registries: bool,
+        tls_ca: Option<PathBuf>,
+        tls_cert: Option<PathBuf>,
+        tls_key: Option<PathBuf>,
+        tls_domain: Option<String>,
     ) -> PyResult<Self> {
         let mut config = ClientConfig::new(addresses(py, registries)?);
+        config.tls = TlsConfig::from_options(
+            tls_ca.as_deref(),
+            tls_cert.as_deref(),
+            tls_key.as_deref(),
+            tls_domain.as_deref(),
+            ["tls_ca", "tls_cert", "tls_key", "tls_domain"],
+        )
+        .py_err(py)?;
         config.connect_timeout = seconds(py, "connect_timeout", connect_timeout)?;
         config.request_timeout = seconds(py, "request_timeout", request_timeout)?;
         config.discover_registries = discover_registries;

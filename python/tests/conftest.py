@@ -39,7 +39,9 @@ def wait_until(cond: Callable[[], object], timeout: float = 15.0, what: str = "c
 class RegistryServer:
     """One registry-server process: gRPC, HTTP and gossip on free loopback ports."""
 
-    def __init__(self, binary: str, log_dir: pathlib.Path, name: str, join: List[str]):
+    def __init__(
+        self, binary: str, log_dir: pathlib.Path, name: str, join: List[str], extra: Optional[List[str]] = None
+    ):
         self.name = name
         self.grpc_port = free_port()
         self.http_port = free_port()
@@ -55,6 +57,7 @@ class RegistryServer:
         ]
         if join:
             args += ["--registries", ",".join(join)]
+        args += extra or []
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         self._wait_ready()
@@ -119,13 +122,32 @@ def server_binary() -> str:
     return path
 
 
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A directory of throw-away test certificates (ca.pem, server.pem, server-key.pem,
+    client.pem, client-key.pem, other-ca.pem, other-client.pem, other-client-key.pem),
+    written by $REGISTRY_TLS_CERTS_BIN, else by the example built once with cargo."""
+    path = os.environ.get("REGISTRY_TLS_CERTS_BIN")
+    if not path:
+        target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+        subprocess.run(
+            ["cargo", "build", "-p", "registry-server", "--example", "tls-test-certs"],
+            cwd=ROOT,
+            check=True,
+        )
+        path = str(target / "debug" / "examples" / "tls-test-certs")
+    out = tmp_path_factory.mktemp("tls")
+    subprocess.run([path, str(out)], check=True)
+    return out
+
+
 @pytest.fixture
 def start_server(server_binary: str, tmp_path: pathlib.Path) -> Iterator[Callable[..., RegistryServer]]:
-    """Factory: start_server(join=[gossip addrs]) -> RegistryServer; all stopped at teardown."""
+    """Factory: start_server(join=[gossip addrs], extra=[more flags]) -> RegistryServer; all stopped at teardown."""
     started: List[RegistryServer] = []
 
-    def start(join: Optional[List[str]] = None) -> RegistryServer:
-        srv = RegistryServer(server_binary, tmp_path, f"registry-{len(started) + 1}", join or [])
+    def start(join: Optional[List[str]] = None, extra: Optional[List[str]] = None) -> RegistryServer:
+        srv = RegistryServer(server_binary, tmp_path, f"registry-{len(started) + 1}", join or [], extra)
         started.append(srv)
         return srv
 

@@ -5,10 +5,11 @@
 
 use crate::errors::code_name;
 use clap::{Parser, Subcommand};
-use registry_core::client::{Client, ClientConfig, GroupInfo};
+use registry_core::client::{Client, ClientConfig, GroupInfo, TlsConfig};
 use registry_core::{Error, Service};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 use tonic::Status;
 
@@ -34,6 +35,37 @@ pub struct Cli {
         default_value = "127.0.0.1:9800"
     )]
     pub registry: Vec<String>,
+
+    /// CA certificates (PEM) the registries' certificates must chain to; connects with TLS [default: plain text]
+    #[arg(long = "tls-ca", global = true, env = "REGISTRY_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for registries that require one (mutual TLS); needs --tls-key and --tls-ca.
+    #[arg(
+        long = "tls-cert",
+        global = true,
+        env = "REGISTRY_TLS_CERT",
+        value_name = "FILE"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert.
+    #[arg(
+        long = "tls-key",
+        global = true,
+        env = "REGISTRY_TLS_KEY",
+        value_name = "FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Name the registries' certificates must carry [default: the host of each address]
+    #[arg(
+        long = "tls-domain",
+        global = true,
+        env = "REGISTRY_TLS_DOMAIN",
+        value_name = "NAME"
+    )]
+    pub tls_domain: Option<String>,
 
     /// Print JSON instead of a table (watch: one JSON object per line).
     #[arg(long, global = true)]
@@ -95,6 +127,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let mut config = ClientConfig::new(cli.registry.iter().map(String::as_str));
     config.connect_timeout = CONNECT_TIMEOUT;
     config.request_timeout = REQUEST_TIMEOUT;
+    config.tls = tls_config(&cli)?;
     let client = Client::with_config(config).await?;
     match cli.command {
         Command::Members { group } => {
@@ -143,6 +176,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Watch { group } => watch(&client, &group, cli.json).await?,
     }
     Ok(())
+}
+
+/// The TLS settings the flags ask for (`None` without `--tls-ca`).
+fn tls_config(cli: &Cli) -> Result<Option<TlsConfig>, CliError> {
+    Ok(TlsConfig::from_options(
+        cli.tls_ca.as_deref(),
+        cli.tls_cert.as_deref(),
+        cli.tls_key.as_deref(),
+        cli.tls_domain.as_deref(),
+        ["--tls-ca", "--tls-cert", "--tls-key", "--tls-domain"],
+    )?)
 }
 
 /// Prints every snapshot of `group`. When a registry's stream ends or

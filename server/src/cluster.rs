@@ -15,6 +15,7 @@ use registry_core::{Catalog, MemberEvent, Service, REGISTRY_GROUP};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -42,16 +43,20 @@ pub fn apply(catalog: &Catalog, history: &GroupHistory, events: Vec<MemberEvent>
 }
 
 /// Spawns the task that drains `rx` into `catalog` until every sender is
-/// dropped.
+/// dropped, adding the number of events applied (accepted or refused) to
+/// `applied` after each batch.
 pub fn spawn_feeder(
     catalog: Arc<Catalog>,
     history: Arc<GroupHistory>,
     mut rx: mpsc::Receiver<MemberEvent>,
+    applied: Arc<AtomicU64>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(64);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let n = batch.len() as u64;
             apply(&catalog, &history, std::mem::take(&mut batch));
+            applied.fetch_add(n, Ordering::Release);
         }
     })
 }
@@ -93,6 +98,7 @@ pub struct Cluster {
     me: Service,
     shared: Arc<Shared>,
     events: mpsc::Sender<MemberEvent>,
+    applied: Arc<AtomicU64>,
     gossip_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -136,7 +142,8 @@ impl Cluster {
             last_stats: Mutex::new(GossipStats::default()),
         });
         let (events, queue) = mpsc::channel(QUEUE);
-        let feeder = spawn_feeder(catalog.clone(), history, queue);
+        let applied = Arc::new(AtomicU64::new(0));
+        let feeder = spawn_feeder(catalog.clone(), history, queue, applied.clone());
 
         let forwarder = {
             let shared = shared.clone();
@@ -194,6 +201,7 @@ impl Cluster {
             me,
             shared,
             events,
+            applied,
             gossip_addr,
             tasks: vec![feeder, forwarder, conflicts],
         })
@@ -213,6 +221,13 @@ impl Cluster {
     /// membership next to gossip.
     pub fn events(&self) -> mpsc::Sender<MemberEvent> {
         self.events.clone()
+    }
+
+    /// How many events from [`Cluster::events`] the catalog has applied
+    /// (accepted or refused by a limit): a sender waits for its count to
+    /// know its events are in.
+    pub fn events_applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
     }
 
     /// Gossip counters (the last ones read once the node has left).

@@ -14,6 +14,9 @@ use registry_core::service::check_name;
 use registry_core::{CatalogLimits, Error};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+pub use crate::tls::TlsFiles;
 
 /// Default gossip (UDP) address: the port of the old system.
 pub const DEFAULT_BIND: &str = "0.0.0.0:7370";
@@ -115,6 +118,18 @@ pub struct Flags {
     /// Most Watch streams open at once; more get RESOURCE_EXHAUSTED.
     #[arg(long = "max-watch-streams", env = "REGISTRY_MAX_WATCH_STREAMS", default_value_t = DEFAULT_MAX_WATCH_STREAMS, value_parser = parse_count)]
     pub max_watch_streams: usize,
+
+    /// Server certificate chain (PEM); with --tls-key, the gRPC and HTTP listeners serve TLS only [default: plain text]
+    #[arg(long = "tls-cert", env = "REGISTRY_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key of --tls-cert (PEM).
+    #[arg(long = "tls-key", env = "REGISTRY_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) that clients must present a certificate from (mutual TLS) [default: no client certificate asked]
+    #[arg(long = "tls-client-ca", env = "REGISTRY_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Checked settings the daemon runs with (flags resolved, defaults filled).
@@ -143,6 +158,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Request limits.
     pub limits: Limits,
+    /// TLS certificate files; `None`: both listeners serve plain text.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Limits applied to every request, whatever the front door.
@@ -201,6 +218,7 @@ impl Flags {
                     max_members_per_group: self.max_members_per_group,
                 },
             },
+            tls: tls_files(self.tls_cert, self.tls_key, self.tls_client_ca)?,
         })
     }
 }
@@ -221,6 +239,7 @@ impl Settings {
             keyring: None,
             log_format: LogFormat::Text,
             limits: Limits::default(),
+            tls: None,
         }
     }
 }
@@ -322,6 +341,24 @@ pub fn parse_keys(s: &str) -> Result<Keyring, String> {
         ring = ring.with_accepted(parse(k)?);
     }
     Ok(ring)
+}
+
+/// Checks that the TLS flags come together: certificate and key both or
+/// neither, and a client CA only with them.
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> Result<Option<TlsFiles>, String> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key, client_ca })),
+        (None, None) if client_ca.is_some() => {
+            Err("--tls-client-ca needs --tls-cert and --tls-key".to_string())
+        }
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("--tls-cert needs --tls-key (give both or neither)".to_string()),
+        (None, Some(_)) => Err("--tls-key needs --tls-cert (give both or neither)".to_string()),
+    }
 }
 
 fn parse_max_key_bytes(s: &str) -> Result<usize, String> {
@@ -463,6 +500,30 @@ mod tests {
             assert!(parse(&[flag, "x"]).is_err(), "{flag} x");
         }
         assert!(parse(&["--max-members-per-group", "65537"]).is_err());
+    }
+
+    #[test]
+    fn tls_flags_come_together() {
+        let none = parse(&[]).unwrap().into_settings().unwrap();
+        assert_eq!(none.tls, None);
+        let both = parse(&[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+        ]);
+        let tls = both.unwrap().into_settings().unwrap().tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("c.pem"));
+        assert_eq!(tls.key, PathBuf::from("k.pem"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("ca.pem")));
+        let cert_only = parse(&["--tls-cert", "c.pem"]).unwrap().into_settings();
+        assert!(cert_only.unwrap_err().contains("--tls-key"));
+        let key_only = parse(&["--tls-key", "k.pem"]).unwrap().into_settings();
+        assert!(key_only.unwrap_err().contains("--tls-cert"));
+        let ca_only = parse(&["--tls-client-ca", "ca.pem"]).unwrap().into_settings();
+        assert!(ca_only.unwrap_err().contains("needs --tls-cert"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::grpc;
 use crate::http::{self, MetricsExtra};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::tls::{self, Tls};
 use axum::serve::ListenerExt;
 use registry_core::{Catalog, MemberEvent};
 use std::net::SocketAddr;
@@ -30,12 +31,18 @@ pub struct Bound {
     http: TcpListener,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
+    tls: Option<Arc<Tls>>,
 }
 
 /// Binds the gRPC and HTTP listeners. The error is one line naming the
 /// flag, e.g. `cannot bind the gRPC address 0.0.0.0:9800 (--addr): Address
 /// already in use (os error 98)`.
 pub async fn bind(settings: Settings) -> Result<Bound, String> {
+    // Certificates first: a bad file fails before any port is taken.
+    let tls = match &settings.tls {
+        Some(files) => Some(Arc::new(Tls::load(files)?)),
+        None => None,
+    };
     let grpc = TcpListener::bind(settings.grpc_addr).await.map_err(|e| {
         format!(
             "cannot bind the gRPC address {} (--addr): {e}",
@@ -56,6 +63,7 @@ pub async fn bind(settings: Settings) -> Result<Bound, String> {
         http,
         grpc_addr,
         http_addr,
+        tls,
     })
 }
 
@@ -79,6 +87,7 @@ impl Bound {
             http,
             grpc_addr,
             http_addr,
+            tls,
         } = self;
         let advertise = settings.grpc_advertise(grpc_addr);
         let catalog = Arc::new(Catalog::with_limits(settings.limits.catalog));
@@ -98,31 +107,44 @@ impl Bound {
         let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history).await?);
 
         let grpc_shutdown = shutdown.wait();
-        let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
-        let grpc_task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, grpc_shutdown)
-                .await
-                .map_err(|e| format!("gRPC server: {e}"))
-        });
+        let grpc_server = tonic::transport::Server::builder().add_routes(routes);
+        let grpc_task = match &tls {
+            Some(tls) => {
+                let incoming = tls.incoming(grpc, tls::Listener::Grpc).into_stream();
+                tokio::spawn(serve_grpc(grpc_server, incoming, grpc_shutdown))
+            }
+            None => {
+                let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
+                tokio::spawn(serve_grpc(grpc_server, incoming, grpc_shutdown))
+            }
+        };
 
         let extra: MetricsExtra = {
             let cluster = cluster.clone();
-            Arc::new(move |out: &mut String| cluster.render_metrics(out))
+            let tls = tls.clone();
+            Arc::new(move |out: &mut String| {
+                cluster.render_metrics(out);
+                if let Some(tls) = &tls {
+                    tls.render_metrics(out);
+                }
+            })
         };
         let router = http::router(api.clone(), Some(extra));
         let http_shutdown = shutdown.wait();
-        let http_task = tokio::spawn(async move {
-            // Small answers: send them at once, not after a delayed ACK.
-            let http = http.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(http, router)
-                .with_graceful_shutdown(http_shutdown)
-                .await
-                .map_err(|e| format!("HTTP server: {e}"))
-        });
+        let http_task = match &tls {
+            Some(tls) => tokio::spawn(serve_http(
+                tls.incoming(http, tls::Listener::Http),
+                router,
+                http_shutdown,
+            )),
+            None => {
+                // Small answers: send them at once, not after a delayed ACK.
+                let http = http.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                tokio::spawn(serve_http(http, router, http_shutdown))
+            }
+        };
 
         tracing::info!(
             id = %settings.id,
@@ -130,6 +152,7 @@ impl Bound {
             http = %http_addr,
             gossip = %cluster.gossip_addr(),
             advertise = %advertise,
+            tls = tls.is_some(),
             "ready"
         );
         Ok(Running {
@@ -220,6 +243,46 @@ impl Running {
         }
         tracing::info!("stopped");
     }
+}
+
+/// Serves the gRPC routes on `incoming` connections (plain TCP or TLS)
+/// until `shutdown` completes.
+async fn serve_grpc<I, IO, IE>(
+    server: tonic::transport::server::Router,
+    incoming: I,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String>
+where
+    I: tokio_stream::Stream<Item = Result<IO, IE>>,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    server
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| format!("gRPC server: {e}"))
+}
+
+/// Serves the HTTP router on `listener` (plain TCP or TLS) until
+/// `shutdown` completes.
+async fn serve_http<L>(
+    listener: L,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("HTTP server: {e}"))
 }
 
 fn describe(r: Result<Result<(), String>, tokio::task::JoinError>) -> String {

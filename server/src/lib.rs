@@ -11,6 +11,7 @@
 //! - [`metrics`]: counters and histograms for `/metrics`
 //! - [`cli`]: the `registry` command-line client
 //! - [`load`]: latency percentiles and RSS for the load tools
+//! - [`tls`]: TLS for both listeners, with counted handshake failures
 #![warn(missing_docs)]
 
 pub mod api;
@@ -26,3 +27,4 @@ pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;
+pub mod tls;

@@ -7,6 +7,8 @@
  *        ./test_ffi stopped-registry   (stops the server REGISTRY_SERVER_PID under a client; run last)
  * Env:   REGISTRY_VECTORS  path of tests/vectors/ring.json (default: that path from the cwd)
  *        REGISTRY_ADDR     host:port of a running registry-server (server tests are skipped without it)
+ *        REGISTRY_TLS_ADDR host:port of a registry-server with --tls-cert and --tls-client-ca, and
+ *        REGISTRY_TLS_DIR  the directory of its test certificates (examples/tls-test-certs)
  * Prints one line per failed check and ends with "N passed, N failed". */
 #include "registry.h"
 #include "json.h"
@@ -798,6 +800,62 @@ static void test_stopped_registry(const char *addr, const char *gossip, int serv
   registry_client_free(c);
 }
 
+/* A client of the TLS registry at `addr` with the certificates in `dir`:
+ * `ca` (file name or NULL: no TLS), client `cert`/`key` (or NULL). Returns
+ * the status of registry_client_match on the reserved registry group. */
+static registry_status tls_match(const char *addr, const char *dir, const char *ca, const char *cert,
+                                 const char *key, const registry_service **s) {
+  char ca_path[512], cert_path[512], key_path[512];
+  const char *addrs[] = {addr};
+  registry_client_options o = {0};
+  o.attempts = 1;
+  o.no_registry_discovery = true;
+  if (ca) {
+    snprintf(ca_path, sizeof ca_path, "%s/%s", dir, ca);
+    o.tls_ca_file = ca_path;
+  }
+  if (cert) {
+    snprintf(cert_path, sizeof cert_path, "%s/%s", dir, cert);
+    snprintf(key_path, sizeof key_path, "%s/%s", dir, key);
+    o.tls_cert_file = cert_path;
+    o.tls_key_file = key_path;
+  }
+  registry_client *c = NULL;
+  registry_status st = registry_client_new(addrs, 1, &o, &c);
+  if (st != REGISTRY_OK) return st;
+  st = registry_client_match(c, "registry-group", "k", s);
+  registry_client_free(c);
+  return st;
+}
+
+/* TLS with client certificates: the right CA and certificate work; no
+ * TLS, no certificate, or a certificate from another CA are refused. */
+static void test_tls(const char *addr, const char *dir) {
+  current_test = "tls";
+  const registry_service *s = NULL;
+  if (EXPECT_OK(tls_match(addr, dir, "ca.pem", "client.pem", "client-key.pem", &s))) {
+    CHECK(s != NULL && !strcmp(registry_service_group(s), "registry-group"));
+    registry_service_free(s);
+  }
+  EXPECT_ERR(tls_match(addr, dir, NULL, NULL, NULL, &s), REGISTRY_UNAVAILABLE, "registry_client_match");
+  EXPECT_ERR(tls_match(addr, dir, "ca.pem", NULL, NULL, &s), REGISTRY_UNAVAILABLE, "registry_client_match");
+  EXPECT_ERR(tls_match(addr, dir, "ca.pem", "other-client.pem", "other-client-key.pem", &s), REGISTRY_UNAVAILABLE,
+             "registry_client_match");
+  EXPECT_ERR(tls_match(addr, dir, "other-ca.pem", "client.pem", "client-key.pem", &s), REGISTRY_UNAVAILABLE,
+             "certificate");
+  CHECK(s == NULL);
+
+  /* Bad settings fail at creation, naming the file or the field. */
+  EXPECT_ERR(tls_match(addr, dir, "no-such-ca.pem", NULL, NULL, &s), REGISTRY_INVALID_ARGUMENT, "no-such-ca.pem");
+  EXPECT_ERR(tls_match(addr, dir, "client-key.pem", NULL, NULL, &s), REGISTRY_INVALID_ARGUMENT, "no CA certificate");
+  const char *addrs[] = {addr};
+  registry_client_options o = {0};
+  o.tls_domain = "localhost";
+  registry_client *c = NULL;
+  EXPECT_ERR(registry_client_new(addrs, 1, &o, &c), REGISTRY_INVALID_ARGUMENT, "tls_ca_file");
+  CHECK(c == NULL);
+}
+
 int main(int argc, char **argv) {
   const char *vectors = getenv("REGISTRY_VECTORS");
   if (!vectors || !*vectors) vectors = "tests/vectors/ring.json";
@@ -832,6 +890,13 @@ int main(int argc, char **argv) {
   } else {
     current_test = "server";
     skip("REGISTRY_ADDR and REGISTRY_GOSSIP_ADDR not set: no registry-server to test against");
+  }
+  const char *tls_addr = getenv("REGISTRY_TLS_ADDR"), *tls_dir = getenv("REGISTRY_TLS_DIR");
+  if (tls_addr && *tls_addr && tls_dir && *tls_dir) {
+    test_tls(tls_addr, tls_dir);
+  } else {
+    current_test = "tls";
+    skip("REGISTRY_TLS_ADDR and REGISTRY_TLS_DIR not set: no TLS registry-server to test against");
   }
 
   printf("%d passed, %d failed\n", passed, failed);

@@ -39,15 +39,15 @@ pub fn svc(id: &str, group: &str) -> Service {
 }
 
 /// Sends events through the server's membership queue and waits until the
-/// catalog's version moved past its value before sending.
+/// catalog has applied all of them (accepted or refused).
 pub async fn feed(running: &Running, events: Vec<MemberEvent>) {
-    let before = running.catalog().version();
+    let want = running.cluster().events_applied() + events.len() as u64;
     let tx = running.events();
     for e in events {
         tx.send(e).await.expect("feeder alive");
     }
     wait_until("catalog applies the events", || {
-        running.catalog().version() > before
+        tx.capacity() == tx.max_capacity() && running.cluster().events_applied() >= want
     })
     .await;
 }
@@ -96,7 +96,13 @@ pub fn http_request(addr: SocketAddr, method: &str, path_and_query: &str) -> Htt
     .expect("write request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read answer");
-    let text = String::from_utf8_lossy(&raw).to_string();
+    parse_answer(&raw)
+}
+
+/// Parses a whole HTTP/1.1 answer (status line, headers, body, chunked or
+/// not); panics when it is not one.
+pub fn parse_answer(raw: &[u8]) -> HttpAnswer {
+    let text = String::from_utf8_lossy(raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("header end");
     let mut lines = head.lines();
     let status_line = lines.next().expect("status line");
@@ -331,8 +337,8 @@ pub fn spawn_registry_args(id: &str, grpc: &str, bind: &str, seeds: &[String], e
 }
 
 /// [`spawn_registry`] with more flags (`extra`) appended.
-pub fn spawn_registry_with(id: &str, bind: &str, seeds: &[String], extra: &[&str]) -> Started {
-    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+pub fn spawn_registry_with<S: AsRef<str>>(id: &str, bind: &str, seeds: &[String], extra: &[S]) -> Started {
+    let extra: Vec<String> = extra.iter().map(|s| s.as_ref().to_string()).collect();
     spawn_registry_args(id, "127.0.0.1:0", bind, seeds, &extra)
 }
 
