@@ -461,6 +461,11 @@ impl Harness {
             attempts: u.arbitrary()?,
             max_backoff_ms: u.arbitrary()?,
             no_registry_discovery: true,
+            // Plain text: a TLS file would be read from disk, not fuzzed.
+            tls_ca_file: std::ptr::null(),
+            tls_cert_file: std::ptr::null(),
+            tls_key_file: std::ptr::null(),
+            tls_domain: std::ptr::null(),
         };
         let mut out: *mut registry_client = std::ptr::dangling_mut::<registry_client>();
         let status = unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out) };
