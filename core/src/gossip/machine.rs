@@ -726,6 +726,17 @@ impl Machine {
     }
 
     fn on_notification(&mut self, n: OwnedNotification<NodeId>) {
+        // foca may track another life of our own address (a previous run,
+        // or a forged identity); its news never touches our own record.
+        if let OwnedNotification::MemberUp(id)
+        | OwnedNotification::MemberDown(id)
+        | OwnedNotification::Rename(_, id) = &n
+        {
+            if id.addr == self.local.node.addr {
+                tracing::debug!(identity = %id, "gossip: ignored news of another identity at our own address");
+                return;
+            }
+        }
         match n {
             OwnedNotification::MemberUp(id) => {
                 self.live.insert(id);
@@ -964,5 +975,33 @@ mod tests {
         m.handle_packet(peer, &spread(peer_id, 1, &other));
         assert_eq!(m.stats().dropped_rejected, 3);
         assert_eq!(m.stats().dropped_bad_metadata, 0);
+    }
+
+    /// Found by the `gossip_sealed` fuzz target: foca renamed another
+    /// identity at our own address, and the rename handler moved our own
+    /// record to that identity; once a rival claiming our id went down, our
+    /// service left our own view (input
+    /// `fuzz/corpus/gossip_sealed/seed-regress-own-rename`).
+    #[test]
+    fn news_of_another_identity_at_our_address_leaves_our_record_alone() {
+        let me = NodeId::with_gen("127.0.0.1:7001".parse().unwrap(), 1001);
+        let local = Service::new("me", "g", "10.0.0.1:80");
+        let mut m = Machine::new(&GossipConfig::lan(), me, local.clone(), 1).unwrap();
+        m.drain();
+
+        let older = NodeId::with_gen(me.addr, 489);
+        let newer = NodeId::with_gen(me.addr, 1641);
+        m.on_notification(OwnedNotification::MemberUp(older));
+        m.on_notification(OwnedNotification::Rename(older, newer));
+        m.on_notification(OwnedNotification::MemberDown(newer));
+        m.recompute_view();
+        assert_eq!(lock(&m.table).entries[&me.addr].node, me, "our record was moved");
+        assert_eq!(m.members(), vec![local.clone()]);
+        assert!(m.drain().events.is_empty());
+
+        // Our record is still ours when the view is recomputed later.
+        m.dirty.insert(local.id.clone());
+        m.recompute_view();
+        assert!(m.knows(&local));
     }
 }
