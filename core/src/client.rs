@@ -149,30 +149,27 @@ fn normalize(addr: &str, tls: bool) -> Result<String> {
     Ok(url)
 }
 
-/// The error of a failed call. A status that carries a source error was
-/// made here, by the transport (no answer from a server has one): the
-/// registry could not be talked to, so it is `Unavailable` whatever code
-/// tonic chose, with the causes spelled out (tonic's own message is only
-/// "transport error"), marked `TLS:` when rustls refused, and with a hint
-/// when a plain-text client got an answer it cannot read.
+/// The error of a failed call: [`Error::from`] decides the kind (a
+/// status made by our own transport is `Unavailable`); this only adds
+/// what the client knows about its connection: `TLS:` when rustls
+/// refused, and a hint when a plain-text client got an answer it cannot
+/// read.
 fn status_error(status: tonic::Status, tls: bool) -> Error {
-    let Some(source) = std::error::Error::source(&status) else {
-        return Error::from(status);
-    };
-    let mut message = with_causes(status.message(), Some(source));
-    match status.code() {
-        tonic::Code::DeadlineExceeded => return Error::Timeout(message),
+    let code = status.code();
+    let tls_refused = std::error::Error::source(&status).is_some_and(is_tls_error);
+    match Error::from(status) {
         // A TLS alert from the registry reaches us inside an h2 error
         // that hides its cause: only the text tells.
-        _ if is_tls_error(source) || message.contains("received fatal alert") => {
-            message = format!("TLS: {message}")
+        Error::Unavailable(m) if tls_refused || m.contains("received fatal alert") => {
+            Error::Unavailable(format!("TLS: {m}"))
         }
-        tonic::Code::Internal | tonic::Code::Unknown if !tls => {
-            message.push_str(" (does the registry serve TLS only? then the client needs its CA)")
+        Error::Unavailable(m) if !tls && matches!(code, tonic::Code::Internal | tonic::Code::Unknown) => {
+            Error::Unavailable(format!(
+                "{m} (does the registry serve TLS only? then the client needs its CA)"
+            ))
         }
-        _ => {}
+        e => e,
     }
-    Error::Unavailable(message)
 }
 
 /// True when rustls is among the causes (directly or inside an I/O error).
@@ -195,20 +192,6 @@ fn is_tls_error(mut source: &(dyn std::error::Error + 'static)) -> bool {
             None => return false,
         }
     }
-}
-
-/// `message`, then each cause in the chain from `source` not already in it.
-fn with_causes(message: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
-    let mut message = message.to_string();
-    while let Some(e) = source {
-        let cause = e.to_string();
-        if !message.contains(&cause) {
-            message.push_str(": ");
-            message.push_str(&cause);
-        }
-        source = e.source();
-    }
-    message
 }
 
 /// Errors another registry may not give: unreachable, too slow, or full
@@ -270,7 +253,7 @@ impl Client {
             .tcp_nodelay(true);
         let ep = match &config.tls {
             Some(tls) => ep.tls_config(tls.to_tonic()?).map_err(|e| {
-                let msg = with_causes(&e.to_string(), std::error::Error::source(&e));
+                let msg = crate::wire::with_causes(&e.to_string(), std::error::Error::source(&e));
                 Error::invalid(format!("TLS settings: {msg}"))
             })?,
             None => ep,

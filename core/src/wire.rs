@@ -82,29 +82,45 @@ impl From<Error> for Status {
 
 /// The one mapping from gRPC status codes back to core errors (clients).
 ///
-/// A status the client's transport made up from a local error (the
-/// connection broke mid-call: the registry was killed or restarted) is
-/// `Unavailable`, so that the client retries on another registry; tonic
-/// gives those `Unknown` ("transport error") or `Internal` (h2 protocol
-/// errors) with the local error as source. A status the server sent has
-/// no source and keeps its code.
+/// A status the client's transport made up from a local error (no
+/// connection, or it broke mid-call: the registry was killed or
+/// restarted) is `Unavailable` whatever code tonic chose (`Unknown`,
+/// `Internal` for h2 errors, ...), or `Timeout` for a deadline, so that
+/// the client retries on another registry; its message spells out the
+/// causes (tonic's own is only "transport error"). A status the server
+/// sent has no source and keeps its code.
 impl From<Status> for Error {
     fn from(s: Status) -> Self {
-        let msg = s.message().to_string();
-        let local = std::error::Error::source(&s).is_some();
+        let source = std::error::Error::source(&s);
+        let msg = with_causes(s.message(), source);
         match s.code() {
-            Code::Unknown | Code::Internal if local => Error::Unavailable(msg),
+            Code::DeadlineExceeded => Error::Timeout(msg),
+            _ if source.is_some() => Error::Unavailable(msg),
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                 Error::InvalidArgument(msg)
             }
             Code::NotFound => Error::NotFound(msg),
             Code::AlreadyExists => Error::AlreadyExists(msg),
             Code::Unavailable | Code::Aborted | Code::Cancelled => Error::Unavailable(msg),
-            Code::DeadlineExceeded => Error::Timeout(msg),
             Code::ResourceExhausted => Error::LimitExceeded(msg),
             _ => Error::Internal(format!("{:?}: {msg}", s.code())),
         }
     }
+}
+
+/// `message` followed by each cause in the chain that it does not already
+/// contain.
+pub(crate) fn with_causes(message: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut message = message.to_string();
+    while let Some(e) = source {
+        let cause = e.to_string();
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+        source = e.source();
+    }
+    message
 }
 
 #[cfg(test)]
@@ -133,7 +149,16 @@ mod tests {
         // Made by the client's transport from a broken connection: retryable.
         let broken = Status::from_error(Box::new(std::io::Error::other("connection reset")));
         assert_eq!(broken.code(), Code::Unknown);
-        assert!(matches!(Error::from(broken), Error::Unavailable(_)));
+        assert!(matches!(Error::from(broken), Error::Unavailable(m) if m.contains("connection reset")));
+        // Whatever code the transport chose; a local deadline stays a timeout.
+        let mut local = Status::internal("h2 protocol error");
+        local.set_source(std::sync::Arc::new(std::io::Error::other("frame too big")));
+        assert!(matches!(Error::from(local), Error::Unavailable(m) if m.contains("frame too big")));
+        let mut late = Status::deadline_exceeded("deadline");
+        late.set_source(std::sync::Arc::new(std::io::Error::other("elapsed")));
+        assert!(matches!(Error::from(late), Error::Timeout(_)));
+        // The same code sent by a server is a server error.
+        assert!(matches!(Error::from(Status::internal("bug")), Error::Internal(_)));
     }
 
     #[test]

@@ -225,7 +225,7 @@ async fn watch(client: &Client, group: &str, as_json: bool) -> Result<(), CliErr
                 }
                 Err(s) => {
                     let e = Error::from(s);
-                    if !matches!(e, Error::Unavailable(_) | Error::Timeout(_) | Error::Internal(_)) {
+                    if !matches!(e, Error::Unavailable(_) | Error::Timeout(_)) {
                         return Err(e.into());
                     }
                     eprintln!("registry: the watch stream broke ({e}); reconnecting");
