@@ -80,13 +80,12 @@ class RegistryServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"registry-server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+            # "ready": listening, and (with --registries) synced with the cluster.
+            if "daemon: ready " in self.log():
+                return
+            time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"registry-server did not listen within {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"registry-server was not ready within {timeout}s:\n{self.log()}")
 
     def stop(self) -> None:
         """Stops the process (SIGTERM, then SIGKILL); safe to call twice."""

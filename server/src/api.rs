@@ -7,6 +7,7 @@ use crate::shutdown::Shutdown;
 use registry_core::service::{check_name, MAX_NAME_LEN};
 use registry_core::{Catalog, Error, GroupSnapshot, Limit, Result, Service};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
@@ -44,6 +45,10 @@ pub struct Api {
     shutdown: Shutdown,
     /// One permit per Watch stream that may open (`--max-watch-streams`).
     watch_slots: Arc<Semaphore>,
+    /// Set while a registry started with `--registries` has not yet
+    /// learnt the cluster: queries are refused as `Unavailable` rather
+    /// than answered from a partial ring.
+    joining: AtomicBool,
 }
 
 /// A Watch stream's slot among `--max-watch-streams`; freed when dropped
@@ -70,7 +75,30 @@ impl Api {
             metrics,
             shutdown,
             watch_slots: Arc::new(Semaphore::new(slots)),
+            joining: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the registry as joining (queries refused) or serving.
+    pub fn set_joining(&self, joining: bool) {
+        self.joining.store(joining, Ordering::Release);
+    }
+
+    /// True when queries are answered: joined and not shutting down.
+    pub fn is_serving(&self) -> bool {
+        !self.joining.load(Ordering::Acquire) && !self.shutdown.is_triggered()
+    }
+
+    /// `Unavailable` while joining, so that clients ask another registry.
+    fn check_joined(&self) -> Result<()> {
+        if self.joining.load(Ordering::Acquire) {
+            return Err(Error::Unavailable(
+                "this registry is joining the cluster and has not learnt its members yet; \
+                 ask another registry or retry in a moment"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The catalog answered from.
@@ -132,6 +160,7 @@ impl Api {
     pub fn match_key(&self, group: &str, key: &str) -> Result<(Arc<Service>, u64)> {
         self.check_group(group)?;
         self.check_key(key)?;
+        self.check_joined()?;
         let snap = self.live_snapshot(group)?;
         let owner = snap.match_key(key)?.clone();
         Ok((owner, snap.version()))
@@ -145,6 +174,7 @@ impl Api {
         if n == 0 {
             return Err(Error::invalid("n must be at least 1"));
         }
+        self.check_joined()?;
         let snap = self.live_snapshot(group)?;
         // Never ask the ring for more members than the group has.
         let n = (n as usize).min(snap.members().len());
@@ -156,12 +186,14 @@ impl Api {
     /// group has none, whether it never had any or lost its last one.
     pub fn members(&self, group: &str) -> Result<Arc<GroupSnapshot>> {
         self.check_group(group)?;
+        self.check_joined()?;
         Ok(self.catalog.snapshot_or_empty(group))
     }
 
     /// Every group that has at least one member, sorted by name.
-    pub fn groups(&self) -> Vec<Arc<GroupSnapshot>> {
-        self.catalog.groups()
+    pub fn groups(&self) -> Result<Vec<Arc<GroupSnapshot>>> {
+        self.check_joined()?;
+        Ok(self.catalog.groups())
     }
 
     /// Follows `group`: the receiver holds the current snapshot (empty when
@@ -170,6 +202,7 @@ impl Api {
     /// when `--max-watch-streams` are open already.
     pub fn watch(&self, group: &str) -> Result<(watch::Receiver<Arc<GroupSnapshot>>, WatchPermit)> {
         self.check_group(group)?;
+        self.check_joined()?;
         if self.shutdown.is_triggered() {
             return Err(Error::Unavailable("the server is shutting down".into()));
         }

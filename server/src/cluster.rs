@@ -230,6 +230,24 @@ impl Cluster {
         self.applied.load(Ordering::Acquire)
     }
 
+    /// True once this registry has had a push-pull sync answer and the
+    /// catalog holds every member gossip knows (same metadata): it answers
+    /// from the cluster's view, not from the part it learnt first.
+    pub fn synced(&self, catalog: &Catalog) -> bool {
+        let Some((stats, members)) = self.shared.with_node(|n| (n.stats(), n.members())) else {
+            return false;
+        };
+        stats.syncs_received > 0
+            && members.iter().all(|m| {
+                catalog.snapshot(&m.group).is_some_and(|snap| {
+                    let members = snap.members();
+                    members
+                        .binary_search_by(|s| s.id.as_str().cmp(&m.id))
+                        .is_ok_and(|i| *members[i] == *m)
+                })
+            })
+    }
+
     /// Gossip counters (the last ones read once the node has left).
     pub fn stats(&self) -> GossipStats {
         match self.shared.with_node(GossipNode::stats) {
@@ -305,6 +323,12 @@ impl Cluster {
                 "registry_gossip_packets_dropped_total{{reason=\"{reason}\"}} {v}"
             );
         }
+        counter(
+            out,
+            "registry_gossip_syncs_received_total",
+            "Push-pull sync answers applied.",
+            s.syncs_received,
+        );
         counter(
             out,
             "registry_gossip_id_conflicts_total",

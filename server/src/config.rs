@@ -15,6 +15,7 @@ use registry_core::{CatalogLimits, Error};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use crate::tls::TlsFiles;
 
@@ -31,6 +32,11 @@ pub const DEFAULT_MAX_KEY_BYTES: usize = 64 * 1024;
 /// channel (a few KiB), so 10,000 stay under ~50 MB; beyond that clients
 /// should share views.
 pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
+/// Default longest wait, when started with `--registries`, for the first
+/// sync with the cluster before serving anyway: a sync on a LAN takes a
+/// few milliseconds; 5 s covers a slow or lossy network and still starts
+/// a registry whose seeds are all down.
+pub const DEFAULT_SYNC_TIMEOUT_SECS: f64 = 5.0;
 
 /// How log lines are written (to standard error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,6 +125,10 @@ pub struct Flags {
     #[arg(long = "max-watch-streams", env = "REGISTRY_MAX_WATCH_STREAMS", default_value_t = DEFAULT_MAX_WATCH_STREAMS, value_parser = parse_count)]
     pub max_watch_streams: usize,
 
+    /// With --registries: seconds to wait for the first sync with the cluster before serving anyway; until then queries get UNAVAILABLE and health is NOT_SERVING (0: serve at once)
+    #[arg(long = "sync-timeout", env = "REGISTRY_SYNC_TIMEOUT", default_value_t = DEFAULT_SYNC_TIMEOUT_SECS, value_parser = parse_sync_timeout, value_name = "SECONDS")]
+    pub sync_timeout: f64,
+
     /// Server certificate chain (PEM); with --tls-key, the gRPC and HTTP listeners serve TLS only [default: plain text]
     #[arg(long = "tls-cert", env = "REGISTRY_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -160,6 +170,9 @@ pub struct Settings {
     pub limits: Limits,
     /// TLS certificate files; `None`: both listeners serve plain text.
     pub tls: Option<TlsFiles>,
+    /// With `registries`: longest wait for the first sync with the
+    /// cluster, during which queries are refused (zero: no wait).
+    pub sync_timeout: Duration,
 }
 
 /// Limits applied to every request, whatever the front door.
@@ -219,6 +232,7 @@ impl Flags {
                 },
             },
             tls: tls_files(self.tls_cert, self.tls_key, self.tls_client_ca)?,
+            sync_timeout: Duration::from_secs_f64(self.sync_timeout),
         })
     }
 }
@@ -240,6 +254,7 @@ impl Settings {
             log_format: LogFormat::Text,
             limits: Limits::default(),
             tls: None,
+            sync_timeout: Duration::from_secs_f64(DEFAULT_SYNC_TIMEOUT_SECS),
         }
     }
 }
@@ -373,6 +388,14 @@ fn parse_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("{s:?} is not a count of at least 1")),
+    }
+}
+
+/// Seconds from 0 to 600 (decimals allowed).
+fn parse_sync_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from 0 to 600")),
     }
 }
 

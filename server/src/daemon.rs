@@ -102,6 +102,12 @@ impl Bound {
             shutdown.clone(),
         ));
         let (routes, health) = grpc::routes(api.clone()).await?;
+        // With seeds, refuse queries until the cluster is learnt (below).
+        let gated = !settings.registries.is_empty() && !settings.sync_timeout.is_zero();
+        if gated {
+            api.set_joining(true);
+            grpc::set_not_serving(&health).await;
+        }
         // Gossip last among the things that can fail, so that a bad address
         // never leaves a half-started member in the cluster.
         let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history).await?);
@@ -146,15 +152,30 @@ impl Bound {
             }
         };
 
-        tracing::info!(
-            id = %settings.id,
-            grpc = %grpc_addr,
-            http = %http_addr,
-            gossip = %cluster.gossip_addr(),
-            advertise = %advertise,
-            tls = tls.is_some(),
-            "ready"
-        );
+        let ready = Ready {
+            id: settings.id.clone(),
+            grpc: grpc_addr,
+            http: http_addr,
+            gossip: cluster.gossip_addr(),
+            advertise,
+            tls: tls.is_some(),
+        };
+        let gate = if gated {
+            tracing::info!(
+                timeout = ?settings.sync_timeout,
+                "joining: queries wait for the first sync with the cluster"
+            );
+            Some(tokio::spawn(open_when_synced(
+                api.clone(),
+                cluster.clone(),
+                health.clone(),
+                settings.sync_timeout,
+                ready,
+            )))
+        } else {
+            ready.log(false);
+            None
+        };
         Ok(Running {
             grpc_addr,
             http_addr,
@@ -164,8 +185,70 @@ impl Bound {
             shutdown,
             grpc_task,
             http_task,
+            gate,
         })
     }
+}
+
+/// What the "ready" log line reports.
+struct Ready {
+    id: String,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    gossip: SocketAddr,
+    advertise: String,
+    tls: bool,
+}
+
+impl Ready {
+    /// Logs "ready": from here on every query is answered. `synced`: a
+    /// sync with the cluster came first (false without seeds, or when
+    /// none answered in time).
+    fn log(&self, synced: bool) {
+        tracing::info!(
+            id = %self.id,
+            grpc = %self.grpc,
+            http = %self.http,
+            gossip = %self.gossip,
+            advertise = %self.advertise,
+            tls = self.tls,
+            synced,
+            "ready"
+        );
+    }
+}
+
+/// How often the joining gate looks at the cluster.
+const SYNC_POLL: Duration = Duration::from_millis(20);
+
+/// Refuses queries until the cluster is learnt: the first push-pull sync
+/// answer is in and the catalog holds every member gossip knows; or, at
+/// the latest, after `timeout` (all seeds down: serve what is known).
+/// A restarted registry thus never answers from a partial ring.
+async fn open_when_synced(
+    api: Arc<Api>,
+    cluster: Arc<Cluster>,
+    health: HealthReporter,
+    timeout: Duration,
+    ready: Ready,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let synced = loop {
+        if cluster.synced(api.catalog()) {
+            break true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                ?timeout,
+                "no cluster member answered a sync in time (--sync-timeout); serving what this registry knows"
+            );
+            break false;
+        }
+        tokio::time::sleep(SYNC_POLL).await;
+    };
+    api.set_joining(false);
+    grpc::set_serving(&health).await;
+    ready.log(synced);
 }
 
 /// A serving registry.
@@ -178,6 +261,8 @@ pub struct Running {
     shutdown: Shutdown,
     grpc_task: JoinHandle<Result<(), String>>,
     http_task: JoinHandle<Result<(), String>>,
+    /// The joining gate, while it waits.
+    gate: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -211,6 +296,11 @@ impl Running {
         self.cluster.gossip_addr()
     }
 
+    /// True when queries are answered (joined and not shutting down).
+    pub fn is_serving(&self) -> bool {
+        self.api.is_serving()
+    }
+
     /// The cluster membership (gossip counters, own entry).
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
@@ -227,6 +317,9 @@ impl Running {
     /// Graceful shutdown: NOT_SERVING, leave the cluster, end Watch
     /// streams, finish in-flight requests (at most [`DRAIN_TIMEOUT`]).
     pub async fn shutdown(self) {
+        if let Some(gate) = &self.gate {
+            gate.abort();
+        }
         grpc::set_not_serving(&self.health).await;
         self.cluster.leave().await;
         self.shutdown.trigger();

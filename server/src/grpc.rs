@@ -94,22 +94,17 @@ impl Registry for V1 {
 
     async fn groups(&self, _req: Request<v1::GroupsRequest>) -> Result<Response<v1::GroupsResponse>, Status> {
         let start = Instant::now();
-        let groups = self
-            .api
-            .groups()
-            .iter()
-            .map(|g| v1::GroupInfo {
-                name: g.group().to_string(),
-                members: u32::try_from(g.members().len()).unwrap_or(u32::MAX),
-                version: g.version(),
-            })
-            .collect();
-        finish(
-            &self.api,
-            Method::Groups,
-            start,
-            Ok(v1::GroupsResponse { groups }),
-        )
+        let res = self.api.groups().map(|groups| v1::GroupsResponse {
+            groups: groups
+                .iter()
+                .map(|g| v1::GroupInfo {
+                    name: g.group().to_string(),
+                    members: u32::try_from(g.members().len()).unwrap_or(u32::MAX),
+                    version: g.version(),
+                })
+                .collect(),
+        });
+        finish(&self.api, Method::Groups, start, res)
     }
 
     type WatchStream = ReceiverStream<Result<v1::Snapshot, Status>>;
@@ -202,8 +197,7 @@ impl R for Compat {
 /// them to NOT_SERVING on shutdown.
 pub async fn routes(api: Arc<Api>) -> Result<(Routes, HealthReporter), String> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<RegistryServer<V1>>().await;
-    health.set_serving::<RServer<Compat>>().await;
+    set_serving(&health).await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -222,7 +216,17 @@ pub async fn routes(api: Arc<Api>) -> Result<(Routes, HealthReporter), String> {
     Ok((routes, health))
 }
 
-/// Marks every service NOT_SERVING (first step of a graceful shutdown).
+/// Marks every service SERVING.
+pub async fn set_serving(health: &HealthReporter) {
+    health.set_serving::<RegistryServer<V1>>().await;
+    health.set_serving::<RServer<Compat>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+}
+
+/// Marks every service NOT_SERVING (while joining, and first step of a
+/// graceful shutdown).
 pub async fn set_not_serving(health: &HealthReporter) {
     health.set_not_serving::<RegistryServer<V1>>().await;
     health.set_not_serving::<RServer<Compat>>().await;

@@ -107,22 +107,18 @@ async fn get_members(State(st): State<HttpState>, RawQuery(q): RawQuery) -> Resp
 
 async fn get_groups(State(st): State<HttpState>) -> Response {
     let start = Instant::now();
-    let groups: Vec<Value> = st
-        .api
-        .groups()
-        .iter()
-        .map(|g| json!({"name": g.group(), "members": g.members().len(), "version": g.version()}))
-        .collect();
-    finish(
-        &st.api,
-        Method::HttpGroups,
-        start,
-        Ok(json!({ "groups": groups })),
-    )
+    let res = st.api.groups().map(|groups| {
+        let groups: Vec<Value> = groups
+            .iter()
+            .map(|g| json!({"name": g.group(), "members": g.members().len(), "version": g.version()}))
+            .collect();
+        json!({ "groups": groups })
+    });
+    finish(&st.api, Method::HttpGroups, start, res)
 }
 
 async fn healthz(State(st): State<HttpState>) -> Response {
-    if st.api.shutdown().is_triggered() {
+    if !st.api.is_serving() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "NOT_SERVING"})),

@@ -478,6 +478,7 @@ impl Machine {
                 let mut rest = &body[1..];
                 let mut table = lock(&self.table);
                 table.quiet = true;
+                let mut whole = !rest.is_empty();
                 while !rest.is_empty() {
                     let rec = get_varint(&mut rest)
                         .ok()
@@ -494,11 +495,15 @@ impl Machine {
                         }
                         None => {
                             self.stats.dropped_bad_metadata += 1;
+                            whole = false;
                             break;
                         }
                     }
                 }
                 table.quiet = false;
+                if whole {
+                    self.stats.syncs_received += 1;
+                }
             }
             Some(&KIND_META_SPREAD) => {
                 // Through foca's handler: applied and queued for gossip if

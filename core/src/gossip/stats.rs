@@ -35,6 +35,9 @@ pub struct GossipStats {
     pub meta_requests_sent: u64,
     /// Push-pull syncs asked of a random member (on join and periodically).
     pub syncs_requested: u64,
+    /// Push-pull sync answers applied (each a batch of a member's records):
+    /// the first one means this node has learnt what the cluster knew.
+    pub syncs_received: u64,
     /// Times another live process was seen claiming this node's service id.
     pub id_conflicts: u64,
     /// Members currently known live, this node excluded.
