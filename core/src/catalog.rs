@@ -402,6 +402,19 @@ impl Catalog {
         Ok(())
     }
 
+    /// True when the catalog has taken `service` in with exactly this
+    /// metadata: a member of its group's published snapshot, or waiting for
+    /// room (refused by a count limit).
+    pub fn holds(&self, service: &Service) -> bool {
+        let published = self.snapshot(&service.group).is_some_and(|snap| {
+            let members = snap.members();
+            members
+                .binary_search_by(|m| m.id.as_str().cmp(&service.id))
+                .is_ok_and(|i| *members[i] == *service)
+        });
+        published || self.lock().waiting.get(&service.id) == Some(service)
+    }
+
     /// The current snapshot of `group`, or `None` when it has no members.
     pub fn snapshot(&self, group: &str) -> Option<Arc<GroupSnapshot>> {
         self.published.load().get(group).cloned()
@@ -653,7 +666,14 @@ mod tests {
         cat.apply(MemberEvent::Joined(svc("b", "g")));
         assert_eq!(cat.limit_rejections().get(Limit::MembersPerGroup), 2);
         assert_eq!(cat.waiting(), 1);
+        // Both are taken in: one published, one waiting; not with other metadata.
+        assert!(cat.holds(&svc("a", "g")) && cat.holds(&svc("b", "g")));
+        let mut heavier = svc("b", "g");
+        heavier.weight = 3;
+        assert!(!cat.holds(&heavier));
+        assert!(!cat.holds(&svc("c", "g")) && !cat.holds(&svc("a", "g2")));
         assert!(cat.apply_batch([MemberEvent::Failed(svc("b", "g"))]).is_empty());
+        assert!(!cat.holds(&svc("b", "g")));
         assert_eq!(cat.waiting(), 0);
         cat.apply(MemberEvent::Left(svc("a", "g")));
         assert!(cat.snapshot("g").is_none());

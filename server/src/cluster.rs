@@ -231,21 +231,14 @@ impl Cluster {
     }
 
     /// True once this registry has had a push-pull sync answer and the
-    /// catalog holds every member gossip knows (same metadata): it answers
-    /// from the cluster's view, not from the part it learnt first.
+    /// catalog has taken in every member gossip knows (same metadata;
+    /// published, or waiting for room under a limit): it answers from the
+    /// cluster's view, not from the part it learnt first.
     pub fn synced(&self, catalog: &Catalog) -> bool {
         let Some((stats, members)) = self.shared.with_node(|n| (n.stats(), n.members())) else {
             return false;
         };
-        stats.syncs_received > 0
-            && members.iter().all(|m| {
-                catalog.snapshot(&m.group).is_some_and(|snap| {
-                    let members = snap.members();
-                    members
-                        .binary_search_by(|s| s.id.as_str().cmp(&m.id))
-                        .is_ok_and(|i| *members[i] == *m)
-                })
-            })
+        stats.syncs_received > 0 && members.iter().all(|m| catalog.holds(m))
     }
 
     /// Gossip counters (the last ones read once the node has left).

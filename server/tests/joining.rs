@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{connect_started, get, member_ids, spawn_registry, spawn_service, start_with, wait_members};
+use common::{
+    connect_started, get, member_ids, spawn_registry, spawn_registry_with, spawn_service, start_with,
+    wait_members,
+};
 use registry_core::wire::compat::r_client::RClient;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::{compat, v1};
@@ -160,5 +163,20 @@ async fn a_registry_is_ready_only_once_it_knows_the_cluster() {
         vec!["svc-a", "svc-b", "svc-c", "svc-d"]
     );
     assert_eq!(member_ids(&mut c2, REGISTRY_GROUP).await, vec!["reg-1", "reg-2"]);
+
+    // Members refused by a limit wait for room: they do not hold the gate
+    // shut until --sync-timeout (600 s here: "ready" would never come).
+    let r3 = spawn_registry_with(
+        "reg-3",
+        "127.0.0.1:0",
+        &seeds,
+        &["--max-members-per-group", "2", "--sync-timeout", "600"],
+    );
+    assert_eq!(r3.ready["fields"]["synced"], true, "{}", r3.ready);
+    let mut c3 = connect_started(&r3).await;
+    // Which two depends on the order this registry heard of them.
+    let admitted = member_ids(&mut c3, "web").await;
+    assert_eq!(admitted.len(), 2, "{admitted:?}");
+    assert!(admitted.iter().all(|id| id.starts_with("svc-")), "{admitted:?}");
     drop(services);
 }
