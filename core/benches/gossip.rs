@@ -1,8 +1,9 @@
 //! Gossip figures from the simulated network, with default settings.
 //!
 //! `cargo bench -p registry-core --bench gossip` (add `-- quick` for 10 and
-//! 100 members only). For each cluster size: time until the registries
-//! (the first 3 members, the seeds) and until all members know of a join;
+//! 100 members only, `-- members=1000` for one size). For each cluster
+//! size: time until the registries (the first 3 members, the seeds) and
+//! until all members know of a join;
 //! time until all know of a crash and of a graceful leave; bytes per
 //! second per member at rest; false failures at 5% loss. Delays are
 //! 0.2–1 ms one way (LAN).
@@ -178,12 +179,17 @@ fn main() {
     if let Ok(p) = std::env::var("PROBE_MS") {
         println!("(probe_period override: {p} ms)");
     }
+    // `members=N`: only the cluster of N (10, 100 or 1000), no loss run.
+    let only: Option<usize> = std::env::args().find_map(|a| a.strip_prefix("members=")?.parse().ok());
     println!("| members | event | registries p50 ms | p99 | all members p50 ms | p99 |");
     println!("|---:|---|---:|---:|---:|---:|");
-    run(10, 50);
-    run(100, 50);
-    if !quick {
-        run(1000, 10);
+    for (n, trials) in [(10, 50), (100, 50), (1000, 10)] {
+        if only.is_some_and(|o| o != n) || (quick && n == 1000) {
+            continue;
+        }
+        run(n, trials);
     }
-    loss(100, 600);
+    if only.is_none() {
+        loss(100, 600);
+    }
 }
