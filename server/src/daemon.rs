@@ -240,7 +240,7 @@ async fn open_when_synced(
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
                 ?timeout,
-                "no cluster member answered a sync in time (--sync-timeout); serving what this registry knows"
+                "not synced with the cluster within --sync-timeout (no member answered, or membership kept changing); serving what this registry knows"
             );
             break false;
         }
