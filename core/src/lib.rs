@@ -24,4 +24,4 @@ pub use error::{Error, Result};
 pub use limits::{CatalogLimits, Limit};
 pub use ring::Ring;
 pub use service::{MemberEvent, Service, REGISTRY_GROUP};
-pub use tls::TlsConfig;
+pub use tls::{Pem, TlsConfig};

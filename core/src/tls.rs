@@ -72,17 +72,15 @@ impl TlsConfig {
         client_cert: Option<&Path>,
         client_key: Option<&Path>,
     ) -> Result<Self> {
-        let config = TlsConfig::new(read_pem("CA", ca.as_ref())?);
-        match (client_cert, client_key) {
-            (Some(cert), Some(key)) => Ok(config.with_identity(
-                read_pem("client certificate", cert)?,
-                read_pem("client key", key)?,
-            )),
-            (None, None) => Ok(config),
-            _ => Err(Error::invalid(
-                "TLS: a client certificate needs its key and a key needs its certificate",
-            )),
-        }
+        let names = ["CA", "client certificate", "client key", "domain"];
+        Self::from_sources(
+            Some(Pem::File(ca.as_ref())),
+            client_cert.map(Pem::File),
+            client_key.map(Pem::File),
+            None,
+            names,
+        )?
+        .ok_or_else(|| Error::Internal("TLS settings without a CA".into()))
     }
 
     /// The settings a front door's optional TLS options ask for: `None`
@@ -97,6 +95,24 @@ impl TlsConfig {
         domain: Option<&str>,
         names: [&str; 4],
     ) -> Result<Option<Self>> {
+        Self::from_sources(
+            ca.map(Pem::File),
+            client_cert.map(Pem::File),
+            client_key.map(Pem::File),
+            domain,
+            names,
+        )
+    }
+
+    /// [`TlsConfig::from_options`] where each PEM is a file or given
+    /// in memory.
+    pub fn from_sources(
+        ca: Option<Pem<'_>>,
+        client_cert: Option<Pem<'_>>,
+        client_key: Option<Pem<'_>>,
+        domain: Option<&str>,
+        names: [&str; 4],
+    ) -> Result<Option<Self>> {
         let Some(ca) = ca else {
             if client_cert.is_some() || client_key.is_some() || domain.is_some() {
                 return Err(Error::invalid(format!(
@@ -106,7 +122,18 @@ impl TlsConfig {
             }
             return Ok(None);
         };
-        let tls = TlsConfig::from_files(ca, client_cert, client_key)?;
+        let config = TlsConfig::new(ca.load("CA")?);
+        let tls = match (client_cert, client_key) {
+            (Some(cert), Some(key)) => {
+                config.with_identity(cert.load("client certificate")?, key.load("client key")?)
+            }
+            (None, None) => config,
+            _ => {
+                return Err(Error::invalid(
+                    "TLS: a client certificate needs its key and a key needs its certificate",
+                ))
+            }
+        };
         Ok(Some(match domain {
             Some(d) => tls.with_domain(d),
             None => tls,
@@ -157,6 +184,25 @@ impl TlsConfig {
     }
 }
 
+/// Where a PEM block comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Pem<'a> {
+    /// A file, read when the settings are built.
+    File(&'a Path),
+    /// The PEM text itself.
+    Contents(&'a [u8]),
+}
+
+impl Pem<'_> {
+    /// The PEM bytes; a file that cannot be read is named in the error.
+    fn load(self, what: &str) -> Result<Vec<u8>> {
+        match self {
+            Pem::File(path) => read_pem(what, path),
+            Pem::Contents(pem) => Ok(pem.to_vec()),
+        }
+    }
+}
+
 fn read_pem(what: &str, path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         Error::invalid(format!(
@@ -187,6 +233,39 @@ mod tests {
         assert_eq!(TlsConfig::from_options(None, None, None, None, names), Ok(None));
         let missing = TlsConfig::from_files("/no/such/ca.pem", None, None).unwrap_err();
         assert!(missing.to_string().contains("/no/such/ca.pem"), "{missing}");
+    }
+
+    #[test]
+    fn pem_from_files_or_memory_gives_the_same_settings() {
+        let dir = std::env::temp_dir().join(format!("registry-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, cert, key) = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+        for (path, text) in [(&ca, "ca"), (&cert, "cert"), (&key, "key")] {
+            std::fs::write(path, text).unwrap();
+        }
+        let names = ["ca", "cert", "key", "domain"];
+        let from_files = TlsConfig::from_options(Some(&ca), Some(&cert), Some(&key), Some("d"), names);
+        let mixed = TlsConfig::from_sources(
+            Some(Pem::Contents(b"ca")),
+            Some(Pem::File(&cert)),
+            Some(Pem::Contents(b"key")),
+            Some("d"),
+            names,
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let want = TlsConfig::new(b"ca".to_vec())
+            .with_identity(b"cert".to_vec(), b"key".to_vec())
+            .with_domain("d");
+        assert_eq!(from_files, Ok(Some(want.clone())));
+        assert_eq!(mixed, Ok(Some(want)));
+        let half = TlsConfig::from_sources(
+            Some(Pem::Contents(b"ca")),
+            Some(Pem::Contents(b"c")),
+            None,
+            None,
+            names,
+        );
+        assert!(half.unwrap_err().to_string().contains("needs its key"));
     }
 
     #[test]

@@ -82,16 +82,17 @@ class Client:
         request_timeout: float = 2.0,
         attempts: Optional[int] = None,
         discover_registries: bool = True,
-        tls_ca: Optional[Union[str, os.PathLike[str]]] = None,
-        tls_cert: Optional[Union[str, os.PathLike[str]]] = None,
-        tls_key: Optional[Union[str, os.PathLike[str]]] = None,
+        tls_ca: Optional[Union[str, os.PathLike[str], bytes]] = None,
+        tls_cert: Optional[Union[str, os.PathLike[str], bytes]] = None,
+        tls_key: Optional[Union[str, os.PathLike[str], bytes]] = None,
         tls_domain: Optional[str] = None,
     ) -> Client:
         """A client for ``"host:port"`` registry addresses (InvalidArgumentError if malformed).
 
-        ``tls_ca`` (PEM file of the CA of the registries' certificates) turns TLS on;
-        ``tls_cert``/``tls_key`` add a client certificate; ``tls_domain`` overrides the
-        name expected in the registry certificates.
+        ``tls_ca`` (the CA of the registries' certificates: a PEM file path, or the PEM
+        itself as ``bytes``) turns TLS on; ``tls_cert``/``tls_key`` (the same) add a
+        client certificate; ``tls_domain`` overrides the name expected in the registry
+        certificates.
         """
     def match(self, group: str, key: str) -> Service:
         """The member of ``group`` that owns ``key``, asked of a registry."""

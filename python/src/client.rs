@@ -6,9 +6,9 @@ use crate::runtime::{block_on, runtime};
 use crate::service::PyService;
 use arc_swap::ArcSwapOption;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
+use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyList, PyString};
-use registry_core::{Client, ClientConfig, Error, GroupView, TlsConfig};
+use registry_core::{Client, ClientConfig, Error, GroupView, Pem, TlsConfig};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -95,12 +95,30 @@ impl PyClient {
     }
 }
 
+/// A PEM option: the PEM itself (`bytes`, `bytearray`) or a file (`str`,
+/// `os.PathLike`).
+#[derive(FromPyObject)]
+enum PemArg {
+    Contents(PyBackedBytes),
+    File(PathBuf),
+}
+
+impl PemArg {
+    fn pem(&self) -> Pem<'_> {
+        match self {
+            PemArg::Contents(b) => Pem::Contents(b),
+            PemArg::File(p) => Pem::File(p),
+        }
+    }
+}
+
 #[pymethods]
 impl PyClient {
     /// A client for `registries` (`"host:port"` or a list of them).
     /// Connections open lazily; bad addresses raise `InvalidArgumentError`.
-    /// `tls_ca` (a PEM file) turns TLS on; `tls_cert` and `tls_key` add a
-    /// client certificate; `tls_domain` overrides the expected name.
+    /// `tls_ca` (PEM: a file path, or the PEM itself as `bytes`) turns TLS
+    /// on; `tls_cert` and `tls_key` (the same) add a client certificate;
+    /// `tls_domain` overrides the expected name.
     #[new]
     #[pyo3(signature = (registries, *, connect_timeout = 1.0, request_timeout = 2.0,
                         attempts = None, discover_registries = true,
@@ -113,16 +131,16 @@ impl PyClient {
         request_timeout: f64,
         attempts: Option<&Bound<'_, PyAny>>,
         discover_registries: bool,
-        tls_ca: Option<PathBuf>,
-        tls_cert: Option<PathBuf>,
-        tls_key: Option<PathBuf>,
+        tls_ca: Option<PemArg>,
+        tls_cert: Option<PemArg>,
+        tls_key: Option<PemArg>,
         tls_domain: Option<String>,
     ) -> PyResult<Self> {
         let mut config = ClientConfig::new(addresses(py, registries)?);
-        config.tls = TlsConfig::from_options(
-            tls_ca.as_deref(),
-            tls_cert.as_deref(),
-            tls_key.as_deref(),
+        config.tls = TlsConfig::from_sources(
+            tls_ca.as_ref().map(PemArg::pem),
+            tls_cert.as_ref().map(PemArg::pem),
+            tls_key.as_ref().map(PemArg::pem),
             tls_domain.as_deref(),
             ["tls_ca", "tls_cert", "tls_key", "tls_domain"],
         )

@@ -40,6 +40,30 @@ def test_the_right_certificates_get_answers(tls_server, tls_certs):
         assert view.match("user-42").id == "registry-1"
 
 
+def test_pem_contents_work_like_files(tls_server, tls_certs):
+    with quick(
+        tls_server.grpc,
+        tls_ca=(tls_certs / "ca.pem").read_bytes(),
+        tls_cert=bytearray((tls_certs / "client.pem").read_bytes()),
+        tls_key=(tls_certs / "client-key.pem").read_bytes(),
+        tls_domain="localhost",
+    ) as client:
+        assert client.match(GROUP, "user-42").id == "registry-1"
+    # The wrong CA given in memory is refused like the wrong file.
+    with quick(
+        tls_server.grpc,
+        tls_ca=(tls_certs / "other-ca.pem").read_bytes(),
+        tls_cert=tls_certs / "client.pem",
+        tls_key=(tls_certs / "client-key.pem").read_bytes(),
+    ) as client:
+        with pytest.raises(UnavailableError):
+            client.match(GROUP, "k")
+    with pytest.raises(InvalidArgumentError, match="no CA certificate"):
+        Client("127.0.0.1:1", tls_ca=b"not a PEM")
+    with pytest.raises(TypeError):
+        Client("127.0.0.1:1", tls_ca=42)
+
+
 @pytest.mark.parametrize(
     "files",
     [
