@@ -120,6 +120,15 @@ typedef struct registry_client_options {
   // Name the registry certificates must carry. NULL: the host of each
   // registry address.
   const char *tls_domain;
+  // The CA certificates as PEM text (NUL-terminated), instead of
+  // `tls_ca_file` (give one or the other). NULL: none.
+  const char *tls_ca_pem;
+  // The client certificate as PEM text, instead of `tls_cert_file`.
+  // NULL: none.
+  const char *tls_cert_pem;
+  // The client private key as PEM text, instead of `tls_key_file`.
+  // NULL: none.
+  const char *tls_key_pem;
 } registry_client_options;
 
 // What `registry_registration_start` registers. Zero-initialise it

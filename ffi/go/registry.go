@@ -81,6 +81,15 @@ type ClientOptions struct {
 	// TLSDomain is the name registry certificates must carry (default: the
 	// host of each registry address).
 	TLSDomain string
+	// TLSCA, TLSCert and TLSKey are the same PEM blocks given in memory
+	// (e.g. from a secret store) instead of files; set at most one of
+	// each pair (TLSCA or TLSCAFile, ...).
+	TLSCA []byte
+	// TLSCert is the PEM client certificate (instead of TLSCertFile).
+	TLSCert []byte
+	// TLSKey is the PEM private key of the client certificate (instead
+	// of TLSKeyFile).
+	TLSKey []byte
 }
 
 func millis(d time.Duration) C.uint32_t {
@@ -105,7 +114,7 @@ type Client struct {
 
 // NewClient creates a client for registries ("host:port"); opts may be
 // nil. Connections open lazily, so it fails only on an empty list, a
-// malformed address, or unreadable or invalid TLS files
+// malformed address, or unreadable or invalid TLS files or PEM
 // (ErrInvalidArgument).
 func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 	var o C.registry_client_options
@@ -127,6 +136,9 @@ func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 			{opts.TLSCertFile, &o.tls_cert_file},
 			{opts.TLSKeyFile, &o.tls_key_file},
 			{opts.TLSDomain, &o.tls_domain},
+			{string(opts.TLSCA), &o.tls_ca_pem},
+			{string(opts.TLSCert), &o.tls_cert_pem},
+			{string(opts.TLSKey), &o.tls_key_pem},
 		} {
 			if f.value != "" {
 				*f.field = C.CString(f.value)

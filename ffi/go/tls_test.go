@@ -62,4 +62,25 @@ func TestTLS(t *testing.T) {
 	if !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("a key without a certificate: want ErrInvalidArgument, got %v", err)
 	}
+
+	// The same certificates given in memory.
+	pem := func(name string) []byte {
+		b, err := os.ReadFile(file(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	inMemory := ClientOptions{TLSCA: pem("ca.pem"), TLSCert: pem("client.pem"), TLSKey: pem("client-key.pem"), TLSDomain: "localhost"}
+	if svc, err := match(inMemory); err != nil || svc.Group != "registry-group" {
+		t.Errorf("match over TLS with PEM in memory: %+v, %v", svc, err)
+	}
+	inMemory.TLSCA = pem("other-ca.pem")
+	if _, err := match(inMemory); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("an untrusted server (CA in memory): want ErrUnavailable, got %v", err)
+	}
+	both := ClientOptions{TLSCA: pem("ca.pem"), TLSCAFile: file("ca.pem")}
+	if _, err := match(both); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "both set") {
+		t.Errorf("a CA file and PEM together: want ErrInvalidArgument, got %v", err)
+	}
 }

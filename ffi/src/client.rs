@@ -1,9 +1,9 @@
 //! The discovery client: RPC calls to the registries, with failover.
 
 use crate::args::{arg_out, arg_ref, arg_slice, arg_str, optional};
-use crate::error::{guard, guard_value, registry_status, FfiResult};
+use crate::error::{guard, guard_value, registry_status, FfiError, FfiResult};
 use crate::service::{registry_group_list, registry_service, registry_service_list};
-use registry_core::{runtime, Client, ClientConfig, TlsConfig};
+use registry_core::{runtime, Client, ClientConfig, Pem, TlsConfig};
 use std::ffi::c_char;
 use std::path::Path;
 use std::time::Duration;
@@ -36,6 +36,15 @@ pub struct registry_client_options {
     /// Name the registry certificates must carry. NULL: the host of each
     /// registry address.
     pub tls_domain: *const c_char,
+    /// The CA certificates as PEM text (NUL-terminated), instead of
+    /// `tls_ca_file` (give one or the other). NULL: none.
+    pub tls_ca_pem: *const c_char,
+    /// The client certificate as PEM text, instead of `tls_cert_file`.
+    /// NULL: none.
+    pub tls_cert_pem: *const c_char,
+    /// The client private key as PEM text, instead of `tls_key_file`.
+    /// NULL: none.
+    pub tls_key_pem: *const c_char,
 }
 
 impl Default for registry_client_options {
@@ -50,6 +59,9 @@ impl Default for registry_client_options {
             tls_cert_file: std::ptr::null(),
             tls_key_file: std::ptr::null(),
             tls_domain: std::ptr::null(),
+            tls_ca_pem: std::ptr::null(),
+            tls_cert_pem: std::ptr::null(),
+            tls_key_pem: std::ptr::null(),
         }
     }
 }
@@ -78,25 +90,59 @@ impl registry_client_options {
         // SAFETY: NULL or NUL-terminated (contract above).
         let (ca, cert, key, domain) = unsafe {
             (
-                optional(self.tls_ca_file, "options.tls_ca_file")?,
-                optional(self.tls_cert_file, "options.tls_cert_file")?,
-                optional(self.tls_key_file, "options.tls_key_file")?,
+                pem_option(self.tls_ca_file, self.tls_ca_pem, "tls_ca")?,
+                pem_option(self.tls_cert_file, self.tls_cert_pem, "tls_cert")?,
+                pem_option(self.tls_key_file, self.tls_key_pem, "tls_key")?,
                 optional(self.tls_domain, "options.tls_domain")?,
             )
         };
-        c.tls = TlsConfig::from_options(
-            ca.as_deref().map(Path::new),
-            cert.as_deref().map(Path::new),
-            key.as_deref().map(Path::new),
+        c.tls = TlsConfig::from_sources(
+            ca.as_ref().map(PemOption::pem),
+            cert.as_ref().map(PemOption::pem),
+            key.as_ref().map(PemOption::pem),
             domain.as_deref(),
             [
-                "options.tls_ca_file",
-                "options.tls_cert_file",
-                "options.tls_key_file",
+                "options.tls_ca_file (or _pem)",
+                "options.tls_cert_file (or _pem)",
+                "options.tls_key_file (or _pem)",
                 "options.tls_domain",
             ],
         )?;
         Ok(c)
+    }
+}
+
+/// One PEM option of `registry_client_options`: a file or the text.
+enum PemOption {
+    File(String),
+    Text(String),
+}
+
+impl PemOption {
+    fn pem(&self) -> Pem<'_> {
+        match self {
+            PemOption::File(path) => Pem::File(Path::new(path)),
+            PemOption::Text(text) => Pem::Contents(text.as_bytes()),
+        }
+    }
+}
+
+/// The `options.<name>_file` / `options.<name>_pem` pair: at most one set.
+///
+/// # Safety
+/// Both are NULL or NUL-terminated.
+unsafe fn pem_option(file: *const c_char, pem: *const c_char, name: &str) -> FfiResult<Option<PemOption>> {
+    let file_name = format!("options.{name}_file");
+    let pem_name = format!("options.{name}_pem");
+    // SAFETY: contract above.
+    let (file, pem) = unsafe { (optional(file, &file_name)?, optional(pem, &pem_name)?) };
+    match (file, pem) {
+        (Some(_), Some(_)) => Err(FfiError::invalid(format!(
+            "{file_name} and {pem_name} are both set; give one"
+        ))),
+        (Some(f), None) => Ok(Some(PemOption::File(f))),
+        (None, Some(p)) => Ok(Some(PemOption::Text(p))),
+        (None, None) => Ok(None),
     }
 }
 

@@ -466,6 +466,9 @@ impl Harness {
             tls_cert_file: std::ptr::null(),
             tls_key_file: std::ptr::null(),
             tls_domain: std::ptr::null(),
+            tls_ca_pem: std::ptr::null(),
+            tls_cert_pem: std::ptr::null(),
+            tls_key_pem: std::ptr::null(),
         };
         let mut out: *mut registry_client = std::ptr::dangling_mut::<registry_client>();
         let status = unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out) };

@@ -803,6 +803,26 @@ static void test_stopped_registry(const char *addr, const char *gossip, int serv
 /* A client of the TLS registry at `addr` with the certificates in `dir`:
  * `ca` (file name or NULL: no TLS), client `cert`/`key` (or NULL). Returns
  * the status of registry_client_match on the reserved registry group. */
+/* The whole file dir/name as a NUL-terminated string (malloc'd), or NULL. */
+static char *read_text(const char *dir, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = NULL;
+  long n = -1;
+  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+    if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
+      buf[n] = '\0';
+    } else {
+      free(buf);
+      buf = NULL;
+    }
+  }
+  fclose(f);
+  return buf;
+}
+
 static registry_status tls_match(const char *addr, const char *dir, const char *ca, const char *cert,
                                  const char *key, const registry_service **s) {
   char ca_path[512], cert_path[512], key_path[512];
@@ -854,6 +874,41 @@ static void test_tls(const char *addr, const char *dir) {
   registry_client *c = NULL;
   EXPECT_ERR(registry_client_new(addrs, 1, &o, &c), REGISTRY_INVALID_ARGUMENT, "tls_ca_file");
   CHECK(c == NULL);
+
+  /* The same certificates given as PEM text instead of files. */
+  char *ca_pem = read_text(dir, "ca.pem"), *cert_pem = read_text(dir, "client.pem"),
+       *key_pem = read_text(dir, "client-key.pem"), *other_ca_pem = read_text(dir, "other-ca.pem");
+  CHECK(ca_pem && cert_pem && key_pem && other_ca_pem);
+  if (ca_pem && cert_pem && key_pem && other_ca_pem) {
+    registry_client_options p = {0};
+    p.attempts = 1;
+    p.no_registry_discovery = true;
+    p.tls_ca_pem = ca_pem;
+    p.tls_cert_pem = cert_pem;
+    p.tls_key_pem = key_pem;
+    if (EXPECT_OK(registry_client_new(addrs, 1, &p, &c))) {
+      if (EXPECT_OK(registry_client_match(c, "registry-group", "k", &s))) registry_service_free(s);
+      registry_client_free(c);
+    }
+    p.tls_ca_pem = other_ca_pem;
+    if (EXPECT_OK(registry_client_new(addrs, 1, &p, &c))) {
+      EXPECT_ERR(registry_client_match(c, "registry-group", "k", &s), REGISTRY_UNAVAILABLE, "certificate");
+      registry_client_free(c);
+    }
+    /* A file and its text together, or text that is not PEM, are refused. */
+    p.tls_ca_pem = ca_pem;
+    p.tls_ca_file = "ca.pem";
+    c = NULL;
+    EXPECT_ERR(registry_client_new(addrs, 1, &p, &c), REGISTRY_INVALID_ARGUMENT, "tls_ca_pem are both set");
+    p.tls_ca_file = NULL;
+    p.tls_ca_pem = "not a certificate";
+    EXPECT_ERR(registry_client_new(addrs, 1, &p, &c), REGISTRY_INVALID_ARGUMENT, "no CA certificate");
+    CHECK(c == NULL);
+  }
+  free(ca_pem);
+  free(cert_pem);
+  free(key_pem);
+  free(other_ca_pem);
 }
 
 int main(int argc, char **argv) {
