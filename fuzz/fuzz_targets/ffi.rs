@@ -461,14 +461,9 @@ impl Harness {
             attempts: u.arbitrary()?,
             max_backoff_ms: u.arbitrary()?,
             no_registry_discovery: true,
-            // Plain text: a TLS file would be read from disk, not fuzzed.
-            tls_ca_file: std::ptr::null(),
-            tls_cert_file: std::ptr::null(),
-            tls_key_file: std::ptr::null(),
-            tls_domain: std::ptr::null(),
-            tls_ca_pem: std::ptr::null(),
-            tls_cert_pem: std::ptr::null(),
-            tls_key_pem: std::ptr::null(),
+            // Plain text (every TLS field NULL): a TLS file would be read
+            // from disk, not fuzzed.
+            ..registry_client_options::default()
         };
         let mut out: *mut registry_client = std::ptr::dangling_mut::<registry_client>();
         let status = unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out) };
