@@ -1,7 +1,9 @@
-module example.invalid/registry-example
+module github.com/registry-dev/registry/examples/go
 
 go 1.19
 
-require example.invalid/registry v0.0.0
+require github.com/registry-dev/registry/ffi/go v0.0.0
 
-replace example.invalid/registry => ../../ffi/go
+// In this repository the example builds against the package next to it;
+// a program of yours needs only the require line (go get).
+replace github.com/registry-dev/registry/ffi/go => ../../ffi/go

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"example.invalid/registry"
+	registry "github.com/registry-dev/registry/ffi/go"
 )
 
 // addrs collects repeated -r flags.

@@ -31,7 +31,8 @@ echo "== C"
 "$out/bench_match" view "$registry_addr" bench 100
 
 echo "== Go"
-export CGO_CFLAGS="-I$root/include" CGO_LDFLAGS="-L$lib -Wl,-rpath,$lib"
+PKG_CONFIG_PATH=$("$root/scripts/pkgconfig-dev" "$lib" "$out/pkgconfig")
+export PKG_CONFIG_PATH
 cd ffi/go
 REGISTRY_ADDR=$registry_addr REGISTRY_GOSSIP_ADDR= REGISTRY_BENCH_GROUP=bench \
   REGISTRY_BENCH_MEMBERS=100 go test -run '^$' -bench . -benchtime 2s -count 3

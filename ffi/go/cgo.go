@@ -1,8 +1,9 @@
 package registry
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/debug -Wl,-rpath,${SRCDIR}/../../target/debug -lregistry
+// libregistry and registry.h are found through pkg-config (registry.pc,
+// installed by scripts/install; see README.md, "Build and link").
+#cgo pkg-config: registry
 #include "gohelpers.h"
 */
 import "C"

@@ -1,3 +1,3 @@
-module example.invalid/registry
+module github.com/registry-dev/registry/ffi/go
 
 go 1.19
