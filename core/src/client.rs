@@ -121,15 +121,26 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// What a registry address looks like, for the errors about one.
+const ADDRESS_FORM: &str = "expected host:port, e.g. 127.0.0.1:9800";
+
+/// What to do when no registry could be connected to at all: the
+/// wording every front door shows after the addresses tried.
+pub const NOT_RUNNING_HINT: &str = "is a registry-server running there? (its gRPC port is its --addr)";
+
 /// The URL of a registry address: `https://` with TLS, `http://` without;
 /// an explicit scheme that contradicts the TLS settings is an error rather
-/// than a silent downgrade or a handshake that cannot succeed.
+/// than a silent downgrade or a handshake that cannot succeed. Without a
+/// scheme the port is required (a registry has no well-known port).
 fn normalize(addr: &str, tls: bool) -> Result<String> {
     let addr = addr.trim();
     if addr.is_empty() {
         return Err(Error::invalid("registry address is empty"));
     }
-    let url = match (addr.strip_prefix("http://"), addr.strip_prefix("https://")) {
+    let bad = |why: &dyn std::fmt::Display| {
+        Error::invalid(format!("bad registry address {addr:?}: {why}; {ADDRESS_FORM}"))
+    };
+    let (url, explicit_scheme) = match (addr.strip_prefix("http://"), addr.strip_prefix("https://")) {
         (Some(_), _) if tls => {
             return Err(Error::invalid(format!(
                 "registry address {addr:?} says http:// but TLS is configured"
@@ -140,57 +151,130 @@ fn normalize(addr: &str, tls: bool) -> Result<String> {
                 "registry address {addr:?} says https:// but no TLS settings (CA) are given"
             )))
         }
-        (Some(_), _) | (_, Some(_)) => addr.to_string(),
-        (None, None) if tls => format!("https://{addr}"),
-        (None, None) => format!("http://{addr}"),
+        (Some(_), _) | (_, Some(_)) => (addr.to_string(), true),
+        (None, None) if tls => (format!("https://{addr}"), false),
+        (None, None) => (format!("http://{addr}"), false),
     };
-    Endpoint::from_shared(url.clone())
-        .map_err(|e| Error::invalid(format!("bad registry address {addr:?}: {e}")))?;
+    let uri: tonic::codegen::http::Uri = url.parse().map_err(|e| bad(&e))?;
+    let authority = uri.authority().ok_or_else(|| bad(&"no host"))?.as_str();
+    // The port follows the last ':' after an IPv6 literal's ']'.
+    let after_host = authority.rsplit_once(']').map_or(authority, |(_, rest)| rest);
+    match after_host.rsplit_once(':').map(|(_, port)| port) {
+        Some("") => return Err(bad(&"no port after the ':'")),
+        Some(port) if !matches!(port.parse::<u16>(), Ok(1..)) => {
+            return Err(bad(&format_args!("port {port:?} is not 1 to 65535")))
+        }
+        None if !explicit_scheme => return Err(bad(&"no port")),
+        _ => {}
+    }
+    Endpoint::from_shared(url.clone()).map_err(|e| bad(&e))?;
     Ok(url)
 }
 
-/// The error of a failed call: [`Error::from`] decides the kind (a
-/// status made by our own transport is `Unavailable`); this only adds
-/// what the client knows about its connection: `TLS:` when rustls
-/// refused, and a hint when a plain-text client got an answer it cannot
-/// read.
-fn status_error(status: tonic::Status, tls: bool) -> Error {
-    let code = status.code();
-    let tls_refused = std::error::Error::source(&status).is_some_and(is_tls_error);
-    match Error::from(status) {
+/// A registry URL as shown in errors: as the user writes it (no
+/// `http://`; `https://` stays, it says TLS was used).
+fn shown(url: &str) -> &str {
+    url.strip_prefix("http://").unwrap_or(url)
+}
+
+/// The error of a failed call, and whether the registry could not be
+/// connected to at all (nothing listening, host unreachable). [`Error::from`] decides the kind (a status made by our own
+/// transport is `Unavailable`); this words the transport's causes for a
+/// person: the connection failure alone (`connection refused`), or `TLS:`
+/// with what the refusal means, or a hint when a plain-text client got an
+/// answer it cannot read.
+fn status_error(status: tonic::Status, tls: bool) -> (Error, bool) {
+    let source = std::error::Error::source(&status);
+    let transport = source.is_some();
+    let tls_error = source.and_then(find_tls_error).cloned();
+    let connect = source.and_then(connect_failure);
+    let error = match (Error::from(status), &connect) {
         // A TLS alert from the registry reaches us inside an h2 error
         // that hides its cause: only the text tells.
-        Error::Unavailable(m) if tls_refused || m.contains("received fatal alert") => {
-            Error::Unavailable(format!("TLS: {m}"))
+        (Error::Unavailable(m), _) if tls_error.is_some() || m.contains("received fatal alert") => {
+            let hint = tls_hint(tls_error.as_ref(), &m);
+            Error::Unavailable(format!("TLS: {m}{hint}"))
         }
-        Error::Unavailable(m) if !tls && matches!(code, tonic::Code::Internal | tonic::Code::Unknown) => {
+        (Error::Unavailable(_), Some((cause, _))) => Error::Unavailable(cause.clone()),
+        // Connected, then the connection failed before any answer (closed,
+        // broken, or bytes that are not HTTP/2): what a TLS-only registry
+        // does to a plain-text client.
+        (Error::Unavailable(m), None) if !tls && transport => {
+            let m = m.strip_prefix("transport error: ").unwrap_or(&m);
             Error::Unavailable(format!(
-                "{m} (does the registry serve TLS only? then the client needs its CA)"
+                "{m}; does the registry serve TLS only? then the client needs its CA"
             ))
         }
-        e => e,
+        (e, _) => e,
+    };
+    (error, connect.is_some_and(|(_, not_running)| not_running))
+}
+
+/// The rustls error among the causes (directly or inside an I/O error).
+fn find_tls_error<'a>(
+    mut source: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a tokio_rustls::rustls::Error> {
+    use tokio_rustls::rustls;
+    loop {
+        if let Some(e) = source.downcast_ref::<rustls::Error>() {
+            return Some(e);
+        }
+        if let Some(e) = source
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(e);
+        }
+        source = source.source()?;
     }
 }
 
-/// True when rustls is among the causes (directly or inside an I/O error).
-fn is_tls_error(mut source: &(dyn std::error::Error + 'static)) -> bool {
-    use tokio_rustls::rustls;
-    loop {
-        if source.is::<rustls::Error>() {
-            return true;
+/// What a TLS refusal means for the person setting up the client, as
+/// `; ...` to append, or "".
+fn tls_hint(error: Option<&tokio_rustls::rustls::Error>, message: &str) -> &'static str {
+    use tokio_rustls::rustls::{CertificateError, Error as Tls, InvalidMessage};
+    match error {
+        Some(Tls::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+            "; the registry's certificate is not signed by the client's TLS CA"
         }
-        if let Some(inner) = source
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            if inner.is::<rustls::Error>() {
-                return true;
+        Some(Tls::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        )) => "; the registry's certificate does not name the host dialed: set the TLS domain to a name it has",
+        Some(Tls::InvalidMessage(InvalidMessage::InvalidContentType)) => {
+            "; does the registry serve plain text? then the client needs no TLS settings"
+        }
+        _ if message.contains("CertificateRequired") => {
+            "; the registry asks for a client certificate (its --tls-client-ca): give the client one signed by that CA"
+        }
+        _ if message.contains("received fatal alert") => {
+            "; the registry refused the client's certificate: it must be signed by the registry's --tls-client-ca"
+        }
+        _ => "",
+    }
+}
+
+/// When the transport could not open a connection: the cause as a person
+/// says it (`connection refused`), and whether it suggests that nothing
+/// runs there (not for a name that does not resolve).
+fn connect_failure(mut source: &(dyn std::error::Error + 'static)) -> Option<(String, bool)> {
+    use std::io::ErrorKind::*;
+    loop {
+        if let Some(io) = source.downcast_ref::<std::io::Error>() {
+            let kind = io.kind();
+            if matches!(
+                kind,
+                ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable | TimedOut
+            ) {
+                return Some((kind.to_string(), true));
             }
         }
-        match source.source() {
-            Some(next) => source = next,
-            None => return false,
+        // hyper's connector names a failed name lookup "dns error".
+        if source.to_string() == "dns error" {
+            let why = source.source().map(|e| e.to_string()).unwrap_or_default();
+            return Some((format!("cannot resolve the host name: {why}"), false));
         }
+        source = source.source()?;
     }
 }
 
@@ -201,6 +285,43 @@ fn is_retryable(e: &Error) -> bool {
         e,
         Error::Unavailable(_) | Error::Timeout(_) | Error::LimitExceeded(_)
     )
+}
+
+/// The latest failed try on one registry.
+struct Failure {
+    /// The registry's URL.
+    addr: String,
+    /// What went wrong there.
+    error: Error,
+    /// Nothing could be connected to there (see [`status_error`]).
+    not_running: bool,
+}
+
+/// The error of a call that no registry answered: every registry tried,
+/// with its cause, and what to do. The kind is that of the failure on
+/// `last` (the registry tried last):
+///
+/// `no registry reachable: tried 127.0.0.1:1 (connection refused); is a
+/// registry-server running there? (its gRPC port is its --addr)`
+fn exhausted(failures: &[Failure], last: &str) -> Error {
+    let tried = failures
+        .iter()
+        .map(|f| format!("{} ({})", shown(&f.addr), f.error.message()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tried.is_empty() {
+        return Error::Unavailable("no registry was tried (attempts is 0)".into());
+    }
+    match failures.iter().find(|f| f.addr == last).map(|f| &f.error) {
+        Some(Error::Timeout(_)) => Error::Timeout(format!("no registry answered in time: tried {tried}")),
+        Some(Error::LimitExceeded(_)) => {
+            Error::LimitExceeded(format!("every registry refused by a limit: tried {tried}"))
+        }
+        _ if failures.iter().any(|f| f.not_running) => Error::Unavailable(format!(
+            "no registry reachable: tried {tried}; {NOT_RUNNING_HINT}"
+        )),
+        _ => Error::Unavailable(format!("no registry reachable: tried {tried}")),
+    }
 }
 
 impl Client {
@@ -294,7 +415,9 @@ impl Client {
     }
 
     /// Runs `call` against the registries in turn until one gives a final
-    /// answer. Remembers the registry that answered.
+    /// answer. Remembers the registry that answered. When every try fails,
+    /// the error names each registry tried with its cause (see
+    /// [`exhausted`]); its kind is that of the last failure.
     async fn with_failover<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
     where
         F: Fn(RegistryClient<Channel>) -> Fut,
@@ -305,7 +428,8 @@ impl Client {
         let attempts = self.inner.config.attempts.unwrap_or((2 * n).max(3));
         let start = self.inner.current.load(Ordering::Relaxed);
         let mut backoff = Duration::from_millis(50);
-        let mut last = Error::Unavailable("no registry reachable".into());
+        let mut failures: Vec<Failure> = Vec::new();
+        let mut last = start % n;
         for attempt in 0..attempts {
             if attempt > 0 && attempt % n == 0 {
                 tokio::time::sleep(backoff).await;
@@ -314,22 +438,40 @@ impl Client {
             let idx = (start + attempt) % n;
             let target = &targets[idx];
             let rpc = call(RegistryClient::new(target.channel.clone()));
-            let result = match tokio::time::timeout(self.inner.config.request_timeout, rpc).await {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(status)) => Err(status_error(status, self.inner.config.tls.is_some())),
-                Err(_) => Err(Error::Timeout(format!(
-                    "{what} on {} took over {:?}",
-                    target.addr, self.inner.config.request_timeout
-                ))),
-            };
+            let (result, not_running) =
+                match tokio::time::timeout(self.inner.config.request_timeout, rpc).await {
+                    Ok(Ok(v)) => (Ok(v), false),
+                    Ok(Err(status)) => {
+                        let (e, not_running) = status_error(status, self.inner.config.tls.is_some());
+                        (Err(e), not_running)
+                    }
+                    Err(_) => (
+                        Err(Error::Timeout(format!(
+                            "no answer within {:?}",
+                            self.inner.config.request_timeout
+                        ))),
+                        false,
+                    ),
+                };
             match result {
                 Ok(v) => {
                     self.inner.current.store(idx, Ordering::Relaxed);
                     return Ok(v);
                 }
                 Err(e) if is_retryable(&e) => {
-                    tracing::debug!(registry = %target.addr, error = %e, "client: trying the next registry");
-                    last = e;
+                    tracing::debug!(registry = %target.addr, error = %e, "client: {what}: trying the next registry");
+                    let failure = Failure {
+                        addr: target.addr.clone(),
+                        error: e,
+                        not_running,
+                    };
+                    // One entry per registry, in the order first tried,
+                    // with its latest cause.
+                    match failures.iter_mut().find(|f| f.addr == failure.addr) {
+                        Some(f) => *f = failure,
+                        None => failures.push(failure),
+                    }
+                    last = idx;
                 }
                 Err(e) => {
                     self.inner.current.store(idx, Ordering::Relaxed);
@@ -337,13 +479,7 @@ impl Client {
                 }
             }
         }
-        Err(match last {
-            Error::Timeout(m) => Error::Timeout(format!("{what}: every registry failed; last: {m}")),
-            Error::LimitExceeded(m) => {
-                Error::LimitExceeded(format!("{what}: every registry refused; last: {m}"))
-            }
-            other => Error::Unavailable(format!("{what}: every registry failed; last: {other}")),
-        })
+        Err(exhausted(&failures, &targets[last].addr))
     }
 
     /// The member of `group` that owns `key`, asked of a registry.
@@ -451,6 +587,7 @@ impl Client {
             connected: AtomicBool::new(false),
             changed: watch::channel(0).0,
             refused: Mutex::new(None),
+            last_error: Mutex::new(None),
         });
         let mut first = shared.changed.subscribe();
         let task = tokio::spawn(follow(self.clone(), name.to_string(), shared.clone()));
@@ -464,9 +601,15 @@ impl Client {
                     None => Ok(view),
                 }
             }
-            _ => Err(Error::Unavailable(format!(
-                "no registry sent a snapshot of group {name:?} within {wait:?}"
-            ))),
+            _ => {
+                let why = match view.shared.last_error.lock().ok().and_then(|mut e| e.take()) {
+                    Some(e) => format!(": {}", e.message()),
+                    None => String::new(),
+                };
+                Err(Error::Unavailable(format!(
+                    "no registry sent a snapshot of group {name:?} within {wait:?}{why}"
+                )))
+            }
         }
     }
 }
@@ -488,6 +631,9 @@ struct ViewShared {
     /// Set when every registry refused the first subscription by a limit
     /// (RESOURCE_EXHAUSTED), so that [`Client::group`] fails at once.
     refused: Mutex<Option<Error>>,
+    /// Why the latest subscription failed, for the error of
+    /// [`Client::group`] when no snapshot comes in time.
+    last_error: Mutex<Option<Error>>,
 }
 
 /// Turns one Watch message into a local snapshot, refusing rings this
@@ -533,6 +679,9 @@ async fn follow(client: Client, group: String, shared: Arc<ViewShared>) {
             }
             Err(e) => {
                 tracing::debug!(group, error = %e, "view: cannot subscribe");
+                if let Ok(mut slot) = shared.last_error.lock() {
+                    *slot = Some(e.clone());
+                }
                 // Before the first snapshot, a refusal by a limit is the
                 // answer: wake `Client::group` (the count stays 0).
                 if matches!(e, Error::LimitExceeded(_)) && *shared.changed.borrow() == 0 {
@@ -638,5 +787,98 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("TLS"));
+    }
+
+    #[test]
+    fn a_bad_address_says_what_is_wrong_and_the_expected_form() {
+        for (addr, why) in [
+            ("127.0.0.1", "no port"),
+            ("localhost:", "no port after"),
+            ("127.0.0.1:99999", "port \"99999\" is not 1 to 65535"),
+            ("127.0.0.1:0", "port \"0\""),
+            ("[::1]", "no port"),
+            ("bad host:1", "bad registry address \"bad host:1\""),
+        ] {
+            let e = normalize(addr, false).unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{addr}: {text}");
+            assert!(text.contains(why), "{addr}: {text}");
+            assert!(text.contains(ADDRESS_FORM), "{addr}: {text}");
+        }
+        assert_eq!(normalize("[::1]:9800", false).unwrap(), "http://[::1]:9800");
+        // With an explicit scheme the scheme's port applies.
+        assert_eq!(
+            normalize("https://registry.example", true).unwrap(),
+            "https://registry.example"
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_is_named_and_marked_not_running() {
+        let mut status = tonic::Status::unknown("tcp connect error");
+        status.set_source(Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        let (e, not_running) = status_error(status, false);
+        assert_eq!(e, Error::Unavailable("connection refused".into()));
+        assert!(not_running);
+        // Connected, then cut off before an answer: a plain-text client
+        // is told about TLS; nothing says the registry is not running.
+        let mut status = tonic::Status::unknown("transport error");
+        status.set_source(Arc::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe)));
+        let (e, not_running) = status_error(status, false);
+        assert!(
+            matches!(&e, Error::Unavailable(m) if m.contains("does the registry serve TLS only?")),
+            "{e}"
+        );
+        assert!(!not_running);
+        // A status the registry sent is left as it is.
+        let (e, not_running) = status_error(tonic::Status::unavailable("joining"), false);
+        assert_eq!(e, Error::Unavailable("joining".into()));
+        assert!(!not_running);
+    }
+
+    #[test]
+    fn the_exhausted_error_names_every_registry_tried() {
+        let failure = |addr: &str, error: Error, not_running| Failure {
+            addr: addr.into(),
+            error,
+            not_running,
+        };
+        let refused = || Error::Unavailable("connection refused".into());
+        let e = exhausted(
+            &[
+                failure("http://127.0.0.1:1", refused(), true),
+                failure("https://10.0.0.1:2", Error::Unavailable("TLS: x".into()), false),
+            ],
+            "https://10.0.0.1:2",
+        );
+        assert_eq!(
+            e,
+            Error::Unavailable(format!(
+                "no registry reachable: tried 127.0.0.1:1 (connection refused), https://10.0.0.1:2 (TLS: x); {NOT_RUNNING_HINT}"
+            ))
+        );
+        // No hint when every registry answered (e.g. all joining).
+        let e = exhausted(
+            &[failure("http://a:1", Error::Unavailable("joining".into()), false)],
+            "http://a:1",
+        );
+        assert_eq!(
+            e.to_string(),
+            "unavailable: no registry reachable: tried a:1 (joining)"
+        );
+        // The kind is the last failure's.
+        let e = exhausted(
+            &[
+                failure("http://a:1", refused(), true),
+                failure("http://b:1", Error::Timeout("no answer within 2s".into()), false),
+            ],
+            "http://b:1",
+        );
+        assert!(
+            matches!(e, Error::Timeout(m) if m.contains("a:1 (connection refused), b:1 (no answer within 2s)"))
+        );
+        assert!(matches!(exhausted(&[], "x"), Error::Unavailable(_)));
     }
 }

@@ -40,4 +40,18 @@ impl Error {
     pub fn not_found(msg: impl Into<String>) -> Self {
         Error::NotFound(msg.into())
     }
+
+    /// The message without the kind prefix (for a front door whose error
+    /// class or code already says the kind).
+    pub fn message(&self) -> &str {
+        match self {
+            Error::InvalidArgument(m)
+            | Error::NotFound(m)
+            | Error::AlreadyExists(m)
+            | Error::Unavailable(m)
+            | Error::Timeout(m)
+            | Error::LimitExceeded(m)
+            | Error::Internal(m) => m,
+        }
+    }
 }

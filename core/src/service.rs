@@ -98,7 +98,8 @@ impl Service {
 /// bytes, no control characters.
 pub fn check_name(what: &str, value: &str) -> Result<()> {
     if value.is_empty() {
-        return Err(Error::invalid(format!("{what} is empty")));
+        // "a name is required": not to be read as a group with no members.
+        return Err(Error::invalid(format!("{what} is empty: a name is required")));
     }
     if value.len() > MAX_NAME_LEN {
         return Err(Error::invalid(format!(
@@ -147,7 +148,10 @@ mod tests {
         assert!(ok.validate().is_ok());
         let mut s = ok.clone();
         s.group.clear();
-        assert_eq!(s.validate(), Err(Error::invalid("group is empty")));
+        assert_eq!(
+            s.validate(),
+            Err(Error::invalid("group is empty: a name is required"))
+        );
         let mut s = ok.clone();
         s.weight = 0;
         assert!(matches!(s.validate(), Err(Error::InvalidArgument(m)) if m.contains("weight")));

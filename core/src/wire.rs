@@ -109,12 +109,13 @@ impl From<Status> for Error {
 }
 
 /// `message` followed by each cause in the chain that it does not already
-/// contain.
+/// contain; tonic's own wrapper, which says only "transport error", is left
+/// out.
 pub(crate) fn with_causes(message: &str, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
     let mut message = message.to_string();
     while let Some(e) = source {
         let cause = e.to_string();
-        if !message.contains(&cause) {
+        if cause != "transport error" && !message.contains(&cause) {
             message.push_str(": ");
             message.push_str(&cause);
         }

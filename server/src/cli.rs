@@ -113,12 +113,26 @@ impl std::fmt::Display for CliError {
     }
 }
 
+/// Appended to an `UNAVAILABLE` error: where this command's registry
+/// addresses come from.
+pub const REGISTRY_FLAG_HINT: &str = "; the registry addresses are set by --registry HOST:PORT[,HOST:PORT] or env REGISTRY (default 127.0.0.1:9800)";
+
 impl From<Error> for CliError {
     /// `NOT_FOUND: group "web" has no members: ...`: the gRPC code name,
-    /// then the message.
+    /// then the message; for `UNAVAILABLE`, then the flag that sets the
+    /// addresses.
     fn from(e: Error) -> Self {
+        let hint = if matches!(e, Error::Unavailable(_)) {
+            REGISTRY_FLAG_HINT
+        } else {
+            ""
+        };
         let status = Status::from(e);
-        CliError(format!("{}: {}", code_name(status.code()), status.message()))
+        CliError(format!(
+            "{}: {}{hint}",
+            code_name(status.code()),
+            status.message()
+        ))
     }
 }
 
