@@ -11,6 +11,9 @@ out=$root/target/ffi-bench
 mkdir -p "$out"
 cargo build -p registry-ffi --release --locked
 lib=$root/target/release
+# registry.pc for cgo, and the SONAME link the C program loads.
+PKG_CONFIG_PATH=$("$root/scripts/pkgconfig-dev" "$lib" "$out/pkgconfig")
+export PKG_CONFIG_PATH
 server_pid=
 members_pid=
 cleanup() {
@@ -31,8 +34,6 @@ echo "== C"
 "$out/bench_match" view "$registry_addr" bench 100
 
 echo "== Go"
-PKG_CONFIG_PATH=$("$root/scripts/pkgconfig-dev" "$lib" "$out/pkgconfig")
-export PKG_CONFIG_PATH
 cd ffi/go
 REGISTRY_ADDR=$registry_addr REGISTRY_GOSSIP_ADDR= REGISTRY_BENCH_GROUP=bench \
   REGISTRY_BENCH_MEMBERS=100 go test -run '^$' -bench . -benchtime 2s -count 3
