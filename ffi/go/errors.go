@@ -1,5 +1,7 @@
 package registry
 
+import "strings"
+
 // Code is the kind of a registry error: the C library's registry_status.
 type Code int
 
@@ -43,22 +45,34 @@ func (c Code) String() string {
 	return "unknown error"
 }
 
-// Error is every error this package returns: a kind and the library's
-// message. Compare kinds with errors.Is(err, registry.ErrNotFound).
+// Error is every error this package returns: a kind, the operation and
+// the library's message. Compare kinds with errors.Is(err,
+// registry.ErrNotFound). Error() reads e.g.
+// "registry: match: not found: group \"web\" has no members: none has registered".
 type Error struct {
 	// Code is the kind of error.
 	Code Code
+	// Op is the operation that failed, as this package names it ("match",
+	// "view match", "new client", "register", ...); empty for a call on a
+	// closed handle.
+	Op string
 	// Message is the library's description, e.g.
-	// "registry_view_match: not found: group \"web\" has no members".
+	// "not found: group \"web\" has no members: none has registered", or
+	// "unavailable: no registry reachable: tried 127.0.0.1:9800 (connection
+	// refused); is a registry-server running there? (its gRPC port is its --addr)".
 	Message string
 }
 
-// Error returns the message.
+// Error returns "registry: ", the operation and the message.
 func (e *Error) Error() string {
-	if e.Message == "" {
-		return "registry: " + e.Code.String()
+	msg := e.Message
+	if msg == "" {
+		msg = e.Code.String()
 	}
-	return "registry: " + e.Message
+	if e.Op != "" {
+		return "registry: " + e.Op + ": " + msg
+	}
+	return "registry: " + msg
 }
 
 // Is reports whether target is an *Error of the same kind, so that
@@ -87,6 +101,23 @@ var (
 	// ErrPanic matches errors of kind CodePanic.
 	ErrPanic = &Error{Code: CodePanic}
 )
+
+// failed names the Go operation op in an error from the C library, in
+// place of the C function name that prefixes the library's message
+// ("registry_client_match: ..."): Go errors carry no C symbol names.
+func failed(op string, err error) error {
+	e, ok := err.(*Error)
+	if !ok || e == nil {
+		return err
+	}
+	msg := e.Message
+	if strings.HasPrefix(msg, "registry_") {
+		if i := strings.Index(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+	}
+	return &Error{Code: e.Code, Op: op, Message: msg}
+}
 
 // closed is the error of a call on a closed handle.
 func closed(what string) error {

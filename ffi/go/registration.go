@@ -111,35 +111,39 @@ func Register(cfg RegistrationConfig) (*Registration, error) {
 	var p *C.registry_registration
 	var msg *C.char
 	if err := check(C.gr_registration_start(&c, &p, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("register", err)
 	}
 	r := &Registration{p: p}
 	runtime.SetFinalizer(r, (*Registration).Close)
 	return r, nil
 }
 
-// call runs f on the live handle; ErrInvalidArgument once closed.
-func (r *Registration) call(f func(p *C.registry_registration, msg **C.char) C.registry_status) error {
+// call runs f on the live handle; ErrInvalidArgument once closed. op
+// names the operation in its error.
+func (r *Registration) call(op string, f func(p *C.registry_registration, msg **C.char) C.registry_status) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.p == nil {
 		return closed("registration")
 	}
 	var msg *C.char
-	return check(f(r.p, &msg), msg)
+	if err := check(f(r.p, &msg), msg); err != nil {
+		return failed(op, err)
+	}
+	return nil
 }
 
 // SetWeight changes the weight (1..1000); registries see an update.
 // ErrUnavailable once stopped.
 func (r *Registration) SetWeight(weight uint32) error {
-	return r.call(func(p *C.registry_registration, msg **C.char) C.registry_status {
+	return r.call("set weight", func(p *C.registry_registration, msg **C.char) C.registry_status {
 		return C.gr_registration_set_weight(p, C.uint32_t(weight), msg)
 	})
 }
 
 // SetAddr changes the address clients use to reach the service.
 func (r *Registration) SetAddr(addr string) error {
-	return r.call(func(p *C.registry_registration, msg **C.char) C.registry_status {
+	return r.call("set addr", func(p *C.registry_registration, msg **C.char) C.registry_status {
 		s := C.CString(addr)
 		defer C.free(unsafe.Pointer(s))
 		return C.gr_registration_set_addr(p, s, msg)
@@ -148,7 +152,7 @@ func (r *Registration) SetAddr(addr string) error {
 
 // SetTags replaces every tag (nil or empty removes them all).
 func (r *Registration) SetTags(tags map[string]string) error {
-	return r.call(func(p *C.registry_registration, msg **C.char) C.registry_status {
+	return r.call("set tags", func(p *C.registry_registration, msg **C.char) C.registry_status {
 		var a cArena
 		defer a.free()
 		k, v, n := a.tags(tags)
@@ -159,7 +163,7 @@ func (r *Registration) SetTags(tags map[string]string) error {
 // Service returns the metadata currently registered.
 func (r *Registration) Service() (Service, error) {
 	var svc *C.registry_service
-	err := r.call(func(p *C.registry_registration, msg **C.char) C.registry_status {
+	err := r.call("service", func(p *C.registry_registration, msg **C.char) C.registry_status {
 		return C.gr_registration_service(p, &svc, msg)
 	})
 	if err != nil {
@@ -172,7 +176,7 @@ func (r *Registration) Service() (Service, error) {
 // instance yet; false once stopped.
 func (r *Registration) IsJoined() bool {
 	var joined C.bool
-	err := r.call(func(p *C.registry_registration, msg **C.char) C.registry_status {
+	err := r.call("is joined", func(p *C.registry_registration, msg **C.char) C.registry_status {
 		return C.gr_registration_is_joined(p, &joined, msg)
 	})
 	return err == nil && bool(joined)
@@ -181,7 +185,7 @@ func (r *Registration) IsJoined() bool {
 // Stop leaves the cluster gracefully: registries drop the service at once.
 // Stopping again gives ErrUnavailable. Close still releases the handle.
 func (r *Registration) Stop() error {
-	return r.call(func(p *C.registry_registration, msg **C.char) C.registry_status {
+	return r.call("stop", func(p *C.registry_registration, msg **C.char) C.registry_status {
 		return C.gr_registration_stop(p, msg)
 	})
 }

@@ -151,7 +151,7 @@ func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 	var p *C.registry_client
 	var msg *C.char
 	if err := check(C.gr_client_new(addrs.ptr(), C.size_t(len(addrs)), &o, &p, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("new client", err)
 	}
 	c := &Client{p: p}
 	runtime.SetFinalizer(c, (*Client).Close)
@@ -184,7 +184,7 @@ func (c *Client) Match(group, key string) (Service, error) {
 	var svc *C.registry_service
 	var msg *C.char
 	if err := check(C.gr_client_match(c.p, g, k, &svc, &msg), msg); err != nil {
-		return Service{}, err
+		return Service{}, failed("match", err)
 	}
 	return unpackOne(svc), nil
 }
@@ -206,7 +206,7 @@ func (c *Client) MatchN(group, key string, n int) ([]Service, error) {
 	var l *C.registry_service_list
 	var msg *C.char
 	if err := check(C.gr_client_match_n(c.p, g, k, C.size_t(n), &l, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("match n", err)
 	}
 	return unpackList(l), nil
 }
@@ -224,7 +224,7 @@ func (c *Client) Members(group string) (Members, error) {
 	var version C.uint64_t
 	var msg *C.char
 	if err := check(C.gr_client_members(c.p, g, &l, &version, &msg), msg); err != nil {
-		return Members{}, err
+		return Members{}, failed("members", err)
 	}
 	return Members{Services: unpackList(l), Version: uint64(version)}, nil
 }
@@ -239,7 +239,7 @@ func (c *Client) Groups() ([]GroupInfo, error) {
 	var l *C.registry_group_list
 	var msg *C.char
 	if err := check(C.gr_client_groups(c.p, &l, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("groups", err)
 	}
 	defer C.registry_group_list_free(l)
 	out := make([]GroupInfo, int(C.registry_group_list_len(l)))
@@ -248,7 +248,7 @@ func (c *Client) Groups() ([]GroupInfo, error) {
 		var members C.uint32_t
 		var version C.uint64_t
 		if err := check(C.gr_group_list_get(l, C.size_t(i), &name, &members, &version, &msg), msg); err != nil {
-			return nil, err
+			return nil, failed("groups", err)
 		}
 		out[i] = GroupInfo{Name: C.GoString(name), Members: uint32(members), Version: uint64(version)}
 	}
@@ -270,7 +270,7 @@ func (c *Client) Group(name string) (*GroupView, error) {
 	var p *C.registry_view
 	var msg *C.char
 	if err := check(C.gr_view_new(c.p, g, &p, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("group", err)
 	}
 	v := &GroupView{p: p}
 	runtime.SetFinalizer(v, (*GroupView).Close)

@@ -87,13 +87,13 @@ func TestClientBadInput(t *testing.T) {
 	wantErr(t, "n = 0", err, ErrInvalidArgument, "n must be at least 1")
 
 	_, err = c.Match("g", "k")
-	wantErr(t, "unreachable Match", err, ErrUnavailable, "every registry failed")
+	wantErr(t, "unreachable Match", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
 	_, err = c.MatchN("g", "k", 2)
-	wantErr(t, "unreachable MatchN", err, ErrUnavailable, "every registry failed")
+	wantErr(t, "unreachable MatchN", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
 	_, err = c.Members("g")
-	wantErr(t, "unreachable Members", err, ErrUnavailable, "every registry failed")
+	wantErr(t, "unreachable Members", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
 	_, err = c.Groups()
-	wantErr(t, "unreachable Groups", err, ErrUnavailable, "every registry failed")
+	wantErr(t, "unreachable Groups", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
 	_, err = c.Group("g")
 	wantErr(t, "unreachable Group", err, ErrUnavailable, "no registry sent a snapshot")
 

@@ -29,7 +29,7 @@ type Ring struct {
 // as ids.
 func NewRing(ids []string, weights []uint32) (*Ring, error) {
 	if weights != nil && len(weights) != len(ids) {
-		return nil, &Error{Code: CodeInvalidArgument, Message: "NewRing: weights and ids differ in length"}
+		return nil, &Error{Code: CodeInvalidArgument, Op: "new ring", Message: "weights and ids differ in length"}
 	}
 	cids := newCStrings(ids)
 	defer cids.free()
@@ -40,7 +40,7 @@ func NewRing(ids []string, weights []uint32) (*Ring, error) {
 	var p *C.registry_ring
 	var msg *C.char
 	if err := check(C.gr_ring_new(cids.ptr(), w, C.size_t(len(ids)), &p, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("new ring", err)
 	}
 	// Map the ring's own id pointers to Go strings once, so that lookups
 	// allocate nothing.
@@ -50,7 +50,7 @@ func NewRing(ids []string, weights []uint32) (*Ring, error) {
 		var weight C.uint32_t
 		if err := check(C.gr_ring_member(p, C.size_t(i), &id, &weight, &msg), msg); err != nil {
 			C.registry_ring_free(p)
-			return nil, err
+			return nil, failed("new ring", err)
 		}
 		r.ids[id] = C.GoString(id)
 	}
@@ -99,7 +99,7 @@ func (r *Ring) Locate(key string) (string, error) {
 	k, klen := keyArg(key)
 	res := C.gr_ring_locate1(r.p, k, klen)
 	if err := check(res.status, res.err); err != nil {
-		return "", err
+		return "", failed("locate", err)
 	}
 	return r.id(res.id), nil
 }
@@ -126,7 +126,7 @@ func (r *Ring) LocateN(key string, n int) ([]string, error) {
 	var count C.size_t
 	var msg *C.char
 	if err := check(C.gr_ring_locate_n(r.p, k, klen, C.size_t(n), ids, &count, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("locate n", err)
 	}
 	arr := (*[1 << 28]*C.char)(unsafe.Pointer(ids))[:int(count):int(count)]
 	out := make([]string, len(arr))

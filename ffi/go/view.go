@@ -55,14 +55,14 @@ func (v *GroupView) Match(key string) (Service, error) {
 	for attempt := 0; ; attempt++ {
 		r := C.gr_view_match_index(v.p, k, klen)
 		if err := check(r.status, r.err); err != nil {
-			return Service{}, err
+			return Service{}, failed("view match", err)
 		}
 		index, generation := int(r.need), uint64(r.generation)
 		c := v.cache.Load()
 		if c == nil || c.generation != generation {
 			var err error
 			if c, err = v.refresh(); err != nil {
-				return Service{}, err
+				return Service{}, failed("view match", err)
 			}
 		}
 		if c.generation == generation && index < len(c.members) {
@@ -98,7 +98,7 @@ func (v *GroupView) matchCopy(key string) (Service, error) {
 	buf := make([]byte, 128)
 	r := C.gr_view_match(v.p, k, klen, (*C.uchar)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
 	if err := check(r.status, r.err); err != nil {
-		return Service{}, err
+		return Service{}, failed("view match", err)
 	}
 	if r.keep != nil { // did not fit: pack again into a buffer of the right size
 		buf = make([]byte, int(r.need))
@@ -131,7 +131,7 @@ func (v *GroupView) MatchN(key string, n int) ([]Service, error) {
 	var l *C.registry_service_list
 	var msg *C.char
 	if err := check(C.gr_view_match_n(v.p, k, klen, C.size_t(n), &l, &msg), msg); err != nil {
-		return nil, err
+		return nil, failed("view match n", err)
 	}
 	return unpackList(l), nil
 }
@@ -147,7 +147,7 @@ func (v *GroupView) Members() (Members, error) {
 	var version C.uint64_t
 	var msg *C.char
 	if err := check(C.gr_view_members(v.p, &l, &version, &msg), msg); err != nil {
-		return Members{}, err
+		return Members{}, failed("view members", err)
 	}
 	return Members{Services: unpackList(l), Version: uint64(version)}, nil
 }
