@@ -13,12 +13,16 @@
 #include "registry.h"
 #include "json.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static int passed, failed, skipped;
 static const char *current_test = "";
@@ -156,9 +160,9 @@ static void test_client_bad_input(void) {
   EXPECT_ERR(registry_client_groups(c, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
 
   /* Nothing listens on port 1: every RPC says the registry is unavailable. */
-  EXPECT_ERR(registry_client_match(c, "g", "k", &s), REGISTRY_UNAVAILABLE, "every registry failed");
-  EXPECT_ERR(registry_client_match_n(c, "g", "k", 3, &l), REGISTRY_UNAVAILABLE, "every registry failed");
-  EXPECT_ERR(registry_client_members(c, "g", &l, NULL), REGISTRY_UNAVAILABLE, "every registry failed");
+  EXPECT_ERR(registry_client_match(c, "g", "k", &s), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
+  EXPECT_ERR(registry_client_match_n(c, "g", "k", 3, &l), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
+  EXPECT_ERR(registry_client_members(c, "g", &l, NULL), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
   EXPECT_ERR(registry_client_groups(c, &g), REGISTRY_UNAVAILABLE, "registry_client_groups: unavailable");
   CHECK(s == NULL && l == NULL && g == NULL);
 
@@ -792,7 +796,7 @@ static void test_stopped_registry(const char *addr, const char *gossip, int serv
     const registry_service *s = NULL;
     if (EXPECT_OK(registry_view_match(v, "user-1", &s))) CHECK(!strcmp(registry_service_id(s), "s-1"));
     registry_service_free(s);
-    EXPECT_ERR(registry_client_match(c, "ffi-stopped", "user-1", &s), REGISTRY_UNAVAILABLE, "every registry failed");
+    EXPECT_ERR(registry_client_match(c, "ffi-stopped", "user-1", &s), REGISTRY_UNAVAILABLE, "no registry reachable");
     CHECK(s == NULL);
   }
   registry_view_free(v);
@@ -911,6 +915,254 @@ static void test_tls(const char *addr, const char *dir) {
   free(other_ca_pem);
 }
 
+/* ---------------------------------------------------------------- messages */
+
+/* The core's hint after the addresses it could not connect to. */
+#define NOT_RUNNING "is a registry-server running there? (its gRPC port is its --addr)"
+
+/* What the calls of the message table use. */
+typedef struct {
+  char dead1[32], dead2[32];              /* loopback addresses nothing listens on */
+  const char *addr, *gossip;              /* the registry-server, or NULL */
+  const char *tls_addr, *tls_dir;         /* the TLS registry-server and its certificates, or NULL */
+  registry_client *dead, *live;           /* clients of dead1+dead2, and of addr */
+} msg_ctx;
+
+/* A loopback address where nothing listens: bound, noted, closed. */
+static void dead_addr(char *out, size_t cap) {
+  out[0] = '\0';
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+    snprintf(out, cap, "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+  if (fd >= 0) close(fd);
+}
+
+static registry_status msg_no_registry_match(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return registry_client_match(x->dead, "web", "k", &s);
+}
+static registry_status msg_no_registry_view(msg_ctx *x) {
+  registry_view *v = NULL;
+  return registry_view_new(x->dead, "web", &v);
+}
+static registry_status msg_empty_name(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return registry_client_match(x->dead, "", "k", &s);
+}
+static registry_status new_client_of(const char *addr) {
+  const char *addrs[] = {addr};
+  registry_client *c = NULL;
+  registry_status st = registry_client_new(addrs, 1, NULL, &c);
+  registry_client_free(c);
+  return st;
+}
+static registry_status msg_no_port(msg_ctx *x) {
+  (void)x;
+  return new_client_of("127.0.0.1");
+}
+static registry_status msg_bad_port(msg_ctx *x) {
+  (void)x;
+  return new_client_of("127.0.0.1:99999");
+}
+static registry_status msg_unknown_group(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return registry_client_match(x->live, "ffi-c-errors-unknown", "k", &s);
+}
+static registry_status msg_emptied_group(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return registry_client_match(x->live, "ffi-c-errors-emptied", "k", &s);
+}
+static registry_status msg_view_of_empty_group(msg_ctx *x) {
+  registry_view *v = NULL;
+  registry_status st = registry_view_new(x->live, "ffi-c-errors-unknown", &v);
+  if (st != REGISTRY_OK) return st;
+  const registry_service *s = NULL;
+  st = registry_view_match(v, "k", &s);
+  registry_service_free(s);
+  registry_view_free(v);
+  return st;
+}
+static registry_status msg_tls_plain_client(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return tls_match(x->tls_addr, x->tls_dir, NULL, NULL, NULL, &s);
+}
+static registry_status msg_tls_other_ca(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return tls_match(x->tls_addr, x->tls_dir, "other-ca.pem", "client.pem", "client-key.pem", &s);
+}
+static registry_status msg_tls_no_client_cert(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return tls_match(x->tls_addr, x->tls_dir, "ca.pem", NULL, NULL, &s);
+}
+static registry_status msg_tls_client_plain_registry(msg_ctx *x) {
+  const registry_service *s = NULL;
+  return tls_match(x->addr, x->tls_dir, "ca.pem", NULL, NULL, &s);
+}
+
+/* One row: the call, the status it must return, substrings its last error
+ * message must contain ({dead1}, {dead2}, {addr} and {tls} stand for those
+ * addresses), and one it must not. `needs`: "server", "tls", "both" or NULL. */
+typedef struct {
+  const char *name;
+  const char *needs;
+  registry_status (*call)(msg_ctx *);
+  registry_status want;
+  const char *has[3];
+  const char *not_has;
+} msg_row;
+
+static const msg_row MESSAGE_TABLE[] = {
+    {"no registry: match", NULL, msg_no_registry_match, REGISTRY_UNAVAILABLE,
+     {"registry_client_match: unavailable: no registry reachable: tried {dead1} (connection refused), {dead2} "
+      "(connection refused)",
+      NOT_RUNNING},
+     "transport error"},
+    {"no registry: view", NULL, msg_no_registry_view, REGISTRY_UNAVAILABLE,
+     {"registry_view_new: unavailable: no registry sent a snapshot of group \"web\"", "tried {dead1} (connection refused)",
+      NOT_RUNNING},
+     NULL},
+    {"empty group name", NULL, msg_empty_name, REGISTRY_INVALID_ARGUMENT,
+     {"registry_client_match: invalid argument: group is empty: a name is required"}, NULL},
+    {"bad address: no port", NULL, msg_no_port, REGISTRY_INVALID_ARGUMENT,
+     {"registry_client_new: invalid argument: bad registry address \"127.0.0.1\": no port; expected host:port, e.g. "
+      "127.0.0.1:9800"},
+     NULL},
+    {"bad address: port out of range", NULL, msg_bad_port, REGISTRY_INVALID_ARGUMENT,
+     {"bad registry address \"127.0.0.1:99999\": port \"99999\" is not 1 to 65535", "expected host:port"}, NULL},
+    {"unknown group", "server", msg_unknown_group, REGISTRY_NOT_FOUND,
+     {"registry_client_match: not found: group \"ffi-c-errors-unknown\" has no members: none has registered"}, NULL},
+    {"empty group (last member left)", "server", msg_emptied_group, REGISTRY_NOT_FOUND,
+     {"registry_client_match: not found: group \"ffi-c-errors-emptied\" has no members: its last member left"}, NULL},
+    {"empty group: view match", "server", msg_view_of_empty_group, REGISTRY_NOT_FOUND,
+     {"registry_view_match: not found: group \"ffi-c-errors-unknown\" has no members"}, NULL},
+    {"TLS mismatch: plain client, TLS registry", "tls", msg_tls_plain_client, REGISTRY_UNAVAILABLE,
+     {"no registry reachable: tried {tls} (", "does the registry serve TLS only? then the client needs its CA"},
+     NOT_RUNNING},
+    {"TLS mismatch: CA that did not sign it", "tls", msg_tls_other_ca, REGISTRY_UNAVAILABLE,
+     {"tried https://{tls} (TLS: invalid peer certificate: UnknownIssuer", "not signed by the client's TLS CA"},
+     NOT_RUNNING},
+    {"TLS mismatch: no client certificate", "tls", msg_tls_no_client_cert, REGISTRY_UNAVAILABLE,
+     {"registry_client_match: unavailable: no registry reachable: tried https://{tls} ("}, NOT_RUNNING},
+    {"TLS mismatch: TLS client, plain registry", "both", msg_tls_client_plain_registry, REGISTRY_UNAVAILABLE,
+     {"tried https://{addr} (TLS:", "does the registry serve plain text? then the client needs no TLS settings"},
+     NOT_RUNNING},
+};
+
+/* `pattern` with {dead1}, {dead2}, {addr} and {tls} replaced, into out. */
+static void expand(const char *pattern, const msg_ctx *x, char *out, size_t cap) {
+  const struct {
+    const char *token, *value;
+  } subs[] = {{"{dead1}", x->dead1}, {"{dead2}", x->dead2}, {"{addr}", x->addr}, {"{tls}", x->tls_addr}};
+  size_t n = 0;
+  while (*pattern && n + 1 < cap) {
+    size_t i = 0;
+    for (; i < sizeof subs / sizeof subs[0]; i++) {
+      size_t len = strlen(subs[i].token);
+      if (!strncmp(pattern, subs[i].token, len)) {
+        n += (size_t)snprintf(out + n, cap - n, "%s", subs[i].value ? subs[i].value : "(unset)");
+        if (n >= cap) n = cap - 1;
+        pattern += len;
+        break;
+      }
+    }
+    if (i == sizeof subs / sizeof subs[0]) out[n++] = *pattern++;
+  }
+  out[n] = '\0';
+}
+
+/* Registers a member of `group`, waits until the registry answers for it,
+ * stops it and waits until the group is empty: the registry then knows
+ * that the group lost its last member. */
+static void empty_a_group(registry_client *live, const char *gossip, const char *group) {
+  registry_registration *r = register_service(gossip, group, "c-errors-1", "127.0.0.1:9", 1, NULL);
+  const registry_service *s = NULL;
+  int seen = 0, gone = 0;
+  for (int i = 0; i < 400 && !seen; i++) {
+    seen = registry_client_match(live, group, "k", &s) == REGISTRY_OK;
+    registry_service_free(s);
+    s = NULL;
+    if (!seen) sleep_ms(50);
+  }
+  CHECK_WAIT(seen);
+  EXPECT_OK(registry_registration_stop(r));
+  for (int i = 0; i < 400 && !gone; i++) {
+    gone = registry_client_match(live, group, "k", &s) == REGISTRY_NOT_FOUND;
+    registry_service_free(s);
+    s = NULL;
+    if (!gone) sleep_ms(50);
+  }
+  CHECK_WAIT(gone);
+  registry_registration_free(r);
+}
+
+/* What a C caller reads in registry_last_error_message() for the common
+ * failures: the function, the kind, what was tried and what to do. Rows
+ * that need a registry-server or a TLS one are skipped without them. */
+static void test_error_messages(const char *addr, const char *gossip, const char *tls_addr, const char *tls_dir) {
+  current_test = "error_messages";
+  msg_ctx x = {.addr = addr, .gossip = gossip, .tls_addr = tls_addr, .tls_dir = tls_dir};
+  dead_addr(x.dead1, sizeof x.dead1);
+  dead_addr(x.dead2, sizeof x.dead2);
+  CHECK(x.dead1[0] && x.dead2[0]);
+  const char *dead[] = {x.dead1, x.dead2};
+  registry_client_options o = {0};
+  o.connect_timeout_ms = 200;
+  o.request_timeout_ms = 3000; /* refused at once; generous for valgrind */
+  o.max_backoff_ms = 10;
+  o.no_registry_discovery = true;
+  if (!EXPECT_OK(registry_client_new(dead, 2, &o, &x.dead))) return;
+  int have_server = addr && *addr && gossip && *gossip, have_tls = tls_addr && *tls_addr && tls_dir && *tls_dir;
+  if (have_server) {
+    const char *addrs[] = {addr};
+    if (EXPECT_OK(registry_client_new(addrs, 1, &o, &x.live)))
+      empty_a_group(x.live, gossip, "ffi-c-errors-emptied");
+    else
+      have_server = 0;
+  }
+  int skipped_rows = 0;
+  for (size_t i = 0; i < sizeof MESSAGE_TABLE / sizeof MESSAGE_TABLE[0]; i++) {
+    const msg_row *row = &MESSAGE_TABLE[i];
+    int server = row->needs && (!strcmp(row->needs, "server") || !strcmp(row->needs, "both"));
+    int tls = row->needs && (!strcmp(row->needs, "tls") || !strcmp(row->needs, "both"));
+    if ((server && !have_server) || (tls && !have_tls)) {
+      skipped_rows++;
+      continue;
+    }
+    registry_status got = row->call(&x);
+    const char *last = registry_last_error_message();
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", last ? last : "");
+    int ok = got == row->want;
+    for (size_t h = 0; h < 3 && row->has[h]; h++) {
+      char want[512];
+      expand(row->has[h], &x, want, sizeof want);
+      if (!strstr(msg, want)) {
+        ok = 0;
+        fprintf(stderr, "  %s: message lacks \"%s\"\n", row->name, want);
+      }
+    }
+    if (row->not_has && strstr(msg, row->not_has)) {
+      ok = 0;
+      fprintf(stderr, "  %s: message should not say \"%s\"\n", row->name, row->not_has);
+    }
+    if (ok) {
+      passed++;
+    } else {
+      failed++;
+      fprintf(stderr, "FAIL error_messages: %s: got %s \"%s\", want %s\n", row->name, registry_status_name((int)got), msg,
+              registry_status_name((int)row->want));
+    }
+  }
+  if (skipped_rows) printf("error_messages: %d row(s) skipped (no registry-server or no TLS one)\n", skipped_rows);
+  registry_client_free(x.dead);
+  registry_client_free(x.live);
+}
+
 int main(int argc, char **argv) {
   const char *vectors = getenv("REGISTRY_VECTORS");
   if (!vectors || !*vectors) vectors = "tests/vectors/ring.json";
@@ -953,6 +1205,7 @@ int main(int argc, char **argv) {
     current_test = "tls";
     skip("REGISTRY_TLS_ADDR and REGISTRY_TLS_DIR not set: no TLS registry-server to test against");
   }
+  test_error_messages(addr, gossip, tls_addr, tls_dir);
 
   printf("%d passed, %d failed\n", passed, failed);
   if (skipped) printf("(%d test group(s) skipped, see SKIP lines)\n", skipped);
