@@ -188,7 +188,15 @@ fn status_error(status: tonic::Status, tls: bool) -> (Error, bool) {
     let transport = source.is_some();
     let tls_error = source.and_then(find_tls_error).cloned();
     let connect = source.and_then(connect_failure);
-    let error = match (Error::from(status), &connect) {
+    // tonic's message for a status it made itself is "transport error".
+    let error = match Error::from(status) {
+        Error::Unavailable(m) => match m.strip_prefix("transport error: ") {
+            Some(rest) => Error::Unavailable(rest.to_string()),
+            None => Error::Unavailable(m),
+        },
+        e => e,
+    };
+    let error = match (error, &connect) {
         // A TLS alert from the registry reaches us inside an h2 error
         // that hides its cause: only the text tells.
         (Error::Unavailable(m), _) if tls_error.is_some() || m.contains("received fatal alert") => {
@@ -199,11 +207,14 @@ fn status_error(status: tonic::Status, tls: bool) -> (Error, bool) {
         // Connected, then the connection failed before any answer (closed,
         // broken, or bytes that are not HTTP/2): what a TLS-only registry
         // does to a plain-text client.
-        (Error::Unavailable(m), None) if !tls && transport => {
-            let m = m.strip_prefix("transport error: ").unwrap_or(&m);
-            Error::Unavailable(format!(
-                "{m}; does the registry serve TLS only? then the client needs its CA"
-            ))
+        (Error::Unavailable(m), None) if !tls && transport => Error::Unavailable(format!(
+            "{m}; does the registry serve TLS only? then the client needs its CA"
+        )),
+        // The same for a TLS client: with TLS 1.3 the registry checks the
+        // client's certificate after the client's side of the handshake
+        // is done, so its refusal often shows only as a closed connection.
+        (Error::Unavailable(m), None) if tls && transport => {
+            Error::Unavailable(format!("{m}; {CLIENT_CERT_HINT}"))
         }
         (e, _) => e,
     };
@@ -229,6 +240,11 @@ fn find_tls_error<'a>(
         source = source.source()?;
     }
 }
+
+/// What a registry that refuses a TLS client after the handshake most
+/// likely wants.
+const CLIENT_CERT_HINT: &str =
+    "does the registry require a client certificate (its --tls-client-ca)? then give the client one signed by that CA";
 
 /// What a TLS refusal means for the person setting up the client, as
 /// `; ...` to append, or "".
@@ -832,6 +848,15 @@ mod tests {
             "{e}"
         );
         assert!(!not_running);
+        // A TLS client cut off after its handshake: most likely its
+        // certificate was refused.
+        let mut status = tonic::Status::unknown("connection closed");
+        status.set_source(Arc::new(std::io::Error::other("connection closed")));
+        let (e, _) = status_error(status, true);
+        assert!(
+            matches!(&e, Error::Unavailable(m) if m.contains(CLIENT_CERT_HINT)),
+            "{e}"
+        );
         // A status the registry sent is left as it is.
         let (e, not_running) = status_error(tonic::Status::unavailable("joining"), false);
         assert_eq!(e, Error::Unavailable("joining".into()));

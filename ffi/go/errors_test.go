@@ -190,7 +190,7 @@ func TestErrorMessages(t *testing.T) {
 			needs: "tls",
 			call:  match([]string{tlsAddr}, ClientOptions{TLSCAFile: file("ca.pem")}),
 			kind:  ErrUnavailable,
-			want:  []string{"registry: match: unavailable: no registry reachable: tried https://" + tlsAddr + " ("},
+			want:  []string{"registry: match: unavailable: no registry reachable: tried https://" + tlsAddr + " (", "client certificate"},
 			not:   []string{notRunning},
 		},
 		{

@@ -32,6 +32,8 @@ struct Fixture {
     plain: Running,
     /// A registry serving TLS only (no client certificate asked for).
     tls: Running,
+    /// A registry serving TLS that asks for a client certificate.
+    mutual: Running,
     /// Its certificates (`ca.pem`, `other-ca.pem`, ...).
     pki: TestPki,
     dir: TempDir,
@@ -58,9 +60,17 @@ impl Fixture {
             client_ca: None,
         });
         let tls = start_with(settings).await;
+        let mut settings = Settings::loopback("errors-mutual");
+        settings.tls = Some(TlsFiles {
+            cert: dir.file("server.pem"),
+            key: dir.file("server-key.pem"),
+            client_ca: Some(dir.file("ca.pem")),
+        });
+        let mutual = start_with(settings).await;
         Fixture {
             plain,
             tls,
+            mutual,
             pki,
             dir,
             dead: [dead_port(), dead_port()],
@@ -269,6 +279,21 @@ async fn the_rust_client_says_what_it_tried_and_what_to_do() {
             not: vec![NOT_RUNNING_HINT],
         },
         Row {
+            name: "TLS mismatch: no client certificate",
+            got: client(&[f.mutual.grpc_addr().to_string()], ca(&f.pki.ca.cert))
+                .await
+                .expect("client")
+                .match_key("web", "k")
+                .await
+                .map(drop),
+            kind: "Unavailable",
+            want: vec![
+                format!("tried https://{} (", f.mutual.grpc_addr()),
+                "client certificate".into(),
+            ],
+            not: vec![NOT_RUNNING_HINT],
+        },
+        Row {
             name: "TLS mismatch: TLS client, plain registry",
             got: client(&plain, ca(&f.pki.ca.cert))
                 .await
@@ -421,6 +446,19 @@ async fn the_cli_says_what_it_tried_which_flag_sets_it_and_what_to_do() {
                 "UnknownIssuer",
                 "not signed by the client's TLS CA",
             ]),
+            vec![NOT_RUNNING_HINT],
+        ),
+        (
+            "TLS mismatch: no client certificate",
+            args(&[
+                "--registry",
+                &f.mutual.grpc_addr().to_string(),
+                "--tls-ca",
+                &f.path("ca.pem"),
+                "groups",
+            ]),
+            vec![],
+            strings(&["registry: UNAVAILABLE: no registry reachable: tried https://", "client certificate"]),
             vec![NOT_RUNNING_HINT],
         ),
     ];
