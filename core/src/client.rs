@@ -343,7 +343,7 @@ fn exhausted(failures: &[Failure], last: &str) -> Error {
 impl Client {
     /// A client for the given registries (`["127.0.0.1:9800", …]`) with
     /// default settings. Connections open lazily: this fails only on an
-    /// empty list or a malformed address.
+    /// empty list or a malformed address (one without a port, too).
     pub async fn connect<I, S>(registries: I) -> Result<Client>
     where
         I: IntoIterator<Item = S>,

@@ -114,8 +114,9 @@ type Client struct {
 
 // NewClient creates a client for registries ("host:port"); opts may be
 // nil. Connections open lazily, so it fails only on an empty list, a
-// malformed address, or unreadable or invalid TLS files or PEM
-// (ErrInvalidArgument).
+// malformed address (one without a port, too), or unreadable or invalid
+// TLS files or PEM (ErrInvalidArgument). A call that no registry answers
+// fails with ErrUnavailable naming every address tried and its cause.
 func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 	var o C.registry_client_options
 	if opts != nil {
