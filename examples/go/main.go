@@ -104,7 +104,7 @@ func run(registries []string, group string, keys int, gossip string, services []
 		members, err = client.Members(group)
 	}
 	if errors.Is(err, registry.ErrUnavailable) || errors.Is(err, registry.ErrTimeout) {
-		fmt.Fprintln(os.Stderr, "no registry reachable:", err)
+		fmt.Fprintln(os.Stderr, err) // names the addresses tried and what to do
 		return 2
 	} else if err != nil {
 		fmt.Fprintln(os.Stderr, err)

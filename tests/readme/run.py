@@ -32,7 +32,8 @@ A block with no marker fails the run, so no command can rot unseen. In a
 block a background command (`... &`) is given a second to start; a line
 whose comment says "Ctrl-C" runs for 3 s and is then interrupted, as a
 person would. HOME is a fresh folder for each block (cargo and rustup keep
-theirs). Files a block leaves in the checkout are removed.
+theirs). A block that leaves a file in the checkout that git would see
+fails: what a README builds there belongs in .gitignore.
 
 Needs: root (unshare --net), curl, the debug binaries (REGISTRY_BIN_DIR,
 default target/debug: registry-server, registry, registry-example-service)
@@ -251,11 +252,11 @@ def check_block(readme, line, marker, body):
             else:
                 return False, f"unknown doc-test mode {mode!r}"
         finally:
-            for p in untracked() - before:
-                try:
-                    os.remove(os.path.join(ROOT, p))
-                except OSError:
-                    pass
+            # Not deleted (someone may be editing the checkout meanwhile):
+            # what a block writes into it belongs in .gitignore.
+            left = sorted(untracked() - before)
+        if code == 0 and left:
+            return False, f"the block left files in the checkout (add them to .gitignore): {left}"
         if code != 0:
             tail = "\n".join(out.splitlines()[-60:])
             return False, f"exit {code}\n{tail}"
