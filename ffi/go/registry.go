@@ -3,8 +3,15 @@
 // local ring that follows the group, with the very same hashing as every
 // registry server and every other front door (Rust, C, Python).
 //
-// It wraps libregistry (the C ABI) through cgo; see README.md for building
-// and linking. Every handle (Client, GroupView, Ring) is safe for
+// It wraps libregistry (the C ABI) through cgo and finds it with
+// pkg-config (registry.pc). Install the library first: in a checkout of
+// the repository, ./scripts/dist && ./scripts/install PREFIX, then set
+// PKG_CONFIG_PATH=PREFIX/lib/pkgconfig unless pkg-config searches PREFIX
+// already (see README.md). Import it as
+//
+//	import registry "github.com/registry-dev/registry/ffi/go"
+//
+// Every handle (Client, GroupView, Ring) is safe for
 // concurrent use; Close releases it (a finalizer does so for a handle that
 // was never closed, as a safety net only).
 package registry
