@@ -67,16 +67,7 @@ impl From<Error> for Status {
         };
         // The message is the error's own text without the kind prefix, which
         // the status code already carries.
-        let msg = match e {
-            Error::InvalidArgument(m)
-            | Error::NotFound(m)
-            | Error::AlreadyExists(m)
-            | Error::Unavailable(m)
-            | Error::Timeout(m)
-            | Error::LimitExceeded(m)
-            | Error::Internal(m) => m,
-        };
-        Status::new(code, msg)
+        Status::new(code, e.message())
     }
 }
 
