@@ -5,9 +5,17 @@
 //! `registry_limit_rejections_total`), so a refusal is counted the same way
 //! whichever front door or membership path met it.
 
-use crate::ring::MAX_MEMBERS;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Largest weight a service may have (a weight-1 member owns 1 share of
+/// the keys); with the ring's points per unit of weight it bounds what one
+/// member costs.
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// Most members one ring holds: a ring packs each point's member index in
+/// 16 bits. Count limits never exceed it.
+pub const MAX_MEMBERS: usize = 1 << 16;
 
 /// Default most groups a catalog holds: far above any real deployment
 /// (each group costs a ring and a map entry), low enough that a flood of
@@ -189,6 +197,5 @@ mod tests {
         };
         assert_eq!(l.members_per_group(), MAX_MEMBERS);
         assert_eq!(CatalogLimits::default().members_per_group(), 10_000);
-        assert!(DEFAULT_MAX_MEMBERS_PER_GROUP as u64 <= crate::ring::MAX_TOTAL_WEIGHT);
     }
 }

@@ -12,8 +12,7 @@ pub const MAX_NAME_LEN: usize = 128;
 /// Largest total size of a service's tags (keys plus values), in bytes;
 /// small enough that a member's metadata always fits in one gossip packet.
 pub const MAX_TAGS_BYTES: usize = 512;
-/// Largest weight accepted (a weight-1 member owns 1 share of the keys).
-pub const MAX_WEIGHT: u32 = 1000;
+pub use crate::limits::MAX_WEIGHT;
 
 /// One instance of a service group, as registered and as discovered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

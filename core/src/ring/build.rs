@@ -3,7 +3,7 @@
 use super::hash::{id_hash, point_from_id_hash};
 use super::{Member, Ring, MAX_MEMBERS, MAX_POINTS, VNODES_PER_WEIGHT};
 use crate::error::{Error, Result};
-use crate::service::MAX_WEIGHT;
+use crate::limits::MAX_WEIGHT;
 
 /// Largest number of bucket bits; at 8 to 16 points per bucket, 2^24
 /// buckets serve far more than [`MAX_POINTS`].
@@ -214,6 +214,11 @@ mod tests {
         assert_eq!(index_bits(256), 8);
         assert_eq!(index_bits(257), 9);
         assert_eq!(index_bits(MAX_MEMBERS), 16);
+    }
+
+    #[test]
+    fn the_default_group_size_fits_a_ring_of_weight_one_members() {
+        assert!(crate::limits::DEFAULT_MAX_MEMBERS_PER_GROUP as u64 <= super::super::MAX_TOTAL_WEIGHT);
     }
 
     #[test]

@@ -96,8 +96,7 @@ pub const RING_ALGORITHM: &str = "xxh3-vnode-v1";
 /// Virtual nodes (points on the ring) per unit of member weight.
 pub const VNODES_PER_WEIGHT: u32 = 1792;
 
-/// Most members one ring holds (member indexes take at most 16 bits).
-pub const MAX_MEMBERS: usize = 1 << 16;
+pub use crate::limits::MAX_MEMBERS;
 
 /// Most points one ring holds (about 285 MB). With [`VNODES_PER_WEIGHT`]
 /// this caps the members' total weight at 37,449 (e.g. 37,449 members of
@@ -148,7 +147,7 @@ impl Ring {
     /// Builds a ring from `(id, weight)` pairs; the order does not matter.
     ///
     /// Errors (`InvalidArgument`): an empty or duplicate id, a weight of 0 or
-    /// above [`crate::service::MAX_WEIGHT`], more than [`MAX_MEMBERS`]
+    /// above [`crate::limits::MAX_WEIGHT`], more than [`MAX_MEMBERS`]
     /// members or more than [`MAX_POINTS`] points in all.
     pub fn new<'a>(members: impl IntoIterator<Item = (&'a str, u32)>) -> Result<Ring> {
         Builder::new().build(members)
