@@ -12,8 +12,9 @@
  * registry's own Match, stops the registrations, and frees everything. Without a reachable
  * registry it still shows the standalone ring, then says so and exits 2.
  *
- * Build: cc -I include examples/c/registry_example.c -L target/debug -lregistry -o registry_example
- * Run:   LD_LIBRARY_PATH=target/debug ./registry_example -r 127.0.0.1:9800 -g web */
+ * Build (libregistry installed: ./scripts/dist && ./scripts/install PREFIX, see ffi/README.md):
+ *   cc examples/c/registry_example.c $(pkg-config --cflags --libs registry) -o registry_example
+ * Run:   ./registry_example -r 127.0.0.1:9800 -g web */
 #include "registry.h"
 
 #include <stdio.h>

@@ -56,6 +56,7 @@ READMES = [
     "ffi/README.md",
     "ffi/go/README.md",
     "python/README.md",
+    "examples/README.md",
 ]
 MARKER = re.compile(r"<!--\s*doc-test:\s*(.*?)\s*-->")
 BLOCK_TIMEOUT = 900
