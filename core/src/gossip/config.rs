@@ -25,6 +25,9 @@
 //! | `announce_down_interval` | 3 s | foca announces to 2 members it believes down; heals partitions |
 //! | `meta_tick` | 50 ms | how often missing metadata is requested |
 //! | `meta_retry` | 500 ms | a metadata request that got no answer is repeated after this |
+//! | `meta_request_grace` | 200 ms | a member that comes up is asked for its record only after this: its own broadcast usually arrives first (no request at all); also how long a fresh join waits for the seed's Feed before syncing with a random member instead |
+//! | `max_meta_requests_per_tick` | 16 | above this many missing records in one tick (a mass start, a healed partition) one sync with a random member is far cheaper than a request to each |
+//! | `failure_hold` | 100 ms | a member that went down without a leave record keeps its place this long before `Failed` is emitted: a leave's record may trail foca's "down" by a hop (2 ticks of `meta_tick`) |
 //! | `sync_interval` | 30 s | push-pull of all metadata with one random member (also done on joining): heals partitions and anything gossip missed |
 //! | `remove_down_after` | 1 h | how long a down identity is remembered (stops stale updates resurrecting it) |
 //! | `event_capacity` | 4,096 | events buffered per subscriber before it lags and must resync with `members()`; the channel preallocates every slot (~140 bytes each), so 65,536 cost 9 MB of RSS in every node, services included |
@@ -92,6 +95,16 @@ pub struct GossipConfig {
     pub meta_tick: Duration,
     /// Delay before a metadata request is repeated. Default 500 ms.
     pub meta_retry: Duration,
+    /// Delay before a member that came up is asked for its metadata (and
+    /// before a fresh join syncs with a random member if no seed fed it).
+    /// Default 200 ms.
+    pub meta_request_grace: Duration,
+    /// Most metadata requests sent in one tick; above it one sync is done
+    /// instead. Default 16.
+    pub max_meta_requests_per_tick: usize,
+    /// How long a member that went down without a leave record stays in the
+    /// view before `Failed` (rounded to whole `meta_tick`s). Default 100 ms.
+    pub failure_hold: Duration,
     /// Period of the push-pull metadata sync with one random member (one is
     /// also done on joining). Default 30 s.
     pub sync_interval: Duration,
@@ -129,6 +142,9 @@ impl GossipConfig {
             announce_down_interval: Duration::from_secs(3),
             meta_tick: Duration::from_millis(50),
             meta_retry: Duration::from_millis(500),
+            meta_request_grace: Duration::from_millis(200),
+            max_meta_requests_per_tick: 16,
+            failure_hold: Duration::from_millis(100),
             sync_interval: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(3600),
             event_capacity: 4_096,
@@ -157,6 +173,8 @@ impl GossipConfig {
             ("announce_down_interval", self.announce_down_interval),
             ("meta_tick", self.meta_tick),
             ("meta_retry", self.meta_retry),
+            ("meta_request_grace", self.meta_request_grace),
+            ("failure_hold", self.failure_hold),
             ("sync_interval", self.sync_interval),
             ("remove_down_after", self.remove_down_after),
         ];

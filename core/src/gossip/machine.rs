@@ -176,6 +176,8 @@ pub struct Machine {
     tick_every: Duration,
     grace_ticks: u64,
     retry_ticks: u64,
+    hold_ticks: u64,
+    max_requests: usize,
     conflicts: BTreeSet<SocketAddr>,
     sync_rr: u64,
     join_sync: bool,
@@ -230,8 +232,10 @@ impl Machine {
             pending: BTreeMap::new(),
             tick: 0,
             tick_every: config.meta_tick,
-            grace_ticks: ticks(Duration::from_millis(200)),
+            grace_ticks: ticks(config.meta_request_grace),
             retry_ticks: ticks(config.meta_retry),
+            hold_ticks: ticks(config.failure_hold),
+            max_requests: config.max_meta_requests_per_tick,
             conflicts: BTreeSet::new(),
             sync_rr: seed,
             join_sync: false,
@@ -599,7 +603,7 @@ impl Machine {
                 true
             });
         }
-        if to_send.len() > MAX_REQUESTS_PER_TICK {
+        if to_send.len() > self.max_requests {
             // Many records missing at once (a mass start, a healed
             // partition): one sync with a random member is far cheaper
             // than a request to each; at most one per retry period.
@@ -896,7 +900,7 @@ impl Machine {
                         let due = *self
                             .failing
                             .entry(id.clone())
-                            .or_insert(self.tick + LEAVE_GRACE_TICKS);
+                            .or_insert(self.tick + self.hold_ticks);
                         if self.tick < due {
                             continue;
                         }
@@ -915,13 +919,6 @@ impl Machine {
         }
     }
 }
-
-/// Ticks a member that went down without a leave record keeps its place
-/// before `Failed` is emitted (2 ticks: 100 ms with the default tick).
-const LEAVE_GRACE_TICKS: u64 = 2;
-
-/// Above this many missing records in one tick, sync instead of asking each.
-const MAX_REQUESTS_PER_TICK: usize = 16;
 
 fn check_record_len(rec: &MetaRecord) -> Result<()> {
     let len = rec.encode().len();
