@@ -1,0 +1,436 @@
+//! The sans-IO gossip state machine: foca plus service metadata.
+//!
+//! [`Machine`] never touches a socket or a clock. It takes datagrams
+//! ([`Machine::handle_packet`]) and due timers ([`Machine::handle_timer`]),
+//! and leaves datagrams to send, timers to schedule and membership events in
+//! an [`Output`] that the driver drains: the tokio runtime
+//! ([`super::GossipNode`]) or the simulated network ([`super::sim`]).
+//!
+//! Metadata. Each member owns one [`MetaRecord`] stamped `(gen, version)`.
+//! A record is a foca custom broadcast (so it spreads with membership
+//! updates) and is also sent point to point on request. A node asks a
+//! member for its record when the member comes up without one (late
+//! joiner, lost broadcast), or when a foca packet from it announces a
+//! newer version than the one held. A record is applied only if its stamp
+//! is larger than the one held for that address: stale records never win.
+//!
+//! View. Events are computed by diffing, per service id, the published
+//! service against the current winner: among live members holding that id,
+//! the largest `(gen, addr)`. All nodes pick the same winner, so two live
+//! processes with one id do not flap; the loser is reported
+//! ([`GossipStats::id_conflicts`], `conflicts()`), and a restart on a new
+//! address replaces the old instance with an `Updated` event.
+//!
+//! One module per concern, each with its own state: [`meta`] (records,
+//! foca's broadcast handler, repair requests), [`sync`] (push-pull),
+//! [`view`] (membership news and the view diff), [`hold`] (the failure
+//! hold), [`conflict`] (two processes with one id).
+
+mod conflict;
+mod hold;
+mod meta;
+mod sync;
+#[cfg(test)]
+mod tests;
+mod view;
+
+use super::codec::{put_varint, NodeCodec};
+use super::config::GossipConfig;
+use super::identity::NodeId;
+use super::keyring::Keyring;
+use super::packet::{
+    MetaRecord, KIND_FOCA, KIND_META, KIND_META_BATCH, KIND_META_REQUEST, KIND_META_SPREAD,
+    KIND_SYNC_REQUEST, WIRE_PLAIN, WIRE_SEALED,
+};
+use super::stats::GossipStats;
+use crate::error::{Error, Result};
+use crate::service::{MemberEvent, Service};
+use foca::{Foca, OwnedNotification};
+use meta::{check_record_len, lock, MetaHandler, Repair};
+use rand_foca::rngs::SmallRng;
+use rand_foca::SeedableRng;
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A timer the driver must hand back to [`Machine::handle_timer`] when due.
+#[derive(Debug, Clone)]
+pub enum MachineTimer {
+    /// A foca protocol timer.
+    Foca(foca::Timer<NodeId>),
+    /// The metadata repair tick.
+    Tick,
+}
+
+/// What the machine wants done after an input.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Datagrams to send: destination and complete wire bytes.
+    pub packets: Vec<(SocketAddr, Vec<u8>)>,
+    /// Timers to schedule: delay from now and the timer.
+    pub timers: Vec<(Duration, MachineTimer)>,
+    /// Membership events, in order.
+    pub events: Vec<MemberEvent>,
+}
+
+/// Collects what foca asks for during one call.
+#[derive(Default)]
+struct FocaOut {
+    notes: Vec<OwnedNotification<NodeId>>,
+    sends: Vec<(NodeId, Vec<u8>)>,
+    timers: Vec<(Duration, foca::Timer<NodeId>)>,
+}
+
+impl foca::Runtime<NodeId> for FocaOut {
+    fn notify(&mut self, n: foca::Notification<'_, NodeId>) {
+        self.notes.push(n.to_owned());
+    }
+    fn send_to(&mut self, to: NodeId, data: &[u8]) {
+        self.sends.push((to, data.to_vec()));
+    }
+    fn submit_after(&mut self, event: foca::Timer<NodeId>, after: Duration) {
+        self.timers.push((after, event));
+    }
+}
+
+type FocaT = Foca<NodeId, NodeCodec, SmallRng, MetaHandler>;
+
+/// The machine's clock: repair ticks since start and their period.
+struct Clock {
+    tick: u64,
+    every: Duration,
+}
+
+impl Clock {
+    /// `d` in whole ticks (at least one).
+    fn ticks(&self, d: Duration) -> u64 {
+        (d.as_micros() / self.every.as_micros().max(1)).max(1) as u64
+    }
+}
+
+/// The gossip state machine of one member. See the module docs.
+pub struct Machine {
+    foca: FocaT,
+    fout: FocaOut,
+    out: Output,
+    keyring: Option<Keyring>,
+    max_packet: usize,
+    local: MetaRecord,
+    left: bool,
+    clock: Clock,
+    stats: GossipStats,
+    meta: Repair,
+    sync: sync::SyncState,
+    view: view::View,
+    hold: hold::FailureHold,
+    conflicts: conflict::Conflicts,
+}
+
+impl Machine {
+    /// A machine for `local` at identity `me`. `seed` seeds foca's RNG.
+    /// Emits `Joined(local)` in the first output.
+    pub fn new(config: &GossipConfig, me: NodeId, local: Service, seed: u64) -> Result<Machine> {
+        config.validate()?;
+        local.validate()?;
+        let local = MetaRecord {
+            node: me,
+            version: 1,
+            leaving: false,
+            service: local,
+        };
+        check_record_len(&local)?;
+        let clock = Clock {
+            tick: 0,
+            every: config.meta_tick,
+        };
+        let meta = Repair::new(config, &clock, me);
+        let foca = Foca::with_custom_broadcast(
+            me,
+            config.to_foca(),
+            SmallRng::seed_from_u64(seed),
+            NodeCodec,
+            meta.handler(),
+        );
+        let mut m = Machine {
+            foca,
+            fout: FocaOut::default(),
+            out: Output::default(),
+            keyring: config.keyring.clone(),
+            max_packet: config.max_packet_size,
+            local,
+            left: false,
+            stats: GossipStats::default(),
+            meta,
+            sync: sync::SyncState::new(config, &clock, seed),
+            view: view::View::default(),
+            hold: hold::FailureHold::new(clock.ticks(config.failure_hold)),
+            conflicts: conflict::Conflicts::default(),
+            clock,
+        };
+        m.broadcast_local()?;
+        m.out.timers.push((m.clock.every, MachineTimer::Tick));
+        m.process();
+        Ok(m)
+    }
+
+    /// This node's current identity.
+    pub fn identity(&self) -> NodeId {
+        *self.foca.identity()
+    }
+
+    /// The service this node registers, as last set.
+    pub fn local_service(&self) -> &Service {
+        &self.local.service
+    }
+
+    /// Live members with their metadata, this node included, sorted by id.
+    pub fn members(&self) -> Vec<Service> {
+        let mut v: Vec<Service> = self.view.published.values().map(|(_, s)| s.clone()).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// Number of members in the view, this node included.
+    pub fn member_count(&self) -> usize {
+        self.view.published.len()
+    }
+
+    /// True when the view holds `id` with exactly this metadata.
+    pub fn knows(&self, service: &Service) -> bool {
+        self.view
+            .published
+            .get(&service.id)
+            .is_some_and(|(_, s)| s == service)
+    }
+
+    /// True when the view holds a member with this id.
+    pub fn knows_id(&self, id: &str) -> bool {
+        self.view.published.contains_key(id)
+    }
+
+    /// Addresses of other live processes that claim this node's service id.
+    pub fn conflicts(&self) -> Vec<SocketAddr> {
+        self.conflicts.list()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> GossipStats {
+        let mut s = self.stats.clone();
+        s.live_members = self.view.live.len() as u64;
+        s
+    }
+
+    /// True when foca knows no live member (the node is alone).
+    pub fn is_alone(&self) -> bool {
+        self.foca.num_members() == 0
+    }
+
+    /// True after [`Machine::leave`].
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// Takes what the machine wants done.
+    pub fn drain(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Asks each address (a seed) to let this node join.
+    pub fn announce(&mut self, seeds: &[SocketAddr]) {
+        if self.left {
+            return;
+        }
+        let me = self.identity().addr;
+        let mut record = vec![KIND_META_SPREAD];
+        record.extend_from_slice(&self.local.encode());
+        for &addr in seeds {
+            if addr != me {
+                // Our record first, so the seed can spread it together with
+                // the membership update the announce creates.
+                self.send(addr, &record);
+                // foca accepts an announce addressed to any identity at its address.
+                if let Err(e) = self.foca.announce(NodeId::with_gen(addr, 0), &mut self.fout) {
+                    tracing::debug!(error = %e, %addr, "gossip: announce failed");
+                }
+            }
+        }
+        self.process();
+    }
+
+    /// Changes this node's metadata; every member sees `Updated`, never a
+    /// failure. The id cannot change.
+    pub fn update(&mut self, service: Service) -> Result<()> {
+        if self.left {
+            return Err(Error::Unavailable("the gossip node has left".into()));
+        }
+        service.validate()?;
+        if service.id != self.local.service.id {
+            return Err(Error::invalid(format!(
+                "the id cannot change (is {:?}); start a new node instead",
+                self.local.service.id
+            )));
+        }
+        let mut rec = self.local.clone();
+        rec.service = service;
+        rec.version += 1;
+        check_record_len(&rec)?;
+        self.local = rec;
+        self.broadcast_local()?;
+        self.send_local_to_all();
+        self.process();
+        Ok(())
+    }
+
+    /// Leaves gracefully: tells every live member directly and through
+    /// gossip, then stops taking part. Emits `Left(local)`.
+    pub fn leave(&mut self) -> Result<()> {
+        if self.left {
+            return Ok(());
+        }
+        self.local.version += 1;
+        self.local.leaving = true;
+        self.broadcast_local()?;
+        self.send_local_to_all();
+        if let Err(e) = self.foca.leave_cluster(&mut self.fout) {
+            tracing::debug!(error = %e, "gossip: leave failed");
+        }
+        self.left = true;
+        self.process();
+        Ok(())
+    }
+
+    /// Replaces the keyring (or turns encryption on/off) at runtime, for
+    /// key rotation: see [`Keyring`].
+    pub fn set_keyring(&mut self, keyring: Option<Keyring>) {
+        self.keyring = keyring;
+    }
+
+    /// Handles a due timer.
+    pub fn handle_timer(&mut self, timer: MachineTimer) {
+        match timer {
+            MachineTimer::Foca(t) => {
+                if let Err(e) = self.foca.handle_timer(t, &mut self.fout) {
+                    tracing::trace!(error = %e, "gossip: timer");
+                }
+            }
+            MachineTimer::Tick => self.on_tick(),
+        }
+        self.process();
+    }
+
+    /// The repair tick: held failures that are due, missing records,
+    /// the periodic sync.
+    fn on_tick(&mut self) {
+        self.clock.tick += 1;
+        let tick = self.clock.tick;
+        self.view.dirty.extend(self.hold.due(tick));
+        if !self.left {
+            self.request_missing();
+            self.sync_if_due();
+            self.out.timers.push((self.clock.every, MachineTimer::Tick));
+        }
+    }
+
+    /// Handles one datagram from `from`. Bad input is dropped and counted.
+    pub fn handle_packet(&mut self, from: SocketAddr, data: &[u8]) {
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += data.len() as u64;
+        if data.len() > self.max_packet {
+            self.stats.dropped_too_large += 1;
+            return;
+        }
+        let Some(body) = self.open(data) else { return };
+        if self.left {
+            return;
+        }
+        self.dispatch(from, &body);
+        self.process();
+    }
+
+    /// The body of a datagram, or `None` (counted) when its envelope does
+    /// not match this node's keyring or does not open.
+    fn open<'a>(&mut self, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+        match (data.first(), &self.keyring) {
+            (Some(&WIRE_PLAIN), None) => return Some(Cow::Borrowed(&data[1..])),
+            (Some(&WIRE_PLAIN), Some(_)) => self.stats.dropped_unencrypted += 1,
+            (Some(&WIRE_SEALED), None) => self.stats.dropped_unexpected_encrypted += 1,
+            (Some(&WIRE_SEALED), Some(k)) => match k.open(data) {
+                Some(b) => return Some(Cow::Owned(b)),
+                None => self.stats.dropped_decrypt_failed += 1,
+            },
+            _ => self.stats.dropped_bad_envelope += 1,
+        }
+        None
+    }
+
+    /// Hands an opened body to the concern its kind belongs to.
+    fn dispatch(&mut self, from: SocketAddr, body: &[u8]) {
+        let rest = body.get(1..).unwrap_or_default();
+        match body.first() {
+            Some(&KIND_FOCA) => self.handle_foca(rest),
+            Some(&KIND_META_REQUEST) if rest.is_empty() => {
+                let mut reply = vec![KIND_META];
+                reply.extend_from_slice(&self.local.encode());
+                self.send(from, &reply);
+            }
+            Some(&KIND_SYNC_REQUEST) => self.on_sync_request(from, rest),
+            Some(&KIND_META_BATCH) => self.on_meta_batch(rest),
+            Some(&KIND_META_SPREAD) => self.on_meta_spread(rest),
+            Some(&KIND_META) => self.on_meta(rest),
+            _ => self.stats.dropped_bad_envelope += 1,
+        }
+    }
+
+    /// Wraps a body into a datagram (sealed if a keyring is set) and queues it.
+    fn send(&mut self, to: SocketAddr, body: &[u8]) {
+        let dgram = match &self.keyring {
+            Some(k) => match k.seal(body) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "gossip: seal failed");
+                    self.stats.send_errors += 1;
+                    return;
+                }
+            },
+            None => {
+                let mut d = Vec::with_capacity(body.len() + 1);
+                d.push(WIRE_PLAIN);
+                d.extend_from_slice(body);
+                d
+            }
+        };
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += dgram.len() as u64;
+        self.out.packets.push((to, dgram));
+    }
+
+    /// Turns foca's output and new records into datagrams, timers and
+    /// events, until nothing is left to do.
+    fn process(&mut self) {
+        loop {
+            let fout = std::mem::take(&mut self.fout);
+            let changed = std::mem::take(&mut lock(&self.meta.table).changed);
+            if fout.notes.is_empty() && fout.sends.is_empty() && fout.timers.is_empty() && changed.is_empty()
+            {
+                break;
+            }
+            for (to, data) in fout.sends {
+                let mut body = Vec::with_capacity(data.len() + 11);
+                body.push(KIND_FOCA);
+                put_varint(&mut body, self.local.version);
+                body.extend_from_slice(&data);
+                self.send(to.addr, &body);
+            }
+            for (after, t) in fout.timers {
+                self.out.timers.push((after, MachineTimer::Foca(t)));
+            }
+            for n in fout.notes {
+                self.on_notification(n);
+            }
+            for (rec, gossip_on) in changed {
+                self.on_record(rec, gossip_on);
+            }
+        }
+        self.recompute_view();
+    }
+}

@@ -1,0 +1,159 @@
+//! Push-pull state sync: send our record, get every live record the peer
+//! holds. Done on joining (with the member that fed us), when many records
+//! are missing at once, and every `sync_interval`.
+
+use super::meta::lock;
+use super::{Clock, Machine};
+use crate::gossip::codec::{get_varint, put_varint};
+use crate::gossip::config::GossipConfig;
+use crate::gossip::identity::NodeId;
+use crate::gossip::packet::{MetaRecord, ENVELOPE_OVERHEAD, KIND_META_BATCH, KIND_SYNC_REQUEST};
+use std::net::SocketAddr;
+
+/// When and with whom to sync.
+pub(super) struct SyncState {
+    /// Round-robin state of the random peer pick.
+    rr: u64,
+    /// Just became active: sync with the first member that feeds us.
+    join_sync: bool,
+    next_tick: u64,
+    /// `sync_interval` in ticks.
+    every_ticks: u64,
+}
+
+impl SyncState {
+    pub(super) fn new(config: &GossipConfig, clock: &Clock, seed: u64) -> SyncState {
+        SyncState {
+            rr: seed,
+            join_sync: false,
+            next_tick: u64::MAX,
+            every_ticks: clock.ticks(config.sync_interval),
+        }
+    }
+}
+
+impl Machine {
+    /// The periodic sync, on the repair tick.
+    pub(super) fn sync_if_due(&mut self) {
+        if self.clock.tick >= self.sync.next_tick {
+            self.sync.next_tick = self.clock.tick + self.sync.every_ticks;
+            self.request_sync();
+        }
+    }
+
+    /// foca became active: sync with whoever feeds us (see
+    /// [`Machine::on_feed`]); fall back to a random member if no Feed
+    /// comes within `meta_request_grace`.
+    pub(super) fn on_active(&mut self) {
+        self.sync.join_sync = true;
+        self.sync.next_tick = self.clock.tick + self.meta.grace_ticks;
+    }
+
+    /// A foca Feed from `src`: just joined through it, pull everything it knows.
+    pub(super) fn on_feed(&mut self, src: NodeId) {
+        if self.sync.join_sync {
+            self.sync.join_sync = false;
+            self.sync.next_tick = self.clock.tick + self.sync.every_ticks;
+            self.sync_with(src.addr);
+        }
+    }
+
+    /// Push-pull with one random live member.
+    pub(super) fn request_sync(&mut self) {
+        let n = self.view.live.len();
+        if n == 0 || self.left {
+            return;
+        }
+        self.sync.rr = self.sync.rr.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let pick = (self.sync.rr % n as u64) as usize;
+        self.sync.join_sync = false;
+        if let Some(peer) = self.view.live.iter().nth(pick).copied() {
+            self.sync_with(peer.addr);
+        }
+    }
+
+    fn sync_with(&mut self, addr: SocketAddr) {
+        let mut body = vec![KIND_SYNC_REQUEST];
+        body.extend_from_slice(&self.local.encode());
+        self.stats.syncs_requested += 1;
+        self.send(addr, &body);
+    }
+
+    /// A peer's sync request: apply its record, send it all of ours.
+    pub(super) fn on_sync_request(&mut self, from: SocketAddr, data: &[u8]) {
+        match MetaRecord::decode(data) {
+            Ok(rec) => {
+                lock(&self.meta.table).offer(rec, false);
+            }
+            Err(_) => {
+                self.stats.dropped_bad_metadata += 1;
+                return;
+            }
+        }
+        self.send_sync(from);
+    }
+
+    /// A batch of records from a sync: applied quietly (not gossiped on).
+    pub(super) fn on_meta_batch(&mut self, mut rest: &[u8]) {
+        let mut table = lock(&self.meta.table);
+        table.quiet = true;
+        let mut whole = !rest.is_empty();
+        while !rest.is_empty() {
+            let rec = get_varint(&mut rest)
+                .ok()
+                .and_then(|len| usize::try_from(len).ok())
+                .filter(|&len| len <= rest.len())
+                .and_then(|len| {
+                    let r = MetaRecord::decode(&rest[..len]).ok();
+                    rest = &rest[len..];
+                    r
+                });
+            match rec {
+                Some(rec) => {
+                    table.offer(rec, false);
+                }
+                None => {
+                    self.stats.dropped_bad_metadata += 1;
+                    whole = false;
+                    break;
+                }
+            }
+        }
+        table.quiet = false;
+        if whole {
+            self.stats.syncs_received += 1;
+        }
+    }
+
+    /// Sends `to` every live record held (this node's included), packed
+    /// into as few datagrams as fit.
+    fn send_sync(&mut self, to: SocketAddr) {
+        let budget = self.max_packet.saturating_sub(ENVELOPE_OVERHEAD);
+        let mut batches: Vec<Vec<u8>> = Vec::new();
+        let mut cur = vec![KIND_META_BATCH];
+        {
+            let table = lock(&self.meta.table);
+            let me = table.local;
+            for rec in table.entries.values() {
+                let live = rec.node == me || self.view.live.contains(&rec.node);
+                if !live || rec.leaving || rec.version == 0 || rec.node.addr == to {
+                    continue;
+                }
+                let bytes = rec.encode();
+                let mut item = Vec::with_capacity(bytes.len() + 2);
+                put_varint(&mut item, bytes.len() as u64);
+                item.extend_from_slice(&bytes);
+                if cur.len() + item.len() > budget && cur.len() > 1 {
+                    batches.push(std::mem::replace(&mut cur, vec![KIND_META_BATCH]));
+                }
+                cur.extend_from_slice(&item);
+            }
+        }
+        if cur.len() > 1 {
+            batches.push(cur);
+        }
+        for b in batches {
+            self.send(to, &b);
+        }
+    }
+}
