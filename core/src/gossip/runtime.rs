@@ -87,6 +87,7 @@ impl GossipNode {
         };
         let identity = NodeId::new(advertise);
         let mut machine = Machine::new(&config, identity, local, rand::random())?;
+        machine.set_seeds(seeds);
         let (events, _) = broadcast::channel(config.event_capacity);
         let shared = Arc::new(Shared {
             members: Mutex::new(BTreeMap::new()),
@@ -243,18 +244,9 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut machine: Machine, mut cmd_rx: mpsc::UnboundedReceiver<Command>) {
         let mut buf = vec![0u8; 65_536];
-        let mut last_announce: Option<Instant> = None;
-        let mut rr = 0usize;
         loop {
-            let announce_every = if machine.is_alone() {
-                self.config.join_retry_interval
-            } else {
-                self.config.reannounce_interval
-            };
-            let now = Instant::now();
-            let announce_at = last_announce.map_or(now, |t| t + announce_every);
-            let timer_at = self.timers.keys().next().map(|k| k.0);
-            let wake = timer_at.map_or(announce_at, |t| t.min(announce_at));
+            // The machine always has its repair tick pending.
+            let wake = self.timers.keys().next().map_or_else(Instant::now, |k| k.0);
             tokio::select! {
                 biased;
                 cmd = cmd_rx.recv() => match cmd {
@@ -287,17 +279,12 @@ impl Driver {
                         if entry.key().0 > now {
                             break;
                         }
-                        machine.handle_timer(entry.remove());
-                    }
-                    if now >= announce_at {
-                        last_announce = Some(now);
-                        let seeds = resolve(&self.config.seeds).await;
-                        if machine.is_alone() || seeds.len() <= 1 {
-                            machine.announce(&seeds);
-                        } else {
-                            rr = rr.wrapping_add(1);
-                            machine.announce(&seeds[rr % seeds.len()..][..1]);
+                        let timer = entry.remove();
+                        if let MachineTimer::Announce(_) = timer {
+                            // Seeds are names: re-resolved before each announce.
+                            machine.set_seeds(resolve(&self.config.seeds).await);
                         }
+                        machine.handle_timer(timer);
                     }
                 }
             }

@@ -66,10 +66,6 @@ enum Ev {
         life: u32,
         timer: MachineTimer,
     },
-    Announce {
-        node: usize,
-        life: u32,
-    },
 }
 
 struct Entry {
@@ -188,13 +184,12 @@ impl Sim {
         // Generations grow with virtual time, like start timestamps.
         let gen = 1_000_000 + self.now.as_millis() as u64 * 16 + u64::from(node.life);
         let seed = self.cfg.seed ^ ((i as u64) << 20) ^ u64::from(node.life);
-        let m = match Machine::new(&self.cfg.gossip, NodeId::with_gen(node.addr, gen), service, seed) {
+        let mut m = match Machine::new(&self.cfg.gossip, NodeId::with_gen(node.addr, gen), service, seed) {
             Ok(m) => m,
             Err(e) => panic!("sim: cannot start node {i}: {e}"),
         };
+        m.set_seeds(node.seeds.clone());
         node.machine = Some(m);
-        let life = node.life;
-        self.push(self.now, Ev::Announce { node: i, life });
         self.flush(i);
     }
 
@@ -384,28 +379,6 @@ impl Sim {
                         self.flush(node);
                     }
                 }
-            }
-            Ev::Announce { node, life } => {
-                if self.nodes[node].life != life {
-                    return;
-                }
-                let g = &self.cfg.gossip;
-                let (alone, every) = match &self.nodes[node].machine {
-                    Some(m) if m.is_alone() => (true, g.join_retry_interval),
-                    Some(_) => (false, g.reannounce_interval),
-                    None => return,
-                };
-                let seeds = self.nodes[node].seeds.clone();
-                let pick: Vec<SocketAddr> = if alone || seeds.len() <= 1 {
-                    seeds
-                } else {
-                    vec![seeds[self.rng.random_range(0..seeds.len())]]
-                };
-                if let Some(m) = self.nodes[node].machine.as_mut() {
-                    m.announce(&pick);
-                }
-                self.flush(node);
-                self.push(self.now + every, Ev::Announce { node, life });
             }
         }
     }

@@ -21,11 +21,13 @@
 //! ([`GossipStats::id_conflicts`], `conflicts()`), and a restart on a new
 //! address replaces the old instance with an `Updated` event.
 //!
-//! One module per concern, each with its own state: [`meta`] (records,
+//! One module per concern, each with its own state: [`announce`] (the
+//! announce schedule), [`meta`] (records,
 //! foca's broadcast handler, repair requests), [`sync`] (push-pull),
 //! [`view`] (membership news and the view diff), [`hold`] (the failure
 //! hold), [`conflict`] (two processes with one id).
 
+mod announce;
 mod conflict;
 mod hold;
 mod meta;
@@ -60,6 +62,9 @@ pub enum MachineTimer {
     Foca(foca::Timer<NodeId>),
     /// The metadata repair tick.
     Tick,
+    /// The announce schedule (see [`Machine::set_seeds`]); a driver that
+    /// resolves seeds by name does so before handing this timer back.
+    Announce(u64),
 }
 
 /// What the machine wants done after an input.
@@ -124,6 +129,7 @@ pub struct Machine {
     view: view::View,
     hold: hold::FailureHold,
     conflicts: conflict::Conflicts,
+    announcer: announce::Announcer,
 }
 
 impl Machine {
@@ -165,10 +171,12 @@ impl Machine {
             view: view::View::default(),
             hold: hold::FailureHold::new(clock.ticks(config.failure_hold)),
             conflicts: conflict::Conflicts::default(),
+            announcer: announce::Announcer::new(config),
             clock,
         };
         m.broadcast_local()?;
         m.out.timers.push((m.clock.every, MachineTimer::Tick));
+        m.schedule_announce(Duration::ZERO);
         m.process();
         Ok(m)
     }
@@ -314,6 +322,7 @@ impl Machine {
                 }
             }
             MachineTimer::Tick => self.on_tick(),
+            MachineTimer::Announce(gen) => self.on_announce_timer(gen),
         }
         self.process();
     }

@@ -81,7 +81,7 @@ impl Machine {
                 }
             }
             OwnedNotification::Active => self.on_active(),
-            OwnedNotification::Idle => {}
+            OwnedNotification::Idle => self.on_alone(),
         }
     }
 
