@@ -1,6 +1,6 @@
 //! Gossip figures from the simulated network, with default settings.
 //!
-//! `cargo bench -p registry-core --bench gossip` (add `-- quick` for 10 and
+//! `cargo bench -p registry-core --bench gossip --features sim` (add `-- quick` for 10 and
 //! 100 members only, `-- members=1000` for one size). For each cluster
 //! size: time until the registries (the first 3 members, the seeds) and
 //! until all members know of a join;

@@ -2,7 +2,7 @@
 //!
 //! Defaults ([`GossipConfig::lan`], also `Default`) target a LAN or a
 //! laptop. Figures with these defaults, from the simulation bench
-//! (`cargo bench -p registry-core --bench gossip`, recorded in
+//! (`cargo bench -p registry-core --bench gossip --features sim`, recorded in
 //! BENCHMARKS.md, "Gossip"), cluster of 100: a join is listed by the
 //! registries in 82 ms median / 142 ms p99 and known to all in 181 ms p99;
 //! a crash is known to all in 2.3 s median / 4.1 s p99; a graceful leave in

@@ -5,7 +5,8 @@
 //!   [`GossipNode::members`], subscribe to [`MemberEvent`](crate::MemberEvent)s,
 //!   [`GossipNode::update`] metadata, [`GossipNode::leave`] gracefully.
 //! * [`Machine`]: the sans-IO state machine inside (foca + metadata), also
-//!   run by [`sim`] under virtual time.
+//!   run by the simulator (`sim`, behind the `sim` cargo feature, for tests
+//!   and benches only) under virtual time.
 //! * Wire: [`identity`] (small foca identity), [`codec`] (foca messages),
 //!   [`packet`] (datagram envelope and metadata records), [`keyring`]
 //!   (optional encryption).
@@ -19,6 +20,8 @@ pub mod keyring;
 pub mod machine;
 pub mod packet;
 mod runtime;
+/// The simulated network (feature `sim`): not part of the production library.
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
 

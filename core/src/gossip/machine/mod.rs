@@ -4,7 +4,7 @@
 //! ([`Machine::handle_packet`]) and due timers ([`Machine::handle_timer`]),
 //! and leaves datagrams to send, timers to schedule and membership events in
 //! an [`Output`] that the driver drains: the tokio runtime
-//! ([`super::GossipNode`]) or the simulated network ([`super::sim`]).
+//! ([`super::GossipNode`]) or the simulated network (`gossip::sim`, feature `sim`).
 //!
 //! Metadata. Each member owns one [`MetaRecord`] stamped `(gen, version)`.
 //! A record is a foca custom broadcast (so it spreads with membership
