@@ -2,10 +2,13 @@
 //!
 //! Layers, dependencies pointing down only: [`ring`] (pure consistent
 //! hashing), [`catalog`] (groups → ring snapshots), [`gossip`] (SWIM over
-//! UDP with foca), [`wire`] (gRPC types), and on top [`client`] and
+//! UDP with foca), [`bridge`] (gossip → catalog: the batched feeder, resync
+//! after lag, the joining gate and the id-conflict watch, for any embedder
+//! of a registry), [`wire`] (gRPC types), and on top [`client`] and
 //! [`registration`].
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod catalog;
 pub mod client;
 pub mod error;

@@ -16,9 +16,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("ring", 1),
     ("catalog", 2),
     ("gossip", 3),
-    ("wire", 4),
-    ("client", 5),
-    ("registration", 5),
+    ("bridge", 4),
+    ("wire", 5),
+    ("client", 6),
+    ("registration", 6),
 ];
 
 /// The modules a source file uses through `crate::NAME`, outside comments.

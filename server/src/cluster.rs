@@ -1,106 +1,30 @@
-//! Cluster membership (gossip) → catalog.
+//! Cluster membership: the server's wiring of core's gossip → catalog
+//! [`Bridge`].
 //!
 //! The registry runs a [`GossipNode`] whose metadata is its own entry in
 //! [`REGISTRY_GROUP`] (its gRPC address), so clients can find every
-//! registry from any one of them. The node's events go through one queue
-//! to one feeder task, which drains it in batches: it waits for one event,
-//! takes every event already queued (up to [`MAX_BATCH`]), and applies them
-//! with one `apply_batch`, so a burst of joins rebuilds each touched ring
-//! once.
+//! registry from any one of them. The bridge (registry-core) feeds the
+//! catalog from it in batches, resyncs after lag, watches for id
+//! conflicts and holds the joining gate; this module turns the settings
+//! into a node, records the groups each batch touched in the API's
+//! [`GroupHistory`], and renders the gossip counters for `/metrics`.
 
 use crate::api::GroupHistory;
 use crate::config::Settings;
+use registry_core::bridge::Bridge;
 use registry_core::gossip::{GossipConfig, GossipNode, GossipStats};
 use registry_core::{Catalog, MemberEvent, Service, REGISTRY_GROUP};
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
-/// Most events applied in one catalog batch.
-pub const MAX_BATCH: usize = 4096;
-/// Capacity of the event queue between membership and the catalog.
-pub const QUEUE: usize = 16 * 1024;
-/// How often the node is checked for another live process using our id.
-const CONFLICT_CHECK: Duration = Duration::from_secs(1);
-
-/// Applies one batch, then records the groups it changed as having had
-/// members. Only groups the catalog accepted a member into are recorded
-/// (a member refused by a limit does not make its group "left"); a group
-/// is recorded before any later batch can empty it.
-pub fn apply(catalog: &Catalog, history: &GroupHistory, events: Vec<MemberEvent>) {
-    let touched = catalog.apply_batch(events);
-    for group in &touched {
-        history.record(group);
-    }
-    if !touched.is_empty() {
-        tracing::debug!(groups = ?touched, "catalog updated");
-    }
-}
-
-/// Spawns the task that drains `rx` into `catalog` until every sender is
-/// dropped, adding the number of events applied (accepted or refused) to
-/// `applied` after each batch.
-pub fn spawn_feeder(
-    catalog: Arc<Catalog>,
-    history: Arc<GroupHistory>,
-    mut rx: mpsc::Receiver<MemberEvent>,
-    applied: Arc<AtomicU64>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut batch = Vec::with_capacity(64);
-        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let n = batch.len() as u64;
-            apply(&catalog, &history, std::mem::take(&mut batch));
-            applied.fetch_add(n, Ordering::Release);
-        }
-    })
-}
-
-/// The events that turn the catalog's current members into `members`:
-/// `Left` for every member no longer live, `Joined` for every live one
-/// (the catalog ignores a `Joined` that changes nothing).
-pub fn resync_events(catalog: &Catalog, members: Vec<Service>) -> Vec<MemberEvent> {
-    let live: HashSet<&str> = members.iter().map(|s| s.id.as_str()).collect();
-    let mut events: Vec<MemberEvent> = catalog
-        .groups()
-        .iter()
-        .flat_map(|g| g.members().iter())
-        .filter(|s| !live.contains(s.id.as_str()))
-        .map(|s| MemberEvent::Left((**s).clone()))
-        .collect();
-    events.extend(members.into_iter().map(MemberEvent::Joined));
-    events
-}
-
-/// State shared with the forwarding task.
-struct Shared {
-    /// `None` once left.
-    node: Mutex<Option<GossipNode>>,
-    /// Last counters read, kept for `/metrics` after the node is gone.
-    last_stats: Mutex<GossipStats>,
-}
-
-impl Shared {
-    fn with_node<T>(&self, f: impl FnOnce(&GossipNode) -> T) -> Option<T> {
-        let node = self.node.lock().unwrap_or_else(|e| e.into_inner());
-        node.as_ref().map(f)
-    }
-}
-
-/// This server's cluster membership: the gossip node, the event queue
-/// feeding the catalog and the registry's own entry.
+/// This server's cluster membership: the gossip node feeding the catalog
+/// (through the bridge) and the registry's own entry.
 pub struct Cluster {
     me: Service,
-    shared: Arc<Shared>,
-    events: mpsc::Sender<MemberEvent>,
-    applied: Arc<AtomicU64>,
-    gossip_addr: SocketAddr,
-    tasks: Vec<JoinHandle<()>>,
+    bridge: Bridge,
 }
 
 impl Cluster {
@@ -127,84 +51,16 @@ impl Cluster {
         let node = GossipNode::start(config, me.clone())
             .await
             .map_err(|e| format!("cannot start gossip on {} (--bind): {e}", settings.bind))?;
-        let gossip_addr = node.local_addr();
-        let (members, mut rx) = node.subscribe();
-        // The current members at once (this registry included), so it
-        // lists itself as soon as it is ready.
-        apply(
-            &catalog,
-            &history,
-            members.into_iter().map(MemberEvent::Joined).collect(),
-        );
-
-        let shared = Arc::new(Shared {
-            node: Mutex::new(Some(node)),
-            last_stats: Mutex::new(GossipStats::default()),
+        // Only groups the catalog accepted a member into are recorded (a
+        // member refused by a limit does not make its group "left"); a
+        // group is recorded before any later batch can empty it.
+        let record = Arc::new(move |groups: &[String]| {
+            for group in groups {
+                history.record(group);
+            }
         });
-        let (events, queue) = mpsc::channel(QUEUE);
-        let applied = Arc::new(AtomicU64::new(0));
-        let feeder = spawn_feeder(catalog.clone(), history, queue, applied.clone());
-
-        let forwarder = {
-            let shared = shared.clone();
-            let tx = events.clone();
-            tokio::spawn(async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(event) => {
-                            if tx.send(event).await.is_err() {
-                                break;
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Lagged(missed)) => {
-                            // Resubscribe atomically and replace the state.
-                            let Some((members, fresh)) = shared.with_node(GossipNode::subscribe) else {
-                                break;
-                            };
-                            tracing::warn!(missed, "membership events lagged; resyncing the catalog");
-                            rx = fresh;
-                            for e in resync_events(&catalog, members) {
-                                if tx.send(e).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-            })
-        };
-
-        let conflicts = {
-            let shared = shared.clone();
-            let id = me.id.clone();
-            tokio::spawn(async move {
-                let mut reported: Vec<SocketAddr> = Vec::new();
-                loop {
-                    tokio::time::sleep(CONFLICT_CHECK).await;
-                    let Some(now) = shared.with_node(GossipNode::conflicts) else {
-                        break;
-                    };
-                    if !now.is_empty() && now != reported {
-                        tracing::error!(
-                            id = %id,
-                            others = ?now,
-                            "another live process uses this registry's id; stop it or give one of them another --id"
-                        );
-                    }
-                    reported = now;
-                }
-            })
-        };
-
-        Ok(Cluster {
-            me,
-            shared,
-            events,
-            applied,
-            gossip_addr,
-            tasks: vec![feeder, forwarder, conflicts],
-        })
+        let bridge = Bridge::start(node, me.id.clone(), catalog, record);
+        Ok(Cluster { me, bridge })
     }
 
     /// This registry's entry in [`REGISTRY_GROUP`].
@@ -214,47 +70,32 @@ impl Cluster {
 
     /// The local gossip (UDP) address.
     pub fn gossip_addr(&self) -> SocketAddr {
-        self.gossip_addr
+        self.bridge.gossip_addr()
     }
 
-    /// A sender into the catalog's event queue, for tests that inject
-    /// membership next to gossip.
+    /// A sender into the catalog next to gossip, for tests that inject
+    /// membership.
     pub fn events(&self) -> mpsc::Sender<MemberEvent> {
-        self.events.clone()
+        self.bridge.events()
     }
 
     /// How many events from [`Cluster::events`] the catalog has applied
     /// (accepted or refused by a limit): a sender waits for its count to
     /// know its events are in.
     pub fn events_applied(&self) -> u64 {
-        self.applied.load(Ordering::Acquire)
+        self.bridge.events_applied()
     }
 
-    /// True once this registry has had a push-pull sync answer and the
-    /// catalog has taken in every member gossip knows (same metadata;
-    /// published, or waiting for room under a limit): it answers from the
-    /// cluster's view, not from the part it learnt first.
-    pub fn synced(&self, catalog: &Catalog) -> bool {
-        let Some((stats, members)) = self.shared.with_node(|n| (n.stats(), n.members())) else {
-            return false;
-        };
-        stats.syncs_received > 0 && members.iter().all(|m| catalog.holds(m))
+    /// The joining gate: waits until this registry has had a push-pull
+    /// sync answer and the catalog holds every member gossip knows, at
+    /// most `timeout`; returns whether it did ([`Bridge::wait_joined`]).
+    pub async fn wait_synced(&self, timeout: Duration) -> bool {
+        self.bridge.wait_joined(timeout).await
     }
 
     /// Gossip counters (the last ones read once the node has left).
     pub fn stats(&self) -> GossipStats {
-        match self.shared.with_node(GossipNode::stats) {
-            Some(s) => {
-                *self.shared.last_stats.lock().unwrap_or_else(|e| e.into_inner()) = s.clone();
-                s
-            }
-            None => self
-                .shared
-                .last_stats
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        }
+        self.bridge.stats()
     }
 
     /// Appends the gossip counters in Prometheus text format.
@@ -339,50 +180,6 @@ impl Cluster {
     /// Leaves the cluster gracefully: every member is told, and drops this
     /// registry at once. Later calls do nothing.
     pub async fn leave(&self) {
-        let _ = self.stats();
-        let node = self.shared.node.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(node) = node {
-            if let Err(e) = node.leave().await {
-                tracing::warn!(error = %e, "gossip: leave failed");
-            }
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resync_removes_the_gone_and_keeps_the_live() {
-        let catalog = Catalog::new();
-        catalog.apply_batch([
-            MemberEvent::Joined(Service::new("a", "web", "127.0.0.1:1")),
-            MemberEvent::Joined(Service::new("b", "web", "127.0.0.1:2")),
-            MemberEvent::Joined(Service::new("c", "api", "127.0.0.1:3")),
-        ]);
-        let live = vec![
-            Service::new("b", "web", "127.0.0.1:2"),
-            Service::new("d", "api", "127.0.0.1:4"),
-        ];
-        catalog.apply_batch(resync_events(&catalog, live));
-        let ids = |g: &str| -> Vec<String> {
-            catalog
-                .snapshot_or_empty(g)
-                .members()
-                .iter()
-                .map(|s| s.id.clone())
-                .collect()
-        };
-        assert_eq!(ids("web"), ["b"]);
-        assert_eq!(ids("api"), ["d"]);
+        self.bridge.leave().await;
     }
 }

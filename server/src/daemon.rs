@@ -218,9 +218,6 @@ impl Ready {
     }
 }
 
-/// How often the joining gate looks at the cluster.
-const SYNC_POLL: Duration = Duration::from_millis(20);
-
 /// Refuses queries until the cluster is learnt: the first push-pull sync
 /// answer is in and the catalog holds every member gossip knows; or, at
 /// the latest, after `timeout` (all seeds down: serve what is known).
@@ -232,20 +229,13 @@ async fn open_when_synced(
     timeout: Duration,
     ready: Ready,
 ) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let synced = loop {
-        if cluster.synced(api.catalog()) {
-            break true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            tracing::warn!(
-                ?timeout,
-                "not synced with the cluster within --sync-timeout (no member answered, or membership kept changing); serving what this registry knows"
-            );
-            break false;
-        }
-        tokio::time::sleep(SYNC_POLL).await;
-    };
+    let synced = cluster.wait_synced(timeout).await;
+    if !synced {
+        tracing::warn!(
+            ?timeout,
+            "not synced with the cluster within --sync-timeout (no member answered, or membership kept changing); serving what this registry knows"
+        );
+    }
     api.set_joining(false);
     grpc::set_serving(&health).await;
     ready.log(synced);

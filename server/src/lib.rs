@@ -4,7 +4,9 @@
 //!
 //! - [`config`]: flags, environment variables and checked settings
 //! - [`daemon`]: bind, start, graceful shutdown
-//! - [`cluster`]: membership events → catalog (batched feeder)
+//! - [`cluster`]: wiring of core's gossip → catalog bridge (`registry_core::bridge`:
+//!   batched feeder, resync after lag, joining gate): settings → node, group
+//!   history, gossip counters for `/metrics`
 //! - [`api`]: the queries both front doors answer, checks in one place
 //! - [`grpc`], [`http`]: the two front doors
 //! - [`errors`]: core errors → gRPC codes → HTTP statuses, in one place
