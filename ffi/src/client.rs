@@ -1,7 +1,8 @@
 //! The discovery client: RPC calls to the registries, with failover.
 
 use crate::args::{arg_out, arg_ref, arg_slice, arg_str, optional};
-use crate::error::{guard, guard_value, registry_status, FfiError, FfiResult};
+use crate::error::{guard, registry_status, FfiError, FfiResult};
+use crate::handle::{free_box_with, to_box};
 use crate::service::{registry_group_list, registry_service, registry_service_list};
 use registry_core::{runtime, Client, ClientConfig, Pem, TlsConfig};
 use std::ffi::c_char;
@@ -189,7 +190,7 @@ pub unsafe extern "C" fn registry_client_new(
         // (contract above).
         let config = unsafe { options.config(addrs) }?;
         let client = runtime::block_on(Client::with_config(config))??;
-        *out = Box::into_raw(Box::new(registry_client { inner: client }));
+        *out = to_box(registry_client { inner: client });
         Ok(())
     })
 }
@@ -202,16 +203,14 @@ pub unsafe extern "C" fn registry_client_new(
 /// once, and not in use by another thread.
 #[no_mangle]
 pub unsafe extern "C" fn registry_client_free(client: *mut registry_client) {
-    if client.is_null() {
-        return;
+    // SAFETY: NULL or from `to_box`, released once (contract above).
+    unsafe {
+        free_box_with("registry_client_free", client, |client| {
+            // Drop inside the runtime: the channels' tasks live there.
+            let _rt = runtime::shared().map(|rt| rt.enter());
+            drop(client);
+        })
     }
-    guard_value("registry_client_free", (), || {
-        // SAFETY: the pointer came from `Box::into_raw` (contract above).
-        let client = unsafe { Box::from_raw(client) };
-        // Drop inside the runtime: the channels' tasks live there.
-        let _rt = runtime::shared().map(|rt| rt.enter());
-        drop(client);
-    })
 }
 
 /// Runs `f` with the client on the shared runtime.

@@ -7,6 +7,8 @@
 //! ([`registry_last_error_message`]); it never aborts the host. Blocking
 //! calls run on the one shared tokio runtime of `registry_core::runtime`.
 //! The crate translates; it decides nothing the core does not.
+//! Which handle is a `Box` and which an `Arc` is decided once, in `handle`
+//! (creation and release go through it, so a mix-up does not compile).
 #![allow(non_camel_case_types)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -14,6 +16,7 @@
 mod args;
 pub mod client;
 pub mod error;
+mod handle;
 pub mod registration;
 pub mod ring;
 pub mod service;

@@ -2,7 +2,8 @@
 //! change its metadata at runtime, and leave gracefully.
 
 use crate::args::{arg_out, arg_ref, arg_str, as_str, optional};
-use crate::error::{guard, guard_value, registry_status, FfiError, FfiResult};
+use crate::error::{guard, registry_status, FfiError, FfiResult};
+use crate::handle::{free_box_with, to_box};
 use crate::service::registry_service;
 use registry_core::gossip::Keyring;
 use registry_core::registration::{Registration, RegistrationConfig, ServiceUpdate};
@@ -185,9 +186,9 @@ pub unsafe extern "C" fn registry_registration_start(
         // SAFETY: the struct's pointers follow its documentation (contract).
         let cfg = unsafe { self::config(c) }?;
         let reg = runtime::block_on(Registration::start(cfg))??;
-        *out = Box::into_raw(Box::new(registry_registration {
+        *out = to_box(registry_registration {
             inner: Mutex::new(Some(reg)),
-        }));
+        });
         Ok(())
     })
 }
@@ -322,18 +323,16 @@ pub unsafe extern "C" fn registry_registration_stop(
 /// another thread.
 #[no_mangle]
 pub unsafe extern "C" fn registry_registration_free(registration: *mut registry_registration) {
-    if registration.is_null() {
-        return;
+    // SAFETY: NULL or from `to_box`, released once (contract above).
+    unsafe {
+        free_box_with("registry_registration_free", registration, |registration| {
+            if let Some(reg) = registration.lock().take() {
+                // No caller to report a failed leave to: registries then see
+                // the instance fail instead of leave.
+                let _ = runtime::block_on(reg.stop());
+            }
+            let _rt = runtime::shared().map(|rt| rt.enter());
+            drop(registration);
+        })
     }
-    guard_value("registry_registration_free", (), || {
-        // SAFETY: the pointer came from `Box::into_raw` (contract above).
-        let registration = unsafe { Box::from_raw(registration) };
-        if let Some(reg) = registration.lock().take() {
-            // No caller to report a failed leave to: registries then see
-            // the instance fail instead of leave.
-            let _ = runtime::block_on(reg.stop());
-        }
-        let _rt = runtime::shared().map(|rt| rt.enter());
-        drop(registration);
-    })
 }

@@ -2,7 +2,8 @@
 //! and local views use, built from ids and weights the caller gives.
 
 use crate::args::{arg_out, arg_ref, arg_slice, arg_str};
-use crate::error::{guard, guard_value, registry_status, FfiError, FfiResult};
+use crate::error::{guard, registry_status, FfiError, FfiResult};
+use crate::handle::{free_box, to_box};
 use crate::service::c_string;
 use registry_core::Ring;
 use std::ffi::{c_char, CString};
@@ -120,7 +121,7 @@ pub unsafe extern "C" fn registry_ring_new(
         }
         let ring = Ring::new(members)?;
         let ids = ring.members().iter().map(|m| c_string(&m.id)).collect();
-        *out = Box::into_raw(Box::new(registry_ring { ring, ids }));
+        *out = to_box(registry_ring { ring, ids });
         Ok(())
     })
 }
@@ -132,13 +133,8 @@ pub unsafe extern "C" fn registry_ring_new(
 /// and not in use by another thread. Ids it returned become invalid.
 #[no_mangle]
 pub unsafe extern "C" fn registry_ring_free(ring: *mut registry_ring) {
-    if ring.is_null() {
-        return;
-    }
-    guard_value("registry_ring_free", (), || {
-        // SAFETY: the pointer came from `Box::into_raw` (contract above).
-        drop(unsafe { Box::from_raw(ring) })
-    })
+    // SAFETY: NULL or from `to_box`, released once (contract above).
+    unsafe { free_box("registry_ring_free", ring) }
 }
 
 /// Number of members of the ring; 0 if `ring` is NULL.

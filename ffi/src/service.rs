@@ -4,6 +4,7 @@
 
 use crate::args::{arg_out, arg_ref};
 use crate::error::{guard, guard_value, registry_status, FfiError};
+use crate::handle::{free_arc, free_box, to_arc, to_box};
 use registry_core::{GroupInfo, Service};
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
@@ -42,7 +43,7 @@ impl registry_service {
 
     /// Hands one reference to the caller.
     pub(crate) fn into_raw(this: Arc<Self>) -> *const registry_service {
-        Arc::into_raw(this)
+        to_arc(this)
     }
 }
 
@@ -54,13 +55,8 @@ impl registry_service {
 /// it afterwards. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn registry_service_free(service: *const registry_service) {
-    if service.is_null() {
-        return;
-    }
-    guard_value("registry_service_free", (), || {
-        // SAFETY: the pointer came from `Arc::into_raw` (contract above).
-        drop(unsafe { Arc::from_raw(service) })
-    })
+    // SAFETY: NULL or from `to_arc`, released once (contract above).
+    unsafe { free_arc("registry_service_free", service) }
 }
 
 /// The service's unique id (NUL-terminated UTF-8).
@@ -185,7 +181,7 @@ pub struct registry_service_list {
 impl registry_service_list {
     /// Hands the list to the caller.
     pub(crate) fn into_raw(items: Vec<Arc<registry_service>>) -> *mut registry_service_list {
-        Box::into_raw(Box::new(registry_service_list { items }))
+        to_box(registry_service_list { items })
     }
 }
 
@@ -223,13 +219,8 @@ pub unsafe extern "C" fn registry_service_list_get(
 /// Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn registry_service_list_free(list: *mut registry_service_list) {
-    if list.is_null() {
-        return;
-    }
-    guard_value("registry_service_list_free", (), || {
-        // SAFETY: the pointer came from `Box::into_raw` (contract above).
-        drop(unsafe { Box::from_raw(list) })
-    })
+    // SAFETY: NULL or from `to_box`, released once (contract above).
+    unsafe { free_box("registry_service_list_free", list) }
 }
 
 /// One entry of a group list.
@@ -256,7 +247,7 @@ impl registry_group_list {
                 version: g.version,
             })
             .collect();
-        Box::into_raw(Box::new(registry_group_list { items }))
+        to_box(registry_group_list { items })
     }
 }
 
@@ -310,11 +301,6 @@ pub unsafe extern "C" fn registry_group_list_get(
 /// `list` is NULL or a list returned by the library, released only once.
 #[no_mangle]
 pub unsafe extern "C" fn registry_group_list_free(list: *mut registry_group_list) {
-    if list.is_null() {
-        return;
-    }
-    guard_value("registry_group_list_free", (), || {
-        // SAFETY: the pointer came from `Box::into_raw` (contract above).
-        drop(unsafe { Box::from_raw(list) })
-    })
+    // SAFETY: NULL or from `to_box`, released once (contract above).
+    unsafe { free_box("registry_group_list_free", list) }
 }

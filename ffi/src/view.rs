@@ -3,7 +3,8 @@
 
 use crate::args::{arg_out, arg_ref, arg_str};
 use crate::client::registry_client;
-use crate::error::{guard, guard_value, registry_status, FfiResult};
+use crate::error::{guard, registry_status, FfiResult};
+use crate::handle::{free_box_with, to_box};
 use crate::service::{registry_service, registry_service_list};
 use arc_swap::ArcSwap;
 use registry_core::{runtime, GroupSnapshot, GroupView};
@@ -119,11 +120,11 @@ pub unsafe extern "C" fn registry_view_new(
         let group = arg_str!(group);
         let inner = runtime::block_on(client.inner.group(group))??;
         let cache = ArcSwap::from_pointee(Cached::new(inner.snapshot(), 1));
-        *out = Box::into_raw(Box::new(registry_view {
+        *out = to_box(registry_view {
             inner,
             cache,
             generations: AtomicU64::new(1),
-        }));
+        });
         Ok(())
     })
 }
@@ -136,15 +137,13 @@ pub unsafe extern "C" fn registry_view_new(
 /// valid until they are freed.
 #[no_mangle]
 pub unsafe extern "C" fn registry_view_free(view: *mut registry_view) {
-    if view.is_null() {
-        return;
+    // SAFETY: NULL or from `to_box`, released once (contract above).
+    unsafe {
+        free_box_with("registry_view_free", view, |view| {
+            let _rt = runtime::shared().map(|rt| rt.enter());
+            drop(view);
+        })
     }
-    guard_value("registry_view_free", (), || {
-        // SAFETY: the pointer came from `Box::into_raw` (contract above).
-        let view = unsafe { Box::from_raw(view) };
-        let _rt = runtime::shared().map(|rt| rt.enter());
-        drop(view);
-    })
 }
 
 /// The member that owns `key`, from the local ring (no round trip).

@@ -1,6 +1,7 @@
 //! registry-server: the registry daemon's building blocks, shared by the
-//! `registry-server` binary, the `registry` command-line client and the
-//! tests.
+//! `registry-server` binary, the `registry` command-line client, the
+//! example service (`examples/service/`) and the tests. The load and soak
+//! tools live in their own crate, `tools/` (`registry-tools`).
 //!
 //! - [`config`]: flags, environment variables and checked settings
 //! - [`daemon`]: bind, start, graceful shutdown
@@ -12,7 +13,6 @@
 //! - [`errors`]: core errors → gRPC codes → HTTP statuses, in one place
 //! - [`metrics`]: counters and histograms for `/metrics`
 //! - [`cli`]: the `registry` command-line client
-//! - [`load`]: latency percentiles and RSS for the load tools
 //! - [`tls`]: TLS for both listeners, with counted handshake failures
 #![warn(missing_docs)]
 
@@ -25,7 +25,6 @@ pub mod daemon;
 pub mod errors;
 pub mod grpc;
 pub mod http;
-pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;

@@ -57,6 +57,7 @@ READMES = [
     "ffi/go/README.md",
     "python/README.md",
     "examples/README.md",
+    "tools/README.md",
 ]
 MARKER = re.compile(r"<!--\s*doc-test:\s*(.*?)\s*-->")
 BLOCK_TIMEOUT = 900

@@ -16,7 +16,7 @@ use clap::Parser;
 use registry_core::registration::{Registration, RegistrationConfig};
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::v1::{MatchRequest, MembersRequest};
-use registry_server::load::{rss_kib, summarize};
+use registry_tools::load::{rss_kib, summarize};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;

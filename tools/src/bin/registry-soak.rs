@@ -16,7 +16,7 @@
 //! end. Every process it started is killed when it ends.
 //!
 //! ```text
-//! cargo build --release -p registry-server
+//! cargo build --release -p registry-server -p registry-tools
 //! target/release/registry-soak --duration 600
 //! ```
 
@@ -24,7 +24,7 @@ use clap::Parser;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::v1::{MatchRequest, MembersRequest, WatchRequest};
 use registry_core::{Client, ClientConfig, REGISTRY_GROUP};
-use registry_server::load::{percentile, rss_kib};
+use registry_tools::load::{percentile, rss_kib};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
