@@ -23,9 +23,10 @@ mod tests;
 
 pub use snapshot::GroupSnapshot;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits::{CatalogLimits, LimitCounters, RefusalLog};
-use crate::service::{check_name, MemberEvent, Service};
+use crate::service::{MemberEvent, Service};
+use crate::validate;
 use admit::remove_member;
 use arc_swap::ArcSwap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -151,7 +152,7 @@ impl Catalog {
     /// invalid metadata. Adds the groups it changes to `touched`.
     fn apply_event(&self, state: &mut State, event: MemberEvent, touched: &mut BTreeSet<String>) {
         let svc = event.service();
-        if let Err(e) = check_name("id", &svc.id).and_then(|_| check_name("group", &svc.group)) {
+        if let Err(e) = validate::id(&svc.id).and_then(|_| validate::group(&svc.group)) {
             tracing::warn!(error = %e, "catalog: ignoring event with invalid metadata");
             return;
         }
@@ -243,13 +244,10 @@ impl Catalog {
 
     /// The member of `group` that owns `key`.
     pub fn match_key(&self, group: &str, key: &str) -> Result<Arc<Service>> {
-        check_name("group", group)?;
-        if key.is_empty() {
-            return Err(Error::invalid("key is empty"));
-        }
+        validate::group_key(group, key)?;
         let snap = self
             .snapshot(group)
-            .ok_or_else(|| Error::not_found(format!("group {group:?} has no members")))?;
+            .ok_or_else(|| validate::no_members(group, None))?;
         snap.match_key(key).cloned()
     }
 

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::ring::Ring;
 use crate::service::Service;
+use crate::validate;
 use std::sync::Arc;
 
 /// The state of one group at one version: members sorted by id and the ring
@@ -23,7 +24,7 @@ impl GroupSnapshot {
         let mut services = services;
         services.sort_by(|a, b| a.id.cmp(&b.id));
         if let Some(w) = services.windows(2).find(|w| w[0].id == w[1].id) {
-            return Err(Error::invalid(format!("duplicate member id {:?}", w[0].id)));
+            return Err(validate::duplicate_id(&w[0].id));
         }
         let ring = Ring::new(services.iter().map(|s| (s.id.as_str(), s.weight)))?;
         Ok(GroupSnapshot {
@@ -77,9 +78,7 @@ impl GroupSnapshot {
     /// Position in [`GroupSnapshot::members`] of the member that owns `key`
     /// (for callers that keep per-member state alongside the snapshot).
     pub fn match_index(&self, key: &str) -> Result<usize> {
-        if key.is_empty() {
-            return Err(Error::invalid("key is empty"));
-        }
+        validate::key(key)?;
         if self.services.is_empty() {
             return Err(self.no_members());
         }
@@ -98,12 +97,8 @@ impl GroupSnapshot {
 
     /// Positions in [`GroupSnapshot::members`] of `match_n(key, n)`.
     pub fn match_n_indexes(&self, key: &str, n: usize) -> Result<Vec<usize>> {
-        if key.is_empty() {
-            return Err(Error::invalid("key is empty"));
-        }
-        if n == 0 {
-            return Err(Error::invalid("n must be at least 1"));
-        }
+        validate::key(key)?;
+        validate::count(n)?;
         if self.services.is_empty() {
             return Err(self.no_members());
         }
@@ -111,6 +106,6 @@ impl GroupSnapshot {
     }
 
     fn no_members(&self) -> Error {
-        Error::not_found(format!("group {:?} has no members", self.group))
+        validate::no_members(&self.group, None)
     }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the catalog.
 
 use super::*;
+use crate::error::Error;
 use crate::limits::Limit;
 use crate::ring::MAX_TOTAL_WEIGHT;
 use crate::service::REGISTRY_GROUP;

@@ -20,8 +20,9 @@ mod tests;
 mod view;
 
 use crate::error::{Error, Result};
-use crate::service::{check_name, Service, REGISTRY_GROUP};
+use crate::service::{Service, REGISTRY_GROUP};
 pub use crate::tls::TlsConfig;
+use crate::validate;
 use crate::wire::v1::{self, registry_client::RegistryClient};
 pub use failure::NOT_RUNNING_HINT;
 use failure::{exhausted, is_retryable, normalize, status_error, Failure};
@@ -294,7 +295,7 @@ impl Client {
 
     /// The member of `group` that owns `key`, asked of a registry.
     pub async fn match_key(&self, group: &str, key: &str) -> Result<Service> {
-        check_group_key(group, key)?;
+        validate::group_key(group, key)?;
         let req = v1::MatchRequest {
             group: group.into(),
             key: key.into(),
@@ -313,11 +314,9 @@ impl Client {
 
     /// Up to `n` distinct members for `key`, in preference order.
     pub async fn match_n(&self, group: &str, key: &str, n: usize) -> Result<Vec<Service>> {
-        check_group_key(group, key)?;
-        if n == 0 {
-            return Err(Error::invalid("n must be at least 1"));
-        }
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        validate::group_key(group, key)?;
+        validate::count(n)?;
+        let n = validate::clamp_count(n);
         let req = v1::MatchNRequest {
             group: group.into(),
             key: key.into(),
@@ -335,7 +334,7 @@ impl Client {
 
     /// Every member of `group` (empty when it has none).
     pub async fn members(&self, group: &str) -> Result<Members> {
-        check_name("group", group)?;
+        validate::group(group)?;
         let req = v1::MembersRequest { group: group.into() };
         let resp = self
             .with_failover("members", |mut c| {
@@ -374,7 +373,7 @@ impl Client {
     /// the group's snapshot now, then one per change. The stream ends when
     /// that registry goes away; [`Client::group`] resubscribes by itself.
     pub async fn watch(&self, group: &str) -> Result<tonic::Streaming<v1::Snapshot>> {
-        check_name("group", group)?;
+        validate::group(group)?;
         let req = v1::WatchRequest { group: group.into() };
         Ok(self
             .with_failover("watch", |mut c| {
@@ -384,12 +383,4 @@ impl Client {
             .await?
             .into_inner())
     }
-}
-
-fn check_group_key(group: &str, key: &str) -> Result<()> {
-    check_name("group", group)?;
-    if key.is_empty() {
-        return Err(Error::invalid("key is empty"));
-    }
-    Ok(())
 }

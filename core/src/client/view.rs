@@ -5,7 +5,8 @@ use super::Client;
 use crate::catalog::GroupSnapshot;
 use crate::error::{Error, Result};
 use crate::ring::RING_ALGORITHM;
-use crate::service::{check_name, Service};
+use crate::service::Service;
+use crate::validate;
 use crate::wire::v1;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,7 @@ impl Client {
     /// one in time, and with `LimitExceeded` as soon as every registry
     /// refuses the stream by a limit (`--max-watch-streams`).
     pub async fn group(&self, name: &str) -> Result<GroupView> {
-        check_name("group", name)?;
+        validate::group(name)?;
         let shared = Arc::new(ViewShared {
             snapshot: ArcSwap::from_pointee(GroupSnapshot::empty(name, 0)),
             connected: AtomicBool::new(false),
