@@ -19,6 +19,7 @@ pub mod ring;
 pub mod runtime;
 pub mod service;
 pub mod tls;
+pub mod validate;
 pub mod wire;
 
 pub use catalog::{Catalog, GroupSnapshot};

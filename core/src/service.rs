@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 /// Group that every registry server joins; clients find registries in it.
 pub const REGISTRY_GROUP: &str = "registry-group";
 
-/// Longest id, group or addr accepted, in bytes.
-pub const MAX_NAME_LEN: usize = 128;
+use crate::validate;
+pub use crate::validate::{check_name, MAX_NAME_LEN};
 /// Largest total size of a service's tags (keys plus values), in bytes;
 /// small enough that a member's metadata always fits in one gossip packet.
 pub const MAX_TAGS_BYTES: usize = 512;
@@ -43,20 +43,10 @@ impl Service {
 
     /// Checks every field against the limits; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        check_name("id", &self.id)?;
-        check_name("group", &self.group)?;
-        if self.addr.len() > MAX_NAME_LEN {
-            return Err(Error::invalid(format!(
-                "addr is {} bytes, the limit is {MAX_NAME_LEN}",
-                self.addr.len()
-            )));
-        }
-        if self.weight == 0 || self.weight > MAX_WEIGHT {
-            return Err(Error::invalid(format!(
-                "weight {} is out of range 1..={MAX_WEIGHT}",
-                self.weight
-            )));
-        }
+        validate::id(&self.id)?;
+        validate::group(&self.group)?;
+        validate::addr(&self.addr)?;
+        validate::weight(self.weight)?;
         let tag_bytes = self.tag_bytes();
         if tag_bytes > MAX_TAGS_BYTES {
             return Err(Error::invalid(format!(
@@ -91,25 +81,6 @@ impl Service {
             None
         }
     }
-}
-
-/// Checks a required name (id, group): non-empty, at most [`MAX_NAME_LEN`]
-/// bytes, no control characters.
-pub fn check_name(what: &str, value: &str) -> Result<()> {
-    if value.is_empty() {
-        // "a name is required": not to be read as a group with no members.
-        return Err(Error::invalid(format!("{what} is empty: a name is required")));
-    }
-    if value.len() > MAX_NAME_LEN {
-        return Err(Error::invalid(format!(
-            "{what} is {} bytes, the limit is {MAX_NAME_LEN}",
-            value.len()
-        )));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Error::invalid(format!("{what} contains a control character")));
-    }
-    Ok(())
 }
 
 /// A change in cluster membership, as seen by one node.

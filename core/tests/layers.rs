@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("service", 0),
     ("tls", 0),
     ("runtime", 0),
+    ("validate", 0),
     ("ring", 1),
     ("catalog", 2),
     ("gossip", 3),

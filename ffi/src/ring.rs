@@ -26,9 +26,7 @@ impl registry_ring {
 
     /// Rejects an empty key, and any key when the ring has no members.
     fn check(&self, key: &str) -> FfiResult {
-        if key.is_empty() {
-            return Err(FfiError::invalid("key is empty"));
-        }
+        registry_core::validate::key(key)?;
         if self.ids.is_empty() {
             return Err(registry_core::Error::not_found("the ring has no members").into());
         }
@@ -104,7 +102,7 @@ pub unsafe extern "C" fn registry_ring_new(
         for (i, &p) in id_ptrs.iter().enumerate() {
             // SAFETY: NULL or NUL-terminated (contract above).
             let id = unsafe { crate::args::as_str(p, &format!("ids[{i}]")) }?;
-            registry_core::service::check_name(&format!("ids[{i}]"), id)?;
+            registry_core::validate::ring_id(i, id)?;
             let weight = weights.get(i).copied().unwrap_or(1);
             if weight == 0 || weight > registry_core::service::MAX_WEIGHT {
                 return Err(FfiError::invalid(format!(
@@ -117,7 +115,7 @@ pub unsafe extern "C" fn registry_ring_new(
         let mut sorted: Vec<&str> = members.iter().map(|m| m.0).collect();
         sorted.sort_unstable();
         if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(FfiError::invalid(format!("duplicate id {:?}", w[0])));
+            return Err(registry_core::validate::duplicate_id(w[0]).into());
         }
         let ring = Ring::new(members)?;
         let ids = ring.members().iter().map(|m| c_string(&m.id)).collect();

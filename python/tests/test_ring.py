@@ -148,3 +148,10 @@ def test_shared_vectors_give_identical_errors(vectors):
         else:
             with pytest.raises(ERROR_CLASSES[case["error"]]):
                 lookup()
+
+
+def test_a_ring_id_follows_the_id_rule_of_every_front_door():
+    # The core's id rule (at most 128 bytes), as C and Go apply it.
+    Ring(["a" * 128])
+    with pytest.raises(InvalidArgumentError, match=r"ids\[1\] is 129 bytes, the limit is 128"):
+        Ring(["a", "a" * 129])

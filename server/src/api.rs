@@ -5,6 +5,7 @@ use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use registry_core::service::{check_name, MAX_NAME_LEN};
+use registry_core::validate;
 use registry_core::{Catalog, Error, GroupSnapshot, Limit, Result, Service};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,9 +131,7 @@ impl Api {
     }
 
     fn check_key(&self, key: &str) -> Result<()> {
-        if key.is_empty() {
-            return Err(Error::invalid("key is empty"));
-        }
+        validate::key(key)?;
         if key.len() > self.limits.max_key_bytes {
             self.metrics.limit_rejected(Limit::KeyBytes);
             return Err(Error::invalid(format!(
@@ -149,9 +148,9 @@ impl Api {
     fn live_snapshot(&self, group: &str) -> Result<Arc<GroupSnapshot>> {
         self.catalog.snapshot(group).ok_or_else(|| {
             if self.history.contains(group) {
-                Error::not_found(format!("group {group:?} has no members: its last member left"))
+                validate::no_members(group, Some("its last member left"))
             } else {
-                Error::not_found(format!("group {group:?} has no members: none has registered"))
+                validate::no_members(group, Some("none has registered"))
             }
         })
     }
@@ -171,9 +170,7 @@ impl Api {
     pub fn match_n(&self, group: &str, key: &str, n: u32) -> Result<(Vec<Arc<Service>>, u64)> {
         self.check_group(group)?;
         self.check_key(key)?;
-        if n == 0 {
-            return Err(Error::invalid("n must be at least 1"));
-        }
+        validate::count(n as usize)?;
         self.check_joined()?;
         let snap = self.live_snapshot(group)?;
         // Never ask the ring for more members than the group has.

@@ -122,7 +122,7 @@ fn validate<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: u32) 
     }
     out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     if let Some(pair) = out.windows(2).find(|p| p[0].id == p[1].id) {
-        return Err(Error::invalid(format!("duplicate member id {:?}", pair[0].id)));
+        return Err(crate::validate::duplicate_id(&pair[0].id));
     }
     let points = weight_sum * u64::from(vnodes);
     if points > MAX_POINTS as u64 {

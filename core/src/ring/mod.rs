@@ -206,9 +206,7 @@ impl Ring {
     /// Errors: `InvalidArgument` for an empty key or `n = 0`, `NotFound` on
     /// an empty ring.
     pub fn locate_n(&self, key: &str, n: usize) -> Result<Vec<usize>> {
-        if n == 0 {
-            return Err(Error::invalid("n must be at least 1"));
-        }
+        crate::validate::count(n)?;
         self.check(key)?;
         let want = n.min(self.members.len());
         let start = self.first_point(key_position(key));
@@ -283,9 +281,7 @@ impl Ring {
 
     /// The shared argument checks of the lookups.
     fn check(&self, key: &str) -> Result<()> {
-        if key.is_empty() {
-            return Err(Error::invalid("key is empty"));
-        }
+        crate::validate::key(key)?;
         if self.members.is_empty() {
             return Err(Error::not_found("the ring has no members"));
         }

@@ -1,0 +1,111 @@
+//! One group's immutable state: members sorted by id and their ring.
+
+use crate::error::{Error, Result};
+use crate::ring::Ring;
+use crate::service::Service;
+use crate::validate;
+use std::sync::Arc;
+
+/// The state of one group at one version: members sorted by id and the ring
+/// built from them. Immutable; shared by `Arc`.
+#[derive(Debug, Clone)]
+pub struct GroupSnapshot {
+    group: String,
+    version: u64,
+    services: Vec<Arc<Service>>,
+    ring: Ring,
+}
+
+impl GroupSnapshot {
+    /// Builds a snapshot from a group's members (any order; ids must be
+    /// unique). Used by the catalog and by clients that rebuild a group
+    /// locally from a Watch snapshot.
+    pub fn new(group: impl Into<String>, version: u64, services: Vec<Arc<Service>>) -> Result<Self> {
+        let mut services = services;
+        services.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(w) = services.windows(2).find(|w| w[0].id == w[1].id) {
+            return Err(validate::duplicate_id(&w[0].id));
+        }
+        let ring = Ring::new(services.iter().map(|s| (s.id.as_str(), s.weight)))?;
+        Ok(GroupSnapshot {
+            group: group.into(),
+            version,
+            services,
+            ring,
+        })
+    }
+
+    /// An empty snapshot of `group` at `version`.
+    pub fn empty(group: impl Into<String>, version: u64) -> Self {
+        GroupSnapshot {
+            group: group.into(),
+            version,
+            services: Vec::new(),
+            ring: Ring::default(),
+        }
+    }
+
+    /// The group's name.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Version of this snapshot; a later change has a larger version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Members sorted by id (empty when the group has none).
+    pub fn members(&self) -> &[Arc<Service>] {
+        &self.services
+    }
+
+    /// True when the group has no members.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+
+    /// The ring built from the members.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The member that owns `key`.
+    pub fn match_key(&self, key: &str) -> Result<&Arc<Service>> {
+        Ok(&self.services[self.match_index(key)?])
+    }
+
+    /// Position in [`GroupSnapshot::members`] of the member that owns `key`
+    /// (for callers that keep per-member state alongside the snapshot).
+    pub fn match_index(&self, key: &str) -> Result<usize> {
+        validate::key(key)?;
+        if self.services.is_empty() {
+            return Err(self.no_members());
+        }
+        self.ring.locate(key)
+    }
+
+    /// Up to `n` distinct members for `key`, in preference order; the first
+    /// is always `match_key(key)`. Fewer than `n` when the group is smaller.
+    pub fn match_n(&self, key: &str, n: usize) -> Result<Vec<&Arc<Service>>> {
+        Ok(self
+            .match_n_indexes(key, n)?
+            .into_iter()
+            .map(|i| &self.services[i])
+            .collect())
+    }
+
+    /// Positions in [`GroupSnapshot::members`] of `match_n(key, n)`.
+    pub fn match_n_indexes(&self, key: &str, n: usize) -> Result<Vec<usize>> {
+        validate::key(key)?;
+        validate::count(n)?;
+        if self.services.is_empty() {
+            return Err(self.no_members());
+        }
+        self.ring.locate_n(key, n)
+    }
+
+    fn no_members(&self) -> Error {
+        validate::no_members(&self.group, None)
+    }
+}
