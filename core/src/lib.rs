@@ -1,11 +1,24 @@
 //! registry-core: everything the registry's front doors share.
 //!
-//! Layers, dependencies pointing down only: [`ring`] (pure consistent
-//! hashing), [`catalog`] (groups → ring snapshots), [`gossip`] (SWIM over
-//! UDP with foca), [`bridge`] (gossip → catalog: the batched feeder, resync
-//! after lag, the joining gate and the id-conflict watch, for any embedder
-//! of a registry), [`wire`] (gRPC types), and on top [`client`] and
-//! [`registration`].
+//! Layers, dependencies pointing down only (`core/tests/layers.rs` fails on
+//! an upward import; `core/tests/sizes.rs` keeps files under 500 lines and
+//! functions under 60). Where each decision lives:
+//!
+//! 0. [`validate`]: what a valid id, group, key, address, weight and count
+//!    is, one wording per failure; [`limits`]: every size and count limit;
+//!    [`error`]: the error kinds front doors translate; [`service`]: a
+//!    member and its events.
+//! 1. [`ring`]: pure consistent hashing (who owns a key).
+//! 2. [`catalog`]: groups → ring snapshots, admission under the limits.
+//! 3. [`gossip`]: SWIM over UDP with foca; inside, one module per seam of
+//!    the machine (metadata, push-pull sync, identity conflicts, failure
+//!    hold, view diff, announce timer), every knob in [`gossip::config`].
+//! 4. [`bridge`]: gossip → catalog (the batched feeder, resync after lag,
+//!    the joining gate and the id-conflict watch), for any embedder of a
+//!    registry; the server only wires it up.
+//! 5. [`wire`]: gRPC types and their conversions.
+//! 6. [`client`] (discovery, failover, local views) and [`registration`]
+//!    (a service joining the cluster).
 #![warn(missing_docs)]
 
 pub mod bridge;
