@@ -121,14 +121,7 @@ fn socket_addr(value: &str, name: &str) -> FfiResult<SocketAddr> {
 }
 
 fn keyring(keys: &str) -> FfiResult<Keyring> {
-    let mut parsed = keys.split(',').map(|k| Keyring::parse_hex_key(k.trim()));
-    let first = parsed
-        .next()
-        .ok_or_else(|| FfiError::invalid("config.encrypt_key is empty"))?
-        .map_err(|e| FfiError::invalid(format!("config.encrypt_key: {e}")))?;
-    parsed.try_fold(Keyring::new(first), |ring, k| {
-        Ok(ring.with_accepted(k.map_err(|e| FfiError::invalid(format!("config.encrypt_key: {e}")))?))
-    })
+    Keyring::parse_list(keys).map_err(|e| FfiError::invalid(format!("config.encrypt_key: {e}")))
 }
 
 /// The core configuration from the C struct.

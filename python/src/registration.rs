@@ -53,11 +53,9 @@ fn keyring(py: Python<'_>, key: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Ke
     {
         keys.push(one_key(py, &k?)?);
     }
-    let mut keys = keys.into_iter();
-    let first = keys
-        .next()
-        .ok_or_else(|| invalid(py, "encrypt_key is an empty list"))?;
-    Ok(Some(keys.fold(Keyring::new(first), Keyring::with_accepted)))
+    Keyring::from_keys(keys)
+        .map(Some)
+        .ok_or_else(|| invalid(py, "encrypt_key is an empty list"))
 }
 
 /// Reads gossip `host:port` addresses: one str or an iterable of them.

@@ -344,18 +344,10 @@ fn parse_seed(s: &str) -> Result<String, String> {
 /// Parses comma-separated 64-hex-digit keys: the first encrypts, every
 /// one is accepted.
 pub fn parse_keys(s: &str) -> Result<Keyring, String> {
-    let parse = |k: &str| {
-        Keyring::parse_hex_key(k.trim()).map_err(|e| match e {
-            Error::InvalidArgument(m) => m,
-            other => other.to_string(),
-        })
-    };
-    let mut parts = s.split(',');
-    let mut ring = Keyring::new(parse(parts.next().unwrap_or(""))?);
-    for k in parts {
-        ring = ring.with_accepted(parse(k)?);
-    }
-    Ok(ring)
+    Keyring::parse_list(s).map_err(|e| match e {
+        Error::InvalidArgument(m) => m,
+        other => other.to_string(),
+    })
 }
 
 /// Checks that the TLS flags come together: certificate and key both or

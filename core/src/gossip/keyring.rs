@@ -56,6 +56,26 @@ impl Keyring {
         self
     }
 
+    /// A keyring from keys in order: the first encrypts, every one is
+    /// accepted (for key rotation); `None` when there is no key.
+    pub fn from_keys(keys: impl IntoIterator<Item = [u8; KEY_LEN]>) -> Option<Self> {
+        let mut keys = keys.into_iter();
+        let first = keys.next()?;
+        Some(keys.fold(Keyring::new(first), Keyring::with_accepted))
+    }
+
+    /// Parses a comma-separated list of 64-hex-digit keys, the form every
+    /// front door takes (`--encrypt-key`, `REGISTRY_ENCRYPT_KEY`, the C
+    /// and Go config): the first encrypts, every one is accepted.
+    pub fn parse_list(list: &str) -> Result<Self> {
+        let keys = list
+            .split(',')
+            .map(Keyring::parse_hex_key)
+            .collect::<Result<Vec<_>>>()?;
+        // `split` yields at least one item, so there is a first key.
+        Keyring::from_keys(keys).ok_or_else(|| Error::invalid("no encryption key given"))
+    }
+
     /// Parses a 32-byte key written as 64 hex digits.
     pub fn parse_hex_key(hex: &str) -> Result<[u8; KEY_LEN]> {
         let hex = hex.trim();
@@ -133,6 +153,15 @@ mod tests {
         assert!(both.open(&bad).is_none());
         assert!(both.open(&d[..10]).is_none());
         assert_eq!(Keyring::parse_hex_key(&"0a".repeat(32)).unwrap(), [10; 32]);
+        let list = format!("{}, {}", "0a".repeat(32), "0b".repeat(32));
+        assert_eq!(
+            Keyring::parse_list(&list).unwrap(),
+            Keyring::new([10; 32]).with_accepted([11; 32])
+        );
+        let bad = Keyring::parse_list(&format!("{},zz", "0a".repeat(32))).unwrap_err();
+        assert!(bad.to_string().contains("64 hex digits, got 2"), "{bad}");
+        assert!(Keyring::parse_list("").is_err());
+        assert_eq!(Keyring::from_keys([]), None);
         assert!(Keyring::parse_hex_key("zz").is_err());
     }
 }
