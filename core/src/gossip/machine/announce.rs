@@ -23,6 +23,8 @@ pub(super) struct Announcer {
     waited: Duration,
     /// Repair tick of the last announce (for rescheduling on going alone).
     last_tick: u64,
+    /// Whether any announce went out yet: the first one is due at once.
+    announced: bool,
 }
 
 impl Announcer {
@@ -36,6 +38,7 @@ impl Announcer {
             scheduled: Duration::ZERO,
             waited: Duration::ZERO,
             last_tick: 0,
+            announced: false,
         }
     }
 }
@@ -75,7 +78,7 @@ impl Machine {
         }
         self.announcer.waited += self.announcer.scheduled;
         let every = self.announce_every();
-        if self.announcer.waited < every {
+        if self.announcer.announced && self.announcer.waited < every {
             // Connected since the timer was set: wait out the longer period.
             self.schedule_announce(every - self.announcer.waited);
             return;
@@ -88,6 +91,7 @@ impl Machine {
             let pick = self.announcer.rr % seeds.len();
             self.announce(&seeds[pick..][..1]);
         }
+        self.announcer.announced = true;
         self.announcer.waited = Duration::ZERO;
         self.announcer.last_tick = self.clock.tick;
         self.schedule_announce(self.announce_every());

@@ -78,3 +78,31 @@ fn news_of_another_identity_at_our_address_leaves_our_record_alone() {
     m.recompute_view();
     assert!(m.knows(&local));
 }
+
+/// A new node announces to its seeds as soon as its first announce timer
+/// fires (due at once), not a join period later; the next announce to
+/// them waits for that period.
+#[test]
+fn the_first_announce_goes_out_when_the_first_timer_fires() {
+    let me = NodeId::with_gen("127.0.0.1:7001".parse().unwrap(), 1);
+    let seed: SocketAddr = "127.0.0.1:7002".parse().unwrap();
+    let config = GossipConfig::lan();
+    let mut m = Machine::new(&config, me, Service::new("me", "g", "10.0.0.1:80"), 1).unwrap();
+    m.set_seeds(vec![seed]);
+    let announce = |out: &Output| {
+        out.timers
+            .iter()
+            .find_map(|(after, t)| matches!(t, MachineTimer::Announce(_)).then(|| (*after, t.clone())))
+    };
+    let (after, timer) = announce(&m.drain()).expect("an announce timer at start");
+    assert_eq!(after, Duration::ZERO);
+    m.handle_timer(timer);
+    let out = m.drain();
+    assert!(
+        out.packets.iter().any(|(to, _)| *to == seed),
+        "no datagram to the seed: {:?}",
+        out.packets.iter().map(|(to, _)| to).collect::<Vec<_>>()
+    );
+    let (next, _) = announce(&out).expect("the next announce is scheduled");
+    assert_eq!(next, config.join_retry_interval);
+}
