@@ -120,15 +120,15 @@ impl PyClient {
     /// on; `tls_cert` and `tls_key` (the same) add a client certificate;
     /// `tls_domain` overrides the expected name.
     #[new]
-    #[pyo3(signature = (registries, *, connect_timeout = 1.0, request_timeout = 2.0,
+    #[pyo3(signature = (registries, *, connect_timeout = None, request_timeout = None,
                         attempts = None, discover_registries = true,
                         tls_ca = None, tls_cert = None, tls_key = None, tls_domain = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         registries: &Bound<'_, PyAny>,
-        connect_timeout: f64,
-        request_timeout: f64,
+        connect_timeout: Option<f64>,
+        request_timeout: Option<f64>,
         attempts: Option<&Bound<'_, PyAny>>,
         discover_registries: bool,
         tls_ca: Option<PemArg>,
@@ -145,8 +145,13 @@ impl PyClient {
             ["tls_ca", "tls_cert", "tls_key", "tls_domain"],
         )
         .py_err(py)?;
-        config.connect_timeout = seconds(py, "connect_timeout", connect_timeout)?;
-        config.request_timeout = seconds(py, "request_timeout", request_timeout)?;
+        // None keeps the core's defaults (ClientConfig): not restated here.
+        if let Some(secs) = connect_timeout {
+            config.connect_timeout = seconds(py, "connect_timeout", secs)?;
+        }
+        if let Some(secs) = request_timeout {
+            config.request_timeout = seconds(py, "request_timeout", secs)?;
+        }
         config.discover_registries = discover_registries;
         if let Some(a) = attempts.filter(|a| !a.is_none()) {
             let a = count_from_py(py, a)?;
