@@ -21,10 +21,9 @@ pub(super) struct Announcer {
     scheduled: Duration,
     /// Time waited since the last announce, timers before the current one.
     waited: Duration,
-    /// Repair tick of the last announce (for rescheduling on going alone).
-    last_tick: u64,
-    /// Whether any announce went out yet: the first one is due at once.
-    announced: bool,
+    /// Repair tick of the last announce (for rescheduling on going
+    /// alone); `None` until the first, which is due at once.
+    last_tick: Option<u64>,
 }
 
 impl Announcer {
@@ -37,8 +36,7 @@ impl Announcer {
             gen: 0,
             scheduled: Duration::ZERO,
             waited: Duration::ZERO,
-            last_tick: 0,
-            announced: false,
+            last_tick: None,
         }
     }
 }
@@ -78,7 +76,7 @@ impl Machine {
         }
         self.announcer.waited += self.announcer.scheduled;
         let every = self.announce_every();
-        if self.announcer.announced && self.announcer.waited < every {
+        if self.announcer.last_tick.is_some() && self.announcer.waited < every {
             // Connected since the timer was set: wait out the longer period.
             self.schedule_announce(every - self.announcer.waited);
             return;
@@ -91,9 +89,8 @@ impl Machine {
             let pick = self.announcer.rr % seeds.len();
             self.announce(&seeds[pick..][..1]);
         }
-        self.announcer.announced = true;
         self.announcer.waited = Duration::ZERO;
-        self.announcer.last_tick = self.clock.tick;
+        self.announcer.last_tick = Some(self.clock.tick);
         self.schedule_announce(self.announce_every());
     }
 
@@ -103,7 +100,10 @@ impl Machine {
         if self.left {
             return;
         }
-        let ticks = self.clock.tick.saturating_sub(self.announcer.last_tick);
+        let ticks = self
+            .clock
+            .tick
+            .saturating_sub(self.announcer.last_tick.unwrap_or(0));
         let since = self
             .clock
             .every
