@@ -64,12 +64,19 @@ fn join_and_update<C: Cluster>(c: &mut C) {
     );
 }
 
-fn leave<C: Cluster>(c: &mut C) {
+/// Services a, b and d on three nodes joined through the first, once
+/// each node lists all three.
+fn three_nodes<C: Cluster>(c: &mut C) -> ([Service; 3], [usize; 3]) {
     let (a, b, d) = (svc("a", 1), svc("b", 2), svc("d", 3));
     let na = c.start(a.clone(), &[]);
     let nb = c.start(b.clone(), &[na]);
     let nd = c.start(d.clone(), &[na]);
     assert!(c.wait(LIMIT, &|c| [na, nb, nd].iter().all(|&i| c.members(i).len() == 3)));
+    ([a, b, d], [na, nb, nd])
+}
+
+fn leave<C: Cluster>(c: &mut C) {
+    let ([a, b, _], [na, nb, nd]) = three_nodes(c);
     c.leave(nd);
     assert!(
         c.wait(LIMIT, &|c| [na, nb].iter().all(|&i| lists(c, i, &[&a, &b]))),
@@ -78,11 +85,7 @@ fn leave<C: Cluster>(c: &mut C) {
 }
 
 fn crash_and_rejoin<C: Cluster>(c: &mut C) {
-    let (a, b, d) = (svc("a", 1), svc("b", 2), svc("d", 3));
-    let na = c.start(a.clone(), &[]);
-    let nb = c.start(b.clone(), &[na]);
-    let nd = c.start(d.clone(), &[na]);
-    assert!(c.wait(LIMIT, &|c| [na, nb, nd].iter().all(|&i| c.members(i).len() == 3)));
+    let ([a, b, d], [na, nb, nd]) = three_nodes(c);
     c.crash(nd);
     assert!(
         c.wait(LIMIT, &|c| [na, nb].iter().all(|&i| lists(c, i, &[&a, &b]))),
