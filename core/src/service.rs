@@ -7,12 +7,9 @@ use std::collections::BTreeMap;
 /// Group that every registry server joins; clients find registries in it.
 pub const REGISTRY_GROUP: &str = "registry-group";
 
+pub use crate::limits::{MAX_TAGS_BYTES, MAX_WEIGHT};
 use crate::validate;
 pub use crate::validate::{check_name, MAX_NAME_LEN};
-/// Largest total size of a service's tags (keys plus values), in bytes;
-/// small enough that a member's metadata always fits in one gossip packet.
-pub const MAX_TAGS_BYTES: usize = 512;
-pub use crate::limits::MAX_WEIGHT;
 
 /// One instance of a service group, as registered and as discovered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -6,8 +6,7 @@
 use crate::error::{Error, Result};
 use crate::limits::MAX_WEIGHT;
 
-/// Longest id, group or addr accepted, in bytes.
-pub const MAX_NAME_LEN: usize = 128;
+pub use crate::limits::MAX_NAME_LEN;
 
 /// Checks a required name (id, group): non-empty, at most [`MAX_NAME_LEN`]
 /// bytes, no control characters. `what` names the argument.
