@@ -51,13 +51,27 @@ pub fn group_key(group_name: &str, lookup_key: &str) -> Result<()> {
     key(lookup_key)
 }
 
+/// The error for a count below 1; `what` names it (`n`, `attempts`).
+fn below_one(what: &str) -> Error {
+    Error::invalid(format!("{what} must be at least 1"))
+}
+
 /// Checks the member count of a `match_n`: at least 1. A larger `n` than
 /// the group has members is no error: the answer has every member.
 pub fn count(n: usize) -> Result<()> {
     if n == 0 {
-        return Err(Error::invalid("n must be at least 1"));
+        return Err(below_one("n"));
     }
     Ok(())
+}
+
+/// Checks a count a front door received as a signed integer (a Python
+/// int): at least 1, with [`count`]'s wording; `what` names it.
+pub fn signed_count(what: &str, n: i64) -> Result<usize> {
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| below_one(what))
 }
 
 /// The member count of a `match_n` on the wire: a `usize` beyond `u32`
@@ -77,14 +91,31 @@ pub fn addr(value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The error for a weight outside 1 ..= [`MAX_WEIGHT`].
+fn weight_out_of_range(weight: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("weight {weight} is out of range 1..={MAX_WEIGHT}"))
+}
+
 /// Checks a member's weight: 1 ..= [`MAX_WEIGHT`].
 pub fn weight(weight: u32) -> Result<()> {
     if weight == 0 || weight > MAX_WEIGHT {
-        return Err(Error::invalid(format!(
-            "weight {weight} is out of range 1..={MAX_WEIGHT}"
-        )));
+        return Err(weight_out_of_range(weight));
     }
     Ok(())
+}
+
+/// Checks a weight a front door received as a signed integer (a Python
+/// int), with [`weight`]'s rule and wording.
+pub fn signed_weight(value: i64) -> Result<u32> {
+    let w = u32::try_from(value).map_err(|_| weight_out_of_range(value))?;
+    weight(w)?;
+    Ok(w)
+}
+
+/// Checks the `i`-th weight given to a ring by a front door (C, Go): the
+/// rule and wording of [`weight`], prefixed `weights[i]: `.
+pub fn ring_weight(i: usize, value: u32) -> Result<()> {
+    weight(value).map_err(|e| Error::invalid(format!("weights[{i}]: {}", e.message())))
 }
 
 /// Checks the `i`-th id given to a ring by a front door (C, Go, Python):
@@ -128,6 +159,26 @@ mod tests {
             .message()
             .contains("the limit is 128"));
         assert!(weight(0).is_err() && weight(MAX_WEIGHT + 1).is_err() && weight(1).is_ok());
+        assert_eq!(
+            ring_weight(1, 0).unwrap_err().message(),
+            "weights[1]: weight 0 is out of range 1..=1000"
+        );
+        assert!(ring_weight(1, MAX_WEIGHT).is_ok());
+        assert_eq!(signed_weight(7), Ok(7));
+        assert_eq!(
+            signed_weight(-2).unwrap_err().message(),
+            "weight -2 is out of range 1..=1000"
+        );
+        assert_eq!(
+            signed_weight(1 << 40).unwrap_err().message(),
+            format!("weight {} is out of range 1..=1000", 1u64 << 40)
+        );
+        assert_eq!(signed_count("n", 3), Ok(3));
+        assert_eq!(signed_count("n", 0).unwrap_err(), count(0).unwrap_err());
+        assert_eq!(
+            signed_count("attempts", -5).unwrap_err().message(),
+            "attempts must be at least 1"
+        );
         assert_eq!(no_members("g", None).message(), "group \"g\" has no members");
     }
 }
