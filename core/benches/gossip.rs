@@ -19,7 +19,7 @@ fn svc(i: usize) -> Service {
     let mut s = Service::new(
         format!("svc-{i}"),
         format!("group-{}", i % 10),
-        format!("10.2.{}.{}:8080", i / 256, i % 256),
+        format!("10.{}.{}.{}:8080", 2 + (i >> 16), (i >> 8) & 255, i & 255),
     );
     s.tags.insert("zone".into(), format!("z{}", i % 3));
     s.tags.insert("version".into(), "1.4.2".into());

@@ -1,6 +1,6 @@
 //! A registered service instance and the membership events about it.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits::Limit;
 use std::collections::BTreeMap;
 
@@ -44,16 +44,7 @@ impl Service {
         validate::group(&self.group)?;
         validate::addr(&self.addr)?;
         validate::weight(self.weight)?;
-        let tag_bytes = self.tag_bytes();
-        if tag_bytes > MAX_TAGS_BYTES {
-            return Err(Error::invalid(format!(
-                "tags take {tag_bytes} bytes, the limit is {MAX_TAGS_BYTES}"
-            )));
-        }
-        if self.tags.keys().any(|k| k.is_empty()) {
-            return Err(Error::invalid("a tag key is empty"));
-        }
-        Ok(())
+        validate::tags(&self.tags)
     }
 
     /// Total size of the tags (keys plus values), in bytes.
@@ -108,6 +99,7 @@ impl MemberEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn validate_names_the_bad_field() {

@@ -84,7 +84,7 @@ pub struct Flags {
     pub addr: SocketAddr,
 
     /// gRPC address clients are told to use (HOST:PORT) [default: --addr; for 0.0.0.0 the IP gossip advertises]
-    #[arg(long, env = "REGISTRY_ADVERTISE", value_parser = parse_host_port)]
+    #[arg(long, env = "REGISTRY_ADVERTISE", value_parser = parse_advertise)]
     pub advertise: Option<String>,
 
     /// Gossip addresses of other registries to join through, comma-separated (HOST:PORT,...).
@@ -325,6 +325,14 @@ fn parse_host_port(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The gRPC address advertised in the registry group: a member's address
+/// (`registry_core::validate::addr`), refused here rather than at start.
+fn parse_advertise(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    registry_core::validate::addr(s).map_err(|e| e.message().to_string())?;
+    Ok(s.to_string())
+}
+
 /// A seed address: `HOST:PORT`, or empty (ignored: `REGISTRY_REGISTRIES=`
 /// means no seeds).
 fn parse_seed(s: &str) -> Result<String, String> {
@@ -480,6 +488,9 @@ mod tests {
             Some(Keyring::new([0xab; 32]).with_accepted([0xcd; 32]))
         );
         assert!(parse(&["--max-key-bytes", "0"]).is_err());
+        for bad in ["registry:0", "no-port", "a b:1"] {
+            assert!(parse(&["--advertise", bad]).is_err(), "{bad}");
+        }
         assert!(parse(&["--log-format", "xml"]).is_err());
         assert!(parse(&["--no-such-flag"]).is_err());
         let same = parse(&["--addr", "127.0.0.1:9000", "--http-addr", "127.0.0.1:9000"]).unwrap();
