@@ -28,7 +28,7 @@ impl registry_ring {
     fn check(&self, key: &str) -> FfiResult {
         registry_core::validate::key(key)?;
         if self.ids.is_empty() {
-            return Err(registry_core::Error::not_found("the ring has no members").into());
+            return Err(registry_core::validate::empty_ring().into());
         }
         Ok(())
     }
@@ -102,7 +102,6 @@ pub unsafe extern "C" fn registry_ring_new(
         for (i, &p) in id_ptrs.iter().enumerate() {
             // SAFETY: NULL or NUL-terminated (contract above).
             let id = unsafe { crate::args::as_str(p, &format!("ids[{i}]")) }?;
-            registry_core::validate::ring_id(i, id)?;
             let weight = weights.get(i).copied().unwrap_or(1);
             if weight == 0 || weight > registry_core::service::MAX_WEIGHT {
                 return Err(FfiError::invalid(format!(
@@ -112,11 +111,7 @@ pub unsafe extern "C" fn registry_ring_new(
             }
             members.push((id, weight));
         }
-        let mut sorted: Vec<&str> = members.iter().map(|m| m.0).collect();
-        sorted.sort_unstable();
-        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(registry_core::validate::duplicate_id(w[0]).into());
-        }
+        // The ring checks the ids (`ids[i]`) and refuses duplicates.
         let ring = Ring::new(members)?;
         let ids = ring.members().iter().map(|m| c_string(&m.id)).collect();
         *out = to_box(registry_ring { ring, ids });
