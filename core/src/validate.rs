@@ -230,6 +230,12 @@ pub fn no_members(group: &str, why: Option<&str>) -> Error {
     }
 }
 
+/// The `NotFound` error for a lookup in a ring with no members: a ring
+/// built on its own, outside any group (a group's is [`no_members`]).
+pub fn empty_ring() -> Error {
+    Error::not_found("the ring has no members")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

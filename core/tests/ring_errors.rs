@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use registry_core::ring::{Builder, Ring, MAX_MEMBERS, MAX_POINTS, VNODES_PER_WEIGHT};
 use registry_core::service::MAX_WEIGHT;
-use registry_core::Error;
+use registry_core::{validate, Error};
 
 fn is_invalid<T: std::fmt::Debug>(r: Result<T, Error>) -> bool {
     matches!(r, Err(Error::InvalidArgument(_)))
@@ -55,6 +55,33 @@ fn bad_weights_are_invalid() {
         assert!(is_invalid(Ring::new([("a", 1), ("b", w)])), "weight {w}");
     }
     assert!(Ring::new([("a", MAX_WEIGHT)]).is_ok());
+}
+
+#[test]
+fn the_ring_words_its_failures_as_validate_does() {
+    let message = |r: Result<Ring, Error>| r.expect_err("refused").message().to_string();
+    assert_eq!(
+        message(Ring::new([("a", 1), ("", 1)])),
+        validate::ring_id(1, "").unwrap_err().message()
+    );
+    let long = "a".repeat(validate::MAX_NAME_LEN + 1);
+    assert_eq!(
+        message(Ring::new([(long.as_str(), 1)])),
+        validate::ring_id(0, &long).unwrap_err().message()
+    );
+    assert!(is_invalid(Ring::new([("a\nb", 1)])));
+    assert!(Ring::new([("a".repeat(validate::MAX_NAME_LEN).as_str(), 1)]).is_ok());
+    assert_eq!(
+        message(Ring::new([("a", 0)])),
+        validate::weight(0).unwrap_err().message()
+    );
+    assert_eq!(
+        message(Ring::new([("a", 1), ("a", 2)])),
+        validate::duplicate_id("a").message()
+    );
+    let empty = Ring::default();
+    assert_eq!(empty.locate("k"), Err(validate::empty_ring()));
+    assert_eq!(empty.locate_n("k", 2), Err(validate::empty_ring()));
 }
 
 #[test]

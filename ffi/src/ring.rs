@@ -89,7 +89,6 @@ pub unsafe extern "C" fn registry_ring_new(
         for (i, &p) in id_ptrs.iter().enumerate() {
             // SAFETY: NULL or NUL-terminated (contract above).
             let id = unsafe { crate::args::as_str(p, &format!("ids[{i}]")) }?;
-            registry_core::validate::ring_id(i, id)?;
             let weight = weights.get(i).copied().unwrap_or(1);
             registry_core::validate::ring_weight(i, weight)?;
             members.push((id, weight));

@@ -106,7 +106,7 @@ fn check(params: &Params, members: &[(&str, u32)], keys: &[&str], rotate: usize,
     let valid = unique
         && members
             .iter()
-            .all(|(id, w)| !id.is_empty() && (1..=1000).contains(w));
+            .all(|(id, w)| registry_core::validate::id(id).is_ok() && (1..=1000).contains(w));
     let ring = match params.build(members, None) {
         Ok(r) => {
             assert!(valid, "built a ring from invalid members {members:?}");

@@ -3,7 +3,7 @@
 use super::hash::{id_hash, point_from_id_hash};
 use super::{Member, Ring, MAX_MEMBERS, MAX_POINTS, VNODES_PER_WEIGHT};
 use crate::error::{Error, Result};
-use crate::limits::MAX_WEIGHT;
+use crate::validate;
 
 /// Largest number of bucket bits; at 8 to 16 points per bucket, 2^24
 /// buckets serve far more than [`MAX_POINTS`].
@@ -79,7 +79,7 @@ impl Builder {
                 )));
             }
         }
-        let members = validate(members, v)?;
+        let members = check_members(members, v)?;
         match self.point_hash {
             None => {
                 let bases: Vec<u64> = members.iter().map(|m| id_hash(&m.id)).collect();
@@ -95,20 +95,15 @@ impl Builder {
     }
 }
 
-/// Collects, sorts and checks the members: non-empty unique ids, weights in
-/// range, and the member and point limits.
-fn validate<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: u32) -> Result<Vec<Member>> {
+/// Collects, sorts and checks the members: ids by [`validate::ring_id`]
+/// (the `i`-th pair is `ids[i]`), weights by [`validate::weight`], unique
+/// ids, and the member and point limits.
+fn check_members<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: u32) -> Result<Vec<Member>> {
     let mut out = Vec::new();
     let mut weight_sum: u64 = 0;
-    for (id, weight) in members {
-        if id.is_empty() {
-            return Err(Error::invalid("member id is empty"));
-        }
-        if weight == 0 || weight > MAX_WEIGHT {
-            return Err(Error::invalid(format!(
-                "member {id:?}: weight {weight} is out of range 1..={MAX_WEIGHT}"
-            )));
-        }
+    for (i, (id, weight)) in members.into_iter().enumerate() {
+        validate::ring_id(i, id)?;
+        validate::weight(weight)?;
         if out.len() >= MAX_MEMBERS {
             return Err(Error::invalid(format!(
                 "a ring holds at most {MAX_MEMBERS} members"
@@ -122,7 +117,7 @@ fn validate<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: u32) 
     }
     out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     if let Some(pair) = out.windows(2).find(|p| p[0].id == p[1].id) {
-        return Err(crate::validate::duplicate_id(&pair[0].id));
+        return Err(validate::duplicate_id(&pair[0].id));
     }
     let points = weight_sum * u64::from(vnodes);
     if points > MAX_POINTS as u64 {

@@ -88,7 +88,7 @@ mod hash;
 pub use build::Builder;
 pub use hash::{key_position, point_position, HASH_SEED, VNODE_STEP};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Name of the ring algorithm, sent to clients in every Watch snapshot.
 pub const RING_ALGORITHM: &str = "xxh3-vnode-v1";
@@ -146,9 +146,10 @@ impl std::fmt::Debug for Ring {
 impl Ring {
     /// Builds a ring from `(id, weight)` pairs; the order does not matter.
     ///
-    /// Errors (`InvalidArgument`): an empty or duplicate id, a weight of 0 or
-    /// above [`crate::limits::MAX_WEIGHT`], more than [`MAX_MEMBERS`]
-    /// members or more than [`MAX_POINTS`] points in all.
+    /// Errors (`InvalidArgument`): an id that [`crate::validate::ring_id`]
+    /// refuses (empty, over 128 bytes, a control character), a duplicate
+    /// id, a weight that [`crate::validate::weight`] refuses, more than
+    /// [`MAX_MEMBERS`] members or more than [`MAX_POINTS`] points in all.
     pub fn new<'a>(members: impl IntoIterator<Item = (&'a str, u32)>) -> Result<Ring> {
         Builder::new().build(members)
     }
@@ -283,7 +284,7 @@ impl Ring {
     fn check(&self, key: &str) -> Result<()> {
         crate::validate::key(key)?;
         if self.members.is_empty() {
-            return Err(Error::not_found("the ring has no members"));
+            return Err(crate::validate::empty_ring());
         }
         Ok(())
     }
