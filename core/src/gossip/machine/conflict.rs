@@ -97,12 +97,15 @@ impl Conflicts {
     }
 
     /// Replaces the claimants of `id` (our own); new ones are logged and
-    /// counted.
+    /// counted once the id is held (before, they are the holders the
+    /// claim is about: see [`Machine::claim`]).
     pub(super) fn set(&mut self, id: &str, rivals: Vec<SocketAddr>, stats: &mut GossipStats) {
         let new: BTreeSet<SocketAddr> = rivals.into_iter().collect();
-        for a in new.difference(&self.addrs) {
-            tracing::warn!(id = %id, other = %a, "gossip: another live process claims this service id; the newest start wins everywhere");
-            stats.id_conflicts += 1;
+        if self.held() {
+            for a in new.difference(&self.addrs) {
+                tracing::warn!(id = %id, other = %a, "gossip: another live process claims this service id; the newest start wins everywhere");
+                stats.id_conflicts += 1;
+            }
         }
         self.addrs = new;
     }
@@ -187,8 +190,8 @@ impl Machine {
             tracing::error!(error = %e, "gossip: this node's id is taken; its record is not published");
         }
         self.conflicts.claim = claim;
-        let id = self.local.service.id.clone();
-        self.conflicts.set(&id, vec![rec.node.addr], &mut self.stats);
+        self.conflicts.addrs.insert(rec.node.addr);
+        self.stats.id_conflicts += 1;
     }
 
     /// Live members at other addresses whose record holds our id.

@@ -158,7 +158,7 @@ impl Machine {
         let table = lock(&table);
         for id in dirty {
             let (winner, rivals) = self.winner(&table, &id);
-            if id == self.local.service.id && !self.left && self.conflicts.held() {
+            if id == self.local.service.id && !self.left {
                 self.conflicts.set(&id, rivals, &mut self.stats);
             }
             self.publish(&table, id, winner);
