@@ -4,7 +4,10 @@
 //! view but goes to nobody (no broadcast, no spread with the announce, no
 //! reply to a record request, not in its sync answers), so no member can
 //! pick it over a running holder of the same id. It asks for a push-pull
-//! sync (a request without a record), and once an answer is in:
+//! sync (a request without a record), and once an answer is in (at once
+//! when a datagram of it had room for another record, so was its last;
+//! else a full repair tick after its first datagram, so that every
+//! datagram of a large answer has arrived):
 //!
 //! * no other live member holds the id: the node takes it
 //!   ([`Claim::Held`]) and publishes its record;
@@ -69,6 +72,10 @@ pub(super) struct Conflicts {
     pub(super) claim: Claim,
     /// Tick of the first probe of the current holders.
     probing_since: Option<u64>,
+    /// Tick the first sync answer was seen at.
+    synced_at: Option<u64>,
+    /// A sync answer's last datagram came in.
+    pub(super) answer_complete: bool,
     /// Tick of the last sync asked for while pending.
     last_sync_ask: u64,
     /// `claim_timeout` in ticks.
@@ -81,6 +88,8 @@ impl Conflicts {
             addrs: BTreeSet::new(),
             claim: Claim::Pending,
             probing_since: None,
+            synced_at: None,
+            answer_complete: false,
             last_sync_ask: 0,
             timeout_ticks,
         }
@@ -121,6 +130,11 @@ impl Machine {
     /// record was published (there is output to process).
     pub(super) fn advance_claim(&mut self) -> bool {
         if self.conflicts.claim != Claim::Pending || self.left || self.stats.syncs_received == 0 {
+            return false;
+        }
+        // The answer may span datagrams: decide a full tick after its first.
+        let synced_at = *self.conflicts.synced_at.get_or_insert(self.clock.tick);
+        if !self.conflicts.answer_complete && self.clock.tick < synced_at + 2 {
             return false;
         }
         let timed_out = self

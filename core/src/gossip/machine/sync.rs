@@ -9,7 +9,7 @@ use super::{Clock, Machine};
 use crate::gossip::codec::{get_varint, put_varint};
 use crate::gossip::config::GossipConfig;
 use crate::gossip::identity::NodeId;
-use crate::gossip::packet::{MetaRecord, ENVELOPE_OVERHEAD, KIND_META_BATCH, KIND_SYNC_REQUEST};
+use crate::gossip::packet::{MetaRecord, ENVELOPE_OVERHEAD, KIND_META_BATCH, KIND_SYNC_REQUEST, MAX_RECORD_LEN};
 use std::net::SocketAddr;
 
 /// When and with whom to sync.
@@ -104,6 +104,8 @@ impl Machine {
 
     /// A batch of records from a sync: applied quietly (not gossiped on).
     pub(super) fn on_meta_batch(&mut self, mut rest: &[u8]) {
+        // A batch with room for one more record was the answer's last.
+        let last = rest.len() + 1 + ENVELOPE_OVERHEAD + MAX_RECORD_LEN + 2 <= self.max_packet;
         let mut table = lock(&self.meta.table);
         table.quiet = true;
         let mut whole = true;
@@ -131,6 +133,7 @@ impl Machine {
         table.quiet = false;
         if whole {
             self.stats.syncs_received += 1;
+            self.conflicts.answer_complete |= last;
         }
     }
 
