@@ -7,6 +7,34 @@
 //! finds it again. [`Registration::stop`] leaves gracefully: registries
 //! drop the service at once.
 //!
+//! One id, one live holder, cluster-wide (any group). A new instance
+//! publishes its metadata only once it holds its id
+//! ([`Claim`](crate::gossip::Claim)): it pulls the cluster's records from
+//! a registry, and when another member at another gossip address holds
+//! the id it asks that member for its record, directly.
+//!
+//! * The holder answers (it is alive): [`Registration::start`] fails with
+//!   `AlreadyExists` ("id … is already registered by a live member at
+//!   ADDR"), and the running instance keeps its place, in its group,
+//!   untouched (the newcomer leaves at once).
+//! * No answer within `claim_timeout` (250 ms by default): the holder
+//!   crashed and this is its restart (same id, same or another address
+//!   or port). It takes the id, and registries replace the old entry at
+//!   once, without waiting for the failure detector. A restart on the
+//!   same gossip address needs no probe at all (its previous life is not
+//!   a rival).
+//!
+//! So what tells a restart from a duplicate is whether the previous holder
+//! still answers, not anything the newcomer says about itself.
+//! [`Registration::start`] waits for the decision at most
+//! [`RegistrationConfig::claim_wait`]; when no registry answers by then
+//! it returns `Ok` and the check completes in the background (a refusal
+//! found then is logged, listed by [`GossipNode::conflicts`], and the
+//! metadata is never published). Two instances started within a round
+//! trip of each other, or on both sides of a partition, can both take the
+//! id: then every registry keeps the newest start and both report the
+//! conflict.
+//!
 //! ```no_run
 //! # async fn f() -> registry_core::Result<()> {
 //! use registry_core::registration::{Registration, RegistrationConfig};
@@ -25,6 +53,7 @@ use crate::service::{MemberEvent, Service};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// Everything needed to register one service instance.
@@ -52,7 +81,14 @@ pub struct RegistrationConfig {
     /// Protocol tuning; its bind, advertise, seeds and keyring are replaced
     /// by the fields above. Default [`GossipConfig::lan`].
     pub gossip: GossipConfig,
+    /// How long [`Registration::start`] waits to learn whether the id is
+    /// free (see the module docs). Default 2 s: two announces when the
+    /// first is lost; a registry normally answers in a round trip.
+    pub claim_wait: Duration,
 }
+
+/// Default of [`RegistrationConfig::claim_wait`].
+pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_secs(2);
 
 impl RegistrationConfig {
     /// A weight-1, untagged registration bound to a free loopback port.
@@ -68,6 +104,7 @@ impl RegistrationConfig {
             tags: BTreeMap::new(),
             keyring: None,
             gossip: GossipConfig::lan(),
+            claim_wait: DEFAULT_CLAIM_WAIT,
         }
     }
 
@@ -146,9 +183,11 @@ pub struct Registration {
 
 impl Registration {
     /// Validates the metadata (a clear `InvalidArgument` or
-    /// `LimitExceeded` error names the field), binds, and starts joining.
-    /// Returns at once; joining continues in the background until a
-    /// registry answers.
+    /// `LimitExceeded` error names the field), binds, joins, and waits (at
+    /// most `claim_wait`) to learn whether the id is free: `AlreadyExists`
+    /// when a live member holds it (see the module docs). When no registry
+    /// answers in that time it returns `Ok` and joining continues in the
+    /// background.
     pub async fn start(config: RegistrationConfig) -> Result<Registration> {
         let service = config.service();
         service.validate()?;
@@ -158,6 +197,11 @@ impl Registration {
         gossip.seeds = config.registries;
         gossip.keyring = config.keyring;
         let node = GossipNode::start(gossip, service.clone()).await?;
+        if let Err(e) = node.wait_claim(config.claim_wait).await {
+            // Our record never went out: leaving only ends our membership.
+            let _ = node.leave().await;
+            return Err(e);
+        }
         Ok(Registration {
             node,
             service: Mutex::new(service),

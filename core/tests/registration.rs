@@ -1,9 +1,10 @@
 //! Registration over real UDP: registries not up yet, registry restarts,
-//! updates, graceful stop; duplicate ids; restarts on a new address.
+//! updates, graceful stop; duplicate ids refused; restarts on a new
+//! address.
 
-use registry_core::gossip::{GossipConfig, GossipNode};
+use registry_core::gossip::{Claim, GossipConfig, GossipNode};
 use registry_core::registration::{Registration, RegistrationConfig, ServiceUpdate};
-use registry_core::{MemberEvent, Service, REGISTRY_GROUP};
+use registry_core::{Error, MemberEvent, Service, REGISTRY_GROUP};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -150,25 +151,46 @@ async fn same_id_restarted_on_a_new_address_replaces_the_old_one() {
     drop(x2);
 }
 
+/// One id, one live holder: a second live process with the id is
+/// refused (its record never goes out), reports the holder, and the
+/// holder keeps its place everywhere, with no event at all.
 #[tokio::test]
-async fn two_live_processes_with_one_id_are_reported_without_flapping() {
+async fn a_second_live_process_with_one_id_is_refused_without_flapping() {
     let a = node("a", "127.0.0.1:1", &[]).await;
     let seeds = [a.local_addr()];
     let d1 = node("dup", "127.0.0.1:1111", &seeds).await;
+    let holder = Service::new("dup", "g", "127.0.0.1:1111");
+    wait_until(
+        "the first holds its id and is listed",
+        Duration::from_secs(5),
+        || d1.claim() == Claim::Held && a.members().contains(&holder),
+    )
+    .await;
+    let mut rx = a.events();
     sleep(Duration::from_millis(20)).await; // a later start: larger generation
     let d2 = node("dup", "127.0.0.1:2222", &seeds).await;
-    let newest = Service::new("dup", "g", "127.0.0.1:2222");
-    wait_until("conflict reported on both sides", Duration::from_secs(5), || {
-        d1.conflicts() == vec![d2.local_addr()] && d2.conflicts() == vec![d1.local_addr()]
-    })
-    .await;
-    wait_until("everyone picks the newest", Duration::from_secs(5), || {
-        [&a, &d1, &d2].iter().all(|n| n.members().contains(&newest))
-    })
-    .await;
-    assert!(d1.stats().id_conflicts >= 1);
-    let mut rx = a.events();
+    let refused = timeout(Duration::from_secs(5), d2.wait_claim(Duration::from_secs(5)))
+        .await
+        .expect("decided in time");
+    let err = refused.expect_err("the second is refused");
+    assert!(matches!(err, Error::AlreadyExists(_)), "{err}");
+    assert!(
+        err.to_string().contains(&format!(
+            "already registered by a live member at 127.0.0.1:1111 (gossip {})",
+            d1.local_addr()
+        )),
+        "{err}"
+    );
+    assert_eq!(d2.conflicts(), vec![d1.local_addr()]);
+    assert!(d2.stats().id_conflicts >= 1);
     let evs = events_about(&mut rx, "dup", Duration::from_secs(3)).await;
     assert!(evs.is_empty(), "flapping: {evs:?}");
-    assert!(a.members().contains(&newest));
+    for n in [&a, &d1] {
+        assert!(n.members().contains(&holder), "{:?}", n.members());
+    }
+    assert!(
+        d1.conflicts().is_empty(),
+        "the holder never saw the newcomer's record"
+    );
+    assert_eq!(d1.claim(), Claim::Held);
 }

@@ -284,6 +284,8 @@ fn check_body(body: &[u8]) {
                 "sent a foca packet whose header does not decode"
             );
         }
+        // A pull-only sync request: the node does not hold its id yet.
+        Some((&KIND_SYNC_REQUEST, [])) => {}
         Some((&(KIND_META | KIND_SYNC_REQUEST | KIND_META_SPREAD), rec)) => {
             assert!(
                 MetaRecord::decode(rec).is_ok(),

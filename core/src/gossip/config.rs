@@ -28,6 +28,7 @@
 //! | `meta_request_grace` | 200 ms | a member that comes up is asked for its record only after this: its own broadcast usually arrives first (no request at all); also how long a fresh join waits for the seed's Feed before syncing with a random member instead |
 //! | `max_meta_requests_per_tick` | 16 | above this many missing records in one tick (a mass start, a healed partition) one sync with a random member is far cheaper than a request to each |
 //! | `failure_hold` | 100 ms | a member that went down without a leave record keeps its place this long before `Failed` is emitted: a leave's record may trail foca's "down" by a hop (2 ticks of `meta_tick`) |
+//! | `claim_timeout` | 250 ms | a new node that finds another member holding its service id asks it for its record every `meta_tick`; a live holder answers within a round trip and the newcomer is refused, a crashed one cannot, and the newcomer (a restart) takes the id after this (see `machine::conflict`) |
 //! | `sync_interval` | 30 s | push-pull of all metadata with one random member (also done on joining): heals partitions and anything gossip missed |
 //! | `remove_down_after` | 1 h | how long a down identity is remembered (stops stale updates resurrecting it) |
 //! | `event_capacity` | 4,096 | events buffered per subscriber before it lags and must resync with `members()`; the channel preallocates every slot (~140 bytes each), so 65,536 cost 9 MB of RSS in every node, services included |
@@ -105,6 +106,9 @@ pub struct GossipConfig {
     /// How long a member that went down without a leave record stays in the
     /// view before `Failed` (rounded to whole `meta_tick`s). Default 100 ms.
     pub failure_hold: Duration,
+    /// How long another member holding this node's service id has to
+    /// answer before this node (a restart) takes the id. Default 250 ms.
+    pub claim_timeout: Duration,
     /// Period of the push-pull metadata sync with one random member (one is
     /// also done on joining). Default 30 s.
     pub sync_interval: Duration,
@@ -145,6 +149,7 @@ impl GossipConfig {
             meta_request_grace: Duration::from_millis(200),
             max_meta_requests_per_tick: 16,
             failure_hold: Duration::from_millis(100),
+            claim_timeout: Duration::from_millis(250),
             sync_interval: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(3600),
             event_capacity: 4_096,
@@ -175,6 +180,7 @@ impl GossipConfig {
             ("meta_retry", self.meta_retry),
             ("meta_request_grace", self.meta_request_grace),
             ("failure_hold", self.failure_hold),
+            ("claim_timeout", self.claim_timeout),
             ("sync_interval", self.sync_interval),
             ("remove_down_after", self.remove_down_after),
         ];

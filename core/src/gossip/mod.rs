@@ -28,6 +28,6 @@ pub mod stats;
 pub use config::GossipConfig;
 pub use identity::NodeId;
 pub use keyring::Keyring;
-pub use machine::Machine;
+pub use machine::{Claim, Machine};
 pub use runtime::{route_ip, GossipNode};
 pub use stats::GossipStats;

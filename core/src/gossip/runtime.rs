@@ -11,7 +11,7 @@
 use super::config::GossipConfig;
 use super::identity::NodeId;
 use super::keyring::Keyring;
-use super::machine::{Machine, MachineTimer, Output};
+use super::machine::{Claim, Machine, MachineTimer, Output};
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
 use crate::service::{MemberEvent, Service};
@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -215,6 +216,30 @@ impl GossipNode {
         lock(&self.shared.machine).conflicts()
     }
 
+    /// Where this node's claim on its service id stands: its record
+    /// reaches the others only once it holds the id (see
+    /// [`Claim`]).
+    pub fn claim(&self) -> Claim {
+        lock(&self.shared.machine).claim().clone()
+    }
+
+    /// Waits until the claim is decided, at most `timeout`: `Ok(true)`
+    /// once the id is held, `Ok(false)` if still undecided (no member
+    /// answered), `AlreadyExists` naming the holder when a live member
+    /// holds the id.
+    pub async fn wait_claim(&self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.claim() {
+                Claim::Held => return Ok(true),
+                Claim::Pending if Instant::now() < deadline => {}
+                Claim::Pending => return Ok(false),
+                refused => return Err(refused.error().unwrap_or_else(stopped)),
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+
     /// The address the UDP socket is bound to (the real port when bound to 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -225,6 +250,9 @@ impl GossipNode {
         self.identity.addr
     }
 }
+
+/// How often [`GossipNode::wait_claim`] looks at the claim.
+const CLAIM_POLL: Duration = Duration::from_millis(5);
 
 fn stopped() -> Error {
     Error::Unavailable("the gossip node is stopped".into())

@@ -66,6 +66,13 @@ impl Machine {
         if gen != self.announcer.gen || self.left {
             return;
         }
+        if *self.claim() == super::Claim::Pending
+            && self.announcer.seeds.is_empty()
+            && self.config.seeds.is_empty()
+        {
+            // No seeds (the first registry): nobody to ask about the id.
+            self.take_claim();
+        }
         // The repair tick may trail this timer by up to one tick: within
         // one tick of the period counts as due.
         let left = self.announce_every().saturating_sub(self.since_announce());

@@ -96,7 +96,7 @@ pub(super) struct Repair {
     /// `meta_request_grace` in ticks.
     pub(super) grace_ticks: u64,
     /// `meta_retry` in ticks.
-    retry_ticks: u64,
+    pub(super) retry_ticks: u64,
     /// `max_meta_requests_per_tick`.
     max_requests: usize,
     last_bulk_sync: u64,
@@ -127,6 +127,17 @@ impl Repair {
 }
 
 impl Machine {
+    /// Makes this node's record current: a foca broadcast once the id is
+    /// held (or when leaving), else into the own table only (the record is
+    /// withheld; see `conflict`).
+    pub(super) fn publish_local(&mut self) -> Result<()> {
+        if self.conflicts.held() || self.local.leaving {
+            return self.broadcast_local();
+        }
+        lock(&self.meta.table).offer(self.local.clone(), true);
+        Ok(())
+    }
+
     /// Queues this node's record as a foca broadcast.
     pub(super) fn broadcast_local(&mut self) -> Result<()> {
         let bytes = self.local.encode();
@@ -140,6 +151,9 @@ impl Machine {
     /// leaves are rare and must not depend on gossip luck (one small
     /// datagram per member; gossip and syncs still cover any loss).
     pub(super) fn send_local_to_all(&mut self) {
+        if !self.conflicts.held() && !self.local.leaving {
+            return;
+        }
         let mut body = vec![KIND_META];
         body.extend_from_slice(&self.local.encode());
         let targets: Vec<SocketAddr> = self.view.live.iter().map(|n| n.addr).collect();
@@ -152,6 +166,7 @@ impl Machine {
     pub(super) fn on_meta(&mut self, data: &[u8]) {
         match MetaRecord::decode(data) {
             Ok(rec) => {
+                self.check_holder(&rec);
                 lock(&self.meta.table).offer(rec, false);
             }
             Err(_) => self.stats.dropped_bad_metadata += 1,
@@ -197,6 +212,9 @@ impl Machine {
         }
         let src = header.src;
         if header.message == foca::Message::Feed {
+            // foca's news first: a first Feed makes the node active, and
+            // the join sync goes to the member that fed it.
+            self.process_foca();
             self.on_feed(src);
         }
         // Repair: the sender has a newer record than ours.

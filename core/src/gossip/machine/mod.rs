@@ -19,13 +19,15 @@
 //! the largest `(gen, addr)`. All nodes pick the same winner, so two live
 //! processes with one id do not flap; the loser is reported
 //! ([`GossipStats::id_conflicts`], `conflicts()`), and a restart on a new
-//! address replaces the old instance with an `Updated` event.
+//! address replaces the old instance with an `Updated` event. A node only
+//! publishes its record once it holds its id ([`Claim`]): a newcomer never
+//! displaces a live holder.
 //!
 //! One module per concern, each with its own state: [`announce`] (the
 //! announce schedule), [`meta`] (records,
 //! foca's broadcast handler, repair requests), [`sync`] (push-pull),
 //! [`view`] (membership news and the view diff), [`hold`] (the failure
-//! hold), [`conflict`] (two processes with one id).
+//! hold), [`conflict`] (the claim on the id, two processes with one id).
 
 mod announce;
 mod conflict;
@@ -47,6 +49,7 @@ use super::packet::{
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
 use crate::service::{MemberEvent, Service};
+pub use conflict::Claim;
 use foca::{Foca, OwnedNotification};
 use meta::{check_record_len, lock, MetaHandler, Repair};
 use rand_foca::rngs::SmallRng;
@@ -172,12 +175,12 @@ impl Machine {
             sync: sync::SyncState::new(config, &clock, seed),
             view: view::View::default(),
             hold: hold::FailureHold::new(clock.ticks(config.failure_hold)),
-            conflicts: conflict::Conflicts::default(),
+            conflicts: conflict::Conflicts::new(clock.ticks(config.claim_timeout)),
             announcer: announce::Announcer::default(),
             config: config.clone(),
             clock,
         };
-        m.broadcast_local()?;
+        m.publish_local()?;
         m.out.timers.push((m.clock.every, MachineTimer::Tick));
         m.schedule_announce(Duration::ZERO);
         m.process();
@@ -256,9 +259,12 @@ impl Machine {
         record.extend_from_slice(&self.local.encode());
         for &addr in seeds {
             if addr != me {
-                // Our record first, so the seed can spread it together with
-                // the membership update the announce creates.
-                self.send(addr, &record);
+                // Our record first (once we hold our id), so the seed can
+                // spread it together with the membership update the
+                // announce creates.
+                if self.conflicts.held() {
+                    self.send(addr, &record);
+                }
                 // foca accepts an announce addressed to any identity at its address.
                 if let Err(e) = self.foca.announce(NodeId::with_gen(addr, 0), &mut self.fout) {
                     tracing::debug!(error = %e, %addr, "gossip: announce failed");
@@ -286,7 +292,7 @@ impl Machine {
         rec.version += 1;
         check_record_len(&rec)?;
         self.local = rec;
-        self.broadcast_local()?;
+        self.publish_local()?;
         self.send_local_to_all();
         self.process();
         Ok(())
@@ -339,6 +345,7 @@ impl Machine {
         if !self.left {
             self.request_missing();
             self.sync_if_due();
+            self.claim_tick();
             self.out.timers.push((self.clock.every, MachineTimer::Tick));
         }
     }
@@ -380,7 +387,8 @@ impl Machine {
         let rest = body.get(1..).unwrap_or_default();
         match body.first() {
             Some(&KIND_FOCA) => self.handle_foca(rest),
-            Some(&KIND_META_REQUEST) if rest.is_empty() => {
+            // Withheld while the id is not ours (see `conflict`).
+            Some(&KIND_META_REQUEST) if rest.is_empty() && self.conflicts.held() => {
                 let mut reply = vec![KIND_META];
                 reply.extend_from_slice(&self.local.encode());
                 self.send(from, &reply);
@@ -389,6 +397,7 @@ impl Machine {
             Some(&KIND_META_BATCH) => self.on_meta_batch(rest),
             Some(&KIND_META_SPREAD) => self.on_meta_spread(rest),
             Some(&KIND_META) => self.on_meta(rest),
+            Some(&KIND_META_REQUEST) if rest.is_empty() => {}
             _ => self.stats.dropped_bad_envelope += 1,
         }
     }
@@ -420,6 +429,18 @@ impl Machine {
     /// events, until nothing is left to do.
     fn process(&mut self) {
         loop {
+            self.process_foca();
+            self.recompute_view();
+            if !self.advance_claim() {
+                break;
+            }
+        }
+    }
+
+    /// Turns foca's output and new records into datagrams, timers and
+    /// view changes, until nothing is left to do.
+    fn process_foca(&mut self) {
+        loop {
             let fout = std::mem::take(&mut self.fout);
             let changed = std::mem::take(&mut lock(&self.meta.table).changed);
             if fout.notes.is_empty() && fout.sends.is_empty() && fout.timers.is_empty() && changed.is_empty()
@@ -443,6 +464,5 @@ impl Machine {
                 self.on_record(rec, gossip_on);
             }
         }
-        self.recompute_view();
     }
 }

@@ -1,13 +1,15 @@
 //! Push-pull state sync: send our record, get every live record the peer
 //! holds. Done on joining (with the member that fed us), when many records
-//! are missing at once, and every `sync_interval`.
+//! are missing at once, and every `sync_interval`. A node that does not
+//! hold its id yet sends a request without a record (pull only), and an
+//! answer with no record is an empty batch (still an answer).
 
 use super::meta::lock;
 use super::{Clock, Machine};
 use crate::gossip::codec::{get_varint, put_varint};
 use crate::gossip::config::GossipConfig;
 use crate::gossip::identity::NodeId;
-use crate::gossip::packet::{MetaRecord, ENVELOPE_OVERHEAD, KIND_META_BATCH, KIND_SYNC_REQUEST};
+use crate::gossip::packet::{MetaRecord, ENVELOPE_OVERHEAD, KIND_META_BATCH, KIND_SYNC_REQUEST, MAX_RECORD_LEN};
 use std::net::SocketAddr;
 
 /// When and with whom to sync.
@@ -74,13 +76,20 @@ impl Machine {
 
     fn sync_with(&mut self, addr: SocketAddr) {
         let mut body = vec![KIND_SYNC_REQUEST];
-        body.extend_from_slice(&self.local.encode());
+        if self.conflicts.held() {
+            body.extend_from_slice(&self.local.encode());
+        }
         self.stats.syncs_requested += 1;
         self.send(addr, &body);
     }
 
-    /// A peer's sync request: apply its record, send it all of ours.
+    /// A peer's sync request: apply its record (if any), send it all of
+    /// ours.
     pub(super) fn on_sync_request(&mut self, from: SocketAddr, data: &[u8]) {
+        if data.is_empty() {
+            self.send_sync(from);
+            return;
+        }
         match MetaRecord::decode(data) {
             Ok(rec) => {
                 lock(&self.meta.table).offer(rec, false);
@@ -95,9 +104,11 @@ impl Machine {
 
     /// A batch of records from a sync: applied quietly (not gossiped on).
     pub(super) fn on_meta_batch(&mut self, mut rest: &[u8]) {
+        // A batch with room for one more record was the answer's last.
+        let last = rest.len() + 1 + ENVELOPE_OVERHEAD + MAX_RECORD_LEN + 2 <= self.max_packet;
         let mut table = lock(&self.meta.table);
         table.quiet = true;
-        let mut whole = !rest.is_empty();
+        let mut whole = true;
         while !rest.is_empty() {
             let rec = get_varint(&mut rest)
                 .ok()
@@ -122,11 +133,13 @@ impl Machine {
         table.quiet = false;
         if whole {
             self.stats.syncs_received += 1;
+            self.conflicts.answer_complete |= last;
         }
     }
 
-    /// Sends `to` every live record held (this node's included), packed
-    /// into as few datagrams as fit.
+    /// Sends `to` every live record held (this node's included once it
+    /// holds its id), packed into as few datagrams as fit; an empty batch
+    /// when there is none.
     fn send_sync(&mut self, to: SocketAddr) {
         let budget = self.max_packet.saturating_sub(ENVELOPE_OVERHEAD);
         let mut batches: Vec<Vec<u8>> = Vec::new();
@@ -134,8 +147,13 @@ impl Machine {
         {
             let table = lock(&self.meta.table);
             let me = table.local;
+            let mine = self.conflicts.held();
             for rec in table.entries.values() {
-                let live = rec.node == me || self.view.live.contains(&rec.node);
+                let live = if rec.node == me {
+                    mine
+                } else {
+                    self.view.live.contains(&rec.node)
+                };
                 if !live || rec.leaving || rec.version == 0 || rec.node.addr == to {
                     continue;
                 }
@@ -149,7 +167,7 @@ impl Machine {
                 cur.extend_from_slice(&item);
             }
         }
-        if cur.len() > 1 {
+        if cur.len() > 1 || batches.is_empty() {
             batches.push(cur);
         }
         for b in batches {

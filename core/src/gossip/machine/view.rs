@@ -27,6 +27,11 @@ pub(super) struct View {
 }
 
 impl View {
+    /// Addresses whose record holds `id`.
+    pub(super) fn holders(&self, id: &str) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.by_id.get(id).into_iter().flatten().copied()
+    }
+
     /// Indexes `rec` under its id (the address may have moved to another id).
     fn index(&mut self, rec: &MetaRecord) {
         let addr = rec.node.addr;
@@ -110,7 +115,7 @@ impl Machine {
         lock(&self.meta.table).local = new;
         self.local.node = new;
         self.local.version = 1;
-        if let Err(e) = self.broadcast_local() {
+        if let Err(e) = self.publish_local() {
             tracing::warn!(error = %e, "gossip: rebroadcast after rejoin failed");
         }
     }
