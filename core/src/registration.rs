@@ -63,7 +63,8 @@ pub struct RegistrationConfig {
     pub id: String,
     /// Service group it belongs to.
     pub group: String,
-    /// Address clients use to reach it (e.g. its gRPC or HTTP address).
+    /// Address clients use to reach it (e.g. its gRPC or HTTP address), as
+    /// `host:port` (see [`crate::validate::addr`]).
     pub addr: String,
     /// Local UDP address for gossip. Default `127.0.0.1:0` (free port,
     /// works on a laptop); use `0.0.0.0:port` across hosts.

@@ -18,11 +18,13 @@ pub struct Service {
     pub id: String,
     /// Group the instance belongs to.
     pub group: String,
-    /// Address clients use to reach the instance.
+    /// Address clients use to reach the instance: `host:port` (an IP or a
+    /// DNS name, port 1 to 65535; see [`validate::addr`]).
     pub addr: String,
     /// Relative share of keys (1 ..= [`MAX_WEIGHT`]).
     pub weight: u32,
-    /// Free-form metadata, at most [`MAX_TAGS_BYTES`] in all.
+    /// Free-form metadata, at most [`MAX_TAGS_BYTES`] in all, no control
+    /// characters (see [`validate::tags`]).
     pub tags: BTreeMap<String, String>,
 }
 

@@ -31,19 +31,25 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRegistrationBadInput(t *testing.T) {
-	_, err := Register(RegistrationConfig{Group: "g", Addr: "a"})
+	_, err := Register(RegistrationConfig{Group: "g", Addr: "a:1"})
 	wantErr(t, "no id", err, ErrInvalidArgument, "id is empty")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g\xff", Addr: "a"})
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g\xff", Addr: "a:1"})
 	wantErr(t, "bad UTF-8", err, ErrInvalidArgument, "config.group is not valid UTF-8")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", Weight: 1001})
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Weight: 1001})
 	wantErr(t, "weight", err, ErrInvalidArgument, "weight 1001 is out of range")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", Bind: "nowhere"})
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a"})
+	wantErr(t, "addr without port", err, ErrInvalidArgument, `addr "a" is not host:port: no port`)
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1\nfake 10.6.6.6:1"})
+	wantErr(t, "addr with a newline", err, ErrInvalidArgument, "addr contains a control character")
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Tags: map[string]string{"zone": "a\x1b[2J"}})
+	wantErr(t, "tag with an escape", err, ErrInvalidArgument, `tag "zone" contains a control character`)
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Bind: "nowhere"})
 	wantErr(t, "bind", err, ErrInvalidArgument, "config.bind")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", EncryptKey: "zz"})
+	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", EncryptKey: "zz"})
 	wantErr(t, "key", err, ErrInvalidArgument, "config.encrypt_key")
 
 	// Nothing answers at 127.0.0.1:1, yet it starts (and keeps retrying).
-	r, err := Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a", Registries: []string{"127.0.0.1:1"},
+	r, err := Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Registries: []string{"127.0.0.1:1"},
 		Tags: map[string]string{"zone": "a"}})
 	if err != nil {
 		t.Fatal(err)

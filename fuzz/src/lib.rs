@@ -118,7 +118,7 @@ fn addr(s: &str) -> SocketAddr {
 
 /// A machine at `addr` registering service `id` in group `g`.
 fn machine(cfg: &GossipConfig, at: &str, id: &str, seed: u64) -> Machine {
-    let mut svc = Service::new(id, "g", format!("{at}-svc"));
+    let mut svc = Service::new(id, "g", format!("{id}.svc.example:80"));
     svc.tags.insert("zone".into(), "eu-1".into());
     Machine::new(cfg, NodeId::with_gen(addr(at), 1_000 + seed), svc, seed).expect("valid harness machine")
 }

@@ -36,7 +36,7 @@ async fn inject(running: &daemon::Running, groups: usize, per_group: usize) -> R
             let mut s = Service::new(
                 format!("svc-{g}-{m}"),
                 format!("group-{g}"),
-                format!("10.{g}.{}.{}:8080", m / 256, m % 256),
+                format!("m{m}.g{g}.example:8080"),
             );
             s.tags.insert("zone".into(), format!("zone-{}", m % 3));
             tx.send(MemberEvent::Joined(s)).await.map_err(|e| e.to_string())?;
