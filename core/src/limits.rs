@@ -46,11 +46,13 @@ pub enum Limit {
     RingWeight,
     /// A Watch stream while the server has its maximum open.
     WatchStreams,
+    /// A connection to a server listener holding its maximum open.
+    Connections,
 }
 
 impl Limit {
     /// Every limit, in label order of the metric.
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 9] = [
         Limit::KeyBytes,
         Limit::NameBytes,
         Limit::TagsBytes,
@@ -59,6 +61,7 @@ impl Limit {
         Limit::MembersPerGroup,
         Limit::RingWeight,
         Limit::WatchStreams,
+        Limit::Connections,
     ];
 
     /// The `limit` label of `registry_limit_rejections_total`.
@@ -72,6 +75,7 @@ impl Limit {
             Limit::MembersPerGroup => "members_per_group",
             Limit::RingWeight => "ring_weight",
             Limit::WatchStreams => "watch_streams",
+            Limit::Connections => "connections",
         }
     }
 }
