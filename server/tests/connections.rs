@@ -250,3 +250,34 @@ async fn hundreds_of_silent_sockets_on_both_ports_lock_no_client_out() {
     drop((on_grpc, on_http));
     server.proc.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_whose_accept_queue_is_full_costs_the_cli_one_connect_timeout() {
+    // A listener that never accepts, its queue filled: the kernel drops
+    // further connection requests, so a connect gets no answer at all.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let full = socket.listen(1).unwrap();
+    let addr = full.local_addr().unwrap();
+    let held = silent_sockets(addr, 8).await;
+    assert!(!held.is_empty());
+
+    let start = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_registry"))
+            .args(["--registry", &addr.to_string(), "match", "web", "k"])
+            .env_remove("REGISTRY")
+            .output()
+            .expect("run registry")
+    })
+    .await
+    .unwrap();
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("the CLI gave up after {took:?}: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("timed out"), "{stderr}");
+    // Its documented connect timeout is 2 s: one, not one per retry and
+    // again for registry discovery.
+    assert!(took < Duration::from_millis(3500), "took {took:?}");
+}
