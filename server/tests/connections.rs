@@ -281,3 +281,26 @@ async fn a_registry_whose_accept_queue_is_full_costs_the_cli_one_connect_timeout
     // again for registry discovery.
     assert!(took < Duration::from_millis(3500), "took {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_watch_stream_outlives_the_idle_timeout_thanks_to_keepalive() {
+    let mut settings = registry_server::config::Settings::loopback("r-keepalive");
+    settings.connections.idle_timeout = Duration::from_millis(600);
+    let running = common::start_with(settings).await;
+    let mut c = common::client(&running).await;
+    let mut stream = c
+        .watch(v1::WatchRequest { group: "web".into() })
+        .await
+        .expect("watch")
+        .into_inner();
+    stream
+        .message()
+        .await
+        .expect("first snapshot")
+        .expect("a snapshot");
+    // Nothing changes for five idle timeouts: the client answers the
+    // server's pings, so its connection is never idle and stays open.
+    let waited = tokio::time::timeout(Duration::from_secs(3), stream.message()).await;
+    assert!(waited.is_err(), "the stream ended: {waited:?}");
+    running.shutdown().await;
+}
