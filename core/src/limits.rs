@@ -48,11 +48,13 @@ pub enum Limit {
     WatchStreams,
     /// A connection to a server listener holding its maximum open.
     Connections,
+    /// A gRPC request message over the server's decoding limit (4 MiB).
+    MessageBytes,
 }
 
 impl Limit {
     /// Every limit, in label order of the metric.
-    pub const ALL: [Limit; 9] = [
+    pub const ALL: [Limit; 10] = [
         Limit::KeyBytes,
         Limit::NameBytes,
         Limit::TagsBytes,
@@ -62,6 +64,7 @@ impl Limit {
         Limit::RingWeight,
         Limit::WatchStreams,
         Limit::Connections,
+        Limit::MessageBytes,
     ];
 
     /// The `limit` label of `registry_limit_rejections_total`.
@@ -76,6 +79,7 @@ impl Limit {
             Limit::RingWeight => "ring_weight",
             Limit::WatchStreams => "watch_streams",
             Limit::Connections => "connections",
+            Limit::MessageBytes => "message_bytes",
         }
     }
 }

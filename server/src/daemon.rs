@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic_health::server::HealthReporter;
+use tower_layer::{Identity, Stack};
 
 /// Longest wait for in-flight requests to finish on shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -125,6 +126,7 @@ impl Bound {
         let grpc_server = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(limits.keepalive()))
             .http2_keepalive_timeout(Some(limits.keepalive()))
+            .layer(grpc::CountOversizedLayer(metrics.clone()))
             .add_routes(routes);
         let grpc_task = tokio::spawn(serve_grpc(
             grpc_server,
@@ -322,7 +324,7 @@ impl Running {
 /// Serves the gRPC routes on `incoming` connections (plain TCP or TLS)
 /// until `shutdown` completes.
 async fn serve_grpc<I, IO, IE>(
-    server: tonic::transport::server::Router,
+    server: tonic::transport::server::Router<Stack<grpc::CountOversizedLayer, Identity>>,
     incoming: I,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String>

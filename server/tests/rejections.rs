@@ -82,3 +82,27 @@ async fn strings_that_are_not_utf8_are_invalid_arguments_naming_the_field() {
         .expect("a valid Match answers");
     assert!(ok.into_inner().service.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_the_size_limit_is_out_of_range_and_counted() {
+    let registry = spawn_registry("r-size", "127.0.0.1:0", &[]);
+    let grpc = registry.field("grpc");
+    let http: std::net::SocketAddr = registry.field("http").parse().unwrap();
+    let sample = "registry_limit_rejections_total{limit=\"message_bytes\"} ";
+    let count = move || {
+        let text = common::http_get(http, "/metrics").body;
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {sample} in /metrics:\n{text}"))
+    };
+    assert_eq!(tokio::task::spawn_blocking(count).await.unwrap(), 0);
+    let req = RawRequest {
+        group: b"web".to_vec(),
+        key: vec![b'k'; 5 << 20],
+        n: 1,
+    };
+    let status = send::<v1::MatchResponse>(&grpc, "/registry.v1.Registry/Match", req).await;
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("too large"), "{status:?}");
+    assert_eq!(tokio::task::spawn_blocking(count).await.unwrap(), 1);
+}
