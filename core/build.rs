@@ -13,6 +13,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, [&proto_dir])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("registry_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().btree_map(".").compile_fds(fds)?;
+    // Every service and client decodes through `wire::Codec` (a string that
+    // is not UTF-8 is INVALID_ARGUMENT, not INTERNAL).
+    tonic_prost_build::configure()
+        .btree_map(".")
+        .codec_path("crate::wire::Codec")
+        .compile_fds(fds)?;
     Ok(())
 }

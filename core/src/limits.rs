@@ -60,6 +60,15 @@ pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
 const _: () = assert!(DEFAULT_MAX_MEMBERS_PER_GROUP <= MAX_MEMBERS);
 const _: () = assert!(DEFAULT_MAX_MEMBERS_PER_GROUP as u64 <= MAX_TOTAL_WEIGHT);
 
+/// Default most connections open at once per listener: far above the
+/// registries' clients (one connection per client process), and, for both
+/// listeners together, under the usual `ulimit -n` hard limits.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// Largest gRPC request message a server decodes (tonic's default limit,
+/// 4 MiB): a request is a key or a group name, far smaller.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Most refused members a catalog remembers, to admit when room frees;
 /// one refused beyond this is admitted only when it announces itself again.
 pub const MAX_WAITING: usize = 16_384;
@@ -84,6 +93,10 @@ pub enum Limit {
     RingWeight,
     /// A Watch stream while the server has its maximum open.
     WatchStreams,
+    /// A connection to a server listener holding its maximum open.
+    Connections,
+    /// A gRPC request message over the server's decoding limit (4 MiB).
+    MessageBytes,
 }
 
 /// The server flag that sets a limit, and its environment variable.
@@ -116,7 +129,7 @@ const fn set_by(long: &'static str, env: &'static str) -> Option<Flag> {
 
 impl Limit {
     /// Every limit, in label order of the metric.
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 10] = [
         Limit::KeyBytes,
         Limit::NameBytes,
         Limit::TagsBytes,
@@ -125,6 +138,8 @@ impl Limit {
         Limit::MembersPerGroup,
         Limit::RingWeight,
         Limit::WatchStreams,
+        Limit::Connections,
+        Limit::MessageBytes,
     ];
 
     /// The limits table: name, default, flag and doc of each limit.
@@ -177,6 +192,18 @@ impl Limit {
                 DEFAULT_MAX_WATCH_STREAMS as u64,
                 set_by("max-watch-streams", "REGISTRY_MAX_WATCH_STREAMS"),
                 "Most Watch streams open at once; more get RESOURCE_EXHAUSTED.",
+            ),
+            Limit::Connections => (
+                "connections",
+                DEFAULT_MAX_CONNECTIONS as u64,
+                set_by("max-connections", "REGISTRY_MAX_CONNECTIONS"),
+                "Most connections open at once on each listener (gRPC, HTTP); one more is closed at once.",
+            ),
+            Limit::MessageBytes => (
+                "message_bytes",
+                MAX_MESSAGE_BYTES as u64,
+                None,
+                "Largest gRPC request message, in bytes; a larger one gets OUT_OF_RANGE.",
             ),
         };
         LimitSpec {

@@ -19,6 +19,76 @@ use crate::error::Error;
 use crate::service::Service;
 use tonic::{Code, Status};
 
+/// The gRPC codec of every generated service and client (`build.rs`):
+/// prost's, except that a string field whose bytes are not UTF-8 is
+/// refused as INVALID_ARGUMENT naming the field (`key is not valid
+/// UTF-8`, the words of the HTTP front door), where prost's codec says
+/// INTERNAL. The check is prost's own, done while decoding, before any
+/// handler runs: this is the one place it is turned into a status.
+#[derive(Debug, Clone)]
+pub struct Codec<T, U>(tonic_prost::ProstCodec<T, U>);
+
+impl<T, U> Default for Codec<T, U> {
+    fn default() -> Self {
+        Codec(tonic_prost::ProstCodec::default())
+    }
+}
+
+impl<T, U> tonic::codec::Codec for Codec<T, U>
+where
+    T: prost::Message + Send + 'static,
+    U: prost::Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = tonic_prost::ProstEncoder<T>;
+    type Decoder = Decoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        self.0.encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        Decoder(self.0.decoder())
+    }
+}
+
+/// The decoder of [`Codec`].
+#[derive(Debug)]
+pub struct Decoder<U>(tonic_prost::ProstDecoder<U>);
+
+impl<U: prost::Message + Default> tonic::codec::Decoder for Decoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        self.0.decode(buf).map_err(not_utf8)
+    }
+
+    fn buffer_settings(&self) -> tonic::codec::BufferSettings {
+        self.0.buffer_settings()
+    }
+}
+
+/// prost's error for a string that is not UTF-8 (`failed to decode
+/// Protobuf message: MatchRequest.key: invalid string value: data is not
+/// UTF-8 encoded`) as INVALID_ARGUMENT `key is not valid UTF-8`; any
+/// other status unchanged.
+fn not_utf8(status: Status) -> Status {
+    if status.code() != Code::Internal || !status.message().contains("not UTF-8") {
+        return status;
+    }
+    let field = status
+        .message()
+        .split(": ")
+        .find_map(|part| {
+            part.split_once('.')
+                .filter(|(m, f)| !m.contains(' ') && !f.contains(' '))
+        })
+        .map_or("a string field", |(_, field)| field);
+    Status::invalid_argument(format!("{field} is not valid UTF-8"))
+}
+
 impl From<&Service> for v1::Service {
     fn from(s: &Service) -> Self {
         v1::Service {

@@ -17,6 +17,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::listener::{
+    ConnectionLimits, DEFAULT_HEADER_READ_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS,
+};
 pub use crate::tls::TlsFiles;
 
 /// Default gossip (UDP) address: the port of the old system.
@@ -134,6 +137,18 @@ pub struct Flags {
     /// CA certificates (PEM) that clients must present a certificate from (mutual TLS) [default: no client certificate asked]
     #[arg(long = "tls-client-ca", env = "REGISTRY_TLS_CLIENT_CA", value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+
+    /// See [`Limit::Connections`] (flag, default and help from the limits table).
+    #[arg(help = Limit::Connections.describe(), long = "max-connections", env = "REGISTRY_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = parse_count)]
+    pub max_connections: usize,
+
+    /// Seconds a new connection has to send its first bytes (after the TLS handshake), else it is closed
+    #[arg(long = "header-read-timeout", env = "REGISTRY_HEADER_READ_TIMEOUT", default_value_t = DEFAULT_HEADER_READ_TIMEOUT_SECS, value_parser = parse_timeout, value_name = "SECONDS")]
+    pub header_read_timeout: f64,
+
+    /// Seconds without a byte from the client before its connection is closed; gRPC connections are pinged (HTTP/2 keepalive) at half of it, so a live client stays
+    #[arg(long = "idle-timeout", env = "REGISTRY_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS, value_parser = parse_timeout, value_name = "SECONDS")]
+    pub idle_timeout: f64,
 }
 
 /// Checked settings the daemon runs with (flags resolved, defaults filled).
@@ -167,6 +182,8 @@ pub struct Settings {
     /// With `registries`: longest wait for the first sync with the
     /// cluster, during which queries are refused (zero: no wait).
     pub sync_timeout: Duration,
+    /// Connection cap and timeouts of each listener.
+    pub connections: ConnectionLimits,
 }
 
 /// Limits applied to every request, whatever the front door.
@@ -227,6 +244,11 @@ impl Flags {
             },
             tls: tls_files(self.tls_cert, self.tls_key, self.tls_client_ca)?,
             sync_timeout: Duration::from_secs_f64(self.sync_timeout),
+            connections: ConnectionLimits {
+                max_connections: self.max_connections,
+                header_read_timeout: Duration::from_secs_f64(self.header_read_timeout),
+                idle_timeout: Duration::from_secs_f64(self.idle_timeout),
+            },
         })
     }
 }
@@ -249,6 +271,7 @@ impl Settings {
             limits: Limits::default(),
             tls: None,
             sync_timeout: Duration::from_secs_f64(DEFAULT_SYNC_TIMEOUT_SECS),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -390,6 +413,16 @@ fn parse_sync_timeout(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=600.0).contains(&v) => Ok(v),
         _ => Err(format!("{s:?} is not a number of seconds from 0 to 600")),
+    }
+}
+
+/// Seconds above 0 and at most a day (decimals allowed).
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds above 0 and at most 86400"
+        )),
     }
 }
 

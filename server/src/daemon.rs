@@ -7,10 +7,10 @@ use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::grpc;
 use crate::http;
+use crate::listener::{self, Listener};
 use crate::metrics::{Metrics, RequestCollector};
 use crate::shutdown::Shutdown;
-use crate::tls::{self, Tls};
-use axum::serve::ListenerExt;
+use crate::tls::Tls;
 use prometheus_client::registry::Registry;
 use registry_core::{Catalog, MemberEvent};
 use std::net::SocketAddr;
@@ -19,8 +19,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
+use tower_layer::{Identity, Stack};
 
 /// Longest wait for in-flight requests to finish on shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,18 +113,26 @@ impl Bound {
         // never leaves a half-started member in the cluster.
         let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history).await?);
 
-        let grpc_shutdown = shutdown.wait();
-        let grpc_server = tonic::transport::Server::builder().add_routes(routes);
-        let grpc_task = match &tls {
-            Some(tls) => {
-                let incoming = tls.incoming(grpc, tls::Listener::Grpc).into_stream();
-                tokio::spawn(serve_grpc(grpc_server, incoming, grpc_shutdown))
-            }
-            None => {
-                let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
-                tokio::spawn(serve_grpc(grpc_server, incoming, grpc_shutdown))
-            }
+        let limits = settings.connections;
+        let accept = |listener| listener::Accept {
+            listener,
+            limits,
+            tls: tls.clone(),
+            metrics: metrics.clone(),
         };
+        let grpc_incoming = listener::incoming(grpc, accept(Listener::Grpc));
+        let http_incoming = listener::incoming(http, accept(Listener::Http));
+
+        let grpc_server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(limits.keepalive()))
+            .http2_keepalive_timeout(Some(limits.keepalive()))
+            .layer(grpc::CountOversizedLayer(metrics.clone()))
+            .add_routes(routes);
+        let grpc_task = tokio::spawn(serve_grpc(
+            grpc_server,
+            grpc_incoming.into_stream(),
+            shutdown.wait(),
+        ));
 
         // One registry of collectors, each reading its atomics at scrape
         // time: requests and catalog, gossip, TLS handshakes.
@@ -135,21 +143,7 @@ impl Bound {
             registry.register_collector(Box::new(tls.clone()));
         }
         let router = http::router(api.clone(), Arc::new(registry));
-        let http_shutdown = shutdown.wait();
-        let http_task = match &tls {
-            Some(tls) => tokio::spawn(serve_http(
-                tls.incoming(http, tls::Listener::Http),
-                router,
-                http_shutdown,
-            )),
-            None => {
-                // Small answers: send them at once, not after a delayed ACK.
-                let http = http.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                tokio::spawn(serve_http(http, router, http_shutdown))
-            }
-        };
+        let http_task = tokio::spawn(serve_http(http_incoming, router, shutdown.wait()));
 
         let ready = Ready {
             id: settings.id.clone(),
@@ -330,7 +324,7 @@ impl Running {
 /// Serves the gRPC routes on `incoming` connections (plain TCP or TLS)
 /// until `shutdown` completes.
 async fn serve_grpc<I, IO, IE>(
-    server: tonic::transport::server::Router,
+    server: tonic::transport::server::Router<Stack<grpc::CountOversizedLayer, Identity>>,
     incoming: I,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String>

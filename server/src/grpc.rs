@@ -3,15 +3,17 @@
 
 use crate::api::Api;
 use crate::convert;
-use crate::metrics::Method;
+use crate::metrics::{Method, Metrics};
 use registry_core::wire::compat::r_server::{RServer, R};
 use registry_core::wire::v1::registry_server::{Registry, RegistryServer};
 use registry_core::wire::{compat, v1, FILE_DESCRIPTOR_SET};
 use registry_core::Error;
+use registry_core::Limit;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::http;
 use tonic::service::Routes;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::server::HealthReporter;
@@ -233,4 +235,57 @@ pub async fn set_not_serving(health: &HealthReporter) {
     health
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
+}
+
+/// A layer over the gRPC routes that counts requests refused for their
+/// size: tonic answers them OUT_OF_RANGE before any handler runs (no
+/// handler of ours returns that code), so the count is taken from the
+/// answer, as `registry_limit_rejections_total{limit="message_bytes"}`.
+#[derive(Clone)]
+pub struct CountOversizedLayer(pub Arc<Metrics>);
+
+impl<S> tower_layer::Layer<S> for CountOversizedLayer {
+    type Service = CountOversized<S>;
+
+    fn layer(&self, inner: S) -> CountOversized<S> {
+        CountOversized {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// The service of [`CountOversizedLayer`].
+#[derive(Clone)]
+pub struct CountOversized<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, R> tonic::codegen::Service<http::Request<B>> for CountOversized<S>
+where
+    S: tonic::codegen::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let answer = self.inner.call(req);
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            let resp = answer.await?;
+            let code = resp.headers().get("grpc-status");
+            if code.is_some_and(|c| c.as_bytes() == b"11") {
+                metrics.limit_rejected(Limit::MessageBytes);
+            }
+            Ok(resp)
+        })
+    }
 }

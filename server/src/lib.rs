@@ -14,6 +14,8 @@
 //! - [`metrics`]: counters and histograms, and the one collector registry
 //!   encoded at `/metrics` (prometheus-client)
 //! - [`cli`]: the `registry` command-line client
+//! - [`listener`]: accepting on both listeners: connection cap, header-read
+//!   and idle timeouts, backoff on accept errors
 //! - [`tls`]: TLS for both listeners, with counted handshake failures
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod daemon;
 pub mod errors;
 pub mod grpc;
 pub mod http;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod shutdown;

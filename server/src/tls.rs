@@ -7,36 +7,29 @@
 //! client certificates are required — is counted in
 //! `registry_tls_handshake_failures_total` and logged at debug level,
 //! instead of vanishing inside a server library. Handshakes run in their own
-//! tasks, so a slow or silent client never holds up the accept loop.
+//! tasks (started by the accept loop in `listener.rs`), so a slow or silent
+//! client never holds up accepting.
 
 use crate::metrics;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::{Stream, StreamExt};
 
 /// Longest time a client gets to complete its handshake: long enough for
 /// any real client on a slow link, short enough that idle connections
 /// opened by a scanner do not pile up.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Connections handshaken but not yet taken by the server, per listener.
-const QUEUE: usize = 64;
 
 /// The certificate files named by the flags (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,23 +43,7 @@ pub struct TlsFiles {
     pub client_ca: Option<PathBuf>,
 }
 
-/// Which listener a connection came to (the metric's `listener` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// The gRPC listener (`--addr`), ALPN `h2`.
-    Grpc,
-    /// The HTTP listener (`--http-addr`), ALPN `http/1.1`.
-    Http,
-}
-
-impl Listener {
-    fn name(self) -> &'static str {
-        match self {
-            Listener::Grpc => "grpc",
-            Listener::Http => "http",
-        }
-    }
-}
+pub use crate::listener::Listener;
 
 /// Loaded certificates and the handshake counters, shared by both
 /// listeners.
@@ -141,16 +118,33 @@ impl Tls {
         self.failures[listener as usize].load(Ordering::Relaxed)
     }
 
-    /// Accepts TCP connections on `tcp` and hands out those whose TLS
-    /// handshake succeeded; failures are counted and logged.
-    pub fn incoming(self: &Arc<Self>, tcp: TcpListener, listener: Listener) -> TlsIncoming {
-        let local_addr = tcp.local_addr();
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(accept_loop(self.clone(), tcp, listener, tx));
-        TlsIncoming {
-            rx,
-            local_addr,
-            task: AbortOnDrop(task),
+    /// The acceptor of `listener` (its ALPN protocol).
+    pub(crate) fn acceptor(&self, listener: Listener) -> TlsAcceptor {
+        match listener {
+            Listener::Grpc => self.grpc.clone(),
+            Listener::Http => self.http.clone(),
+        }
+    }
+
+    /// Handshakes `stream` within [`HANDSHAKE_TIMEOUT`]; a failure is
+    /// counted and logged, and gives `None`.
+    pub(crate) async fn handshake(
+        &self,
+        listener: Listener,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<TlsStream<TcpStream>> {
+        let accept = self.acceptor(listener).accept(stream);
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                self.failed(listener, peer, &e);
+                None
+            }
+            Err(_) => {
+                self.failed(listener, peer, &"timed out");
+                None
+            }
         }
     }
 
@@ -170,98 +164,6 @@ impl Collector for Tls {
             "TLS handshakes that failed or timed out (plain-text client, missing or untrusted client certificate...).",
             [Listener::Grpc, Listener::Http].map(|l| ([("listener", l.name())], self.handshake_failures(l))),
         )
-    }
-}
-
-async fn accept_loop(
-    tls: Arc<Tls>,
-    tcp: TcpListener,
-    listener: Listener,
-    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let acceptor = match listener {
-        Listener::Grpc => tls.grpc.clone(),
-        Listener::Http => tls.http.clone(),
-    };
-    loop {
-        let accepted = tokio::select! {
-            r = tcp.accept() => r,
-            // The server is gone (shut down): stop accepting.
-            _ = tx.closed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little
-                // instead of spinning.
-                tracing::debug!(listener = listener.name(), error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Small answers: send them at once, not after a delayed ACK.
-        let _ = stream.set_nodelay(true);
-        let (tls, acceptor, tx) = (tls.clone(), acceptor.clone(), tx.clone());
-        tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    let _ = tx.send((stream, peer)).await;
-                }
-                Ok(Err(e)) => tls.failed(listener, peer, &e),
-                Err(_) => tls.failed(listener, peer, &"timed out"),
-            }
-        });
-    }
-}
-
-/// Connections to one listener that completed their TLS handshake. Serves
-/// axum (as a [`axum::serve::Listener`]) and tonic (through
-/// [`TlsIncoming::into_stream`]). Dropping it stops accepting.
-pub struct TlsIncoming {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: io::Result<SocketAddr>,
-    task: AbortOnDrop,
-}
-
-/// Aborts the accept task when the last user of the listener goes away.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl TlsIncoming {
-    /// The connections as the stream tonic's `serve_with_incoming` takes.
-    pub fn into_stream(self) -> impl Stream<Item = Result<TlsStream<TcpStream>, io::Error>> + Send + 'static {
-        let TlsIncoming { rx, task, .. } = self;
-        // The accept task lives as long as the stream.
-        ReceiverStream::new(rx).map(move |(stream, _peer)| {
-            let _task = &task;
-            Ok(stream)
-        })
-    }
-}
-
-impl axum::serve::Listener for TlsIncoming {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            // The accept task ended (it does only once the server is
-            // shutting down): accept nothing more.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        match &self.local_addr {
-            Ok(a) => Ok(*a),
-            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-        }
     }
 }
 

@@ -551,10 +551,10 @@ async fn a_non_utf8_key_over_grpc_is_refused_and_the_server_stays_up() {
         .unary(tonic::Request::new(req), path, codec)
         .await
         .expect_err("not UTF-8");
-    // tonic refuses the message before any handler runs; gRPC's rule for a
-    // message that does not parse is INTERNAL (HTTP, where we decode, says
-    // INVALID_ARGUMENT).
-    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    // Refused while decoding, before any handler runs, with the code and
+    // words of the HTTP front door.
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(err.message(), "key is not valid UTF-8");
     assert!(
         err.message().contains("UTF-8") || err.message().contains("utf-8"),
         "{err:?}"

@@ -177,6 +177,31 @@ pub(super) fn connect_failure(mut source: &(dyn std::error::Error + 'static)) ->
     }
 }
 
+/// True when opening the connection timed out: the registry (or the
+/// network) never answered the connect.
+pub(super) fn connect_timed_out(mut source: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if let Some(io) = source.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        match source.source() {
+            Some(next) => source = next,
+            None => return false,
+        }
+    }
+}
+
+/// Records `failure` in `failures`: one entry per registry, in the order
+/// first tried, with its latest cause.
+pub(super) fn note(failures: &mut Vec<Failure>, failure: Failure) {
+    match failures.iter_mut().find(|f| f.addr == failure.addr) {
+        Some(f) => *f = failure,
+        None => failures.push(failure),
+    }
+}
+
 /// Errors another registry may not give: unreachable, too slow, or full
 /// (a registry at its `--max-watch-streams` answers RESOURCE_EXHAUSTED).
 pub(super) fn is_retryable(e: &Error) -> bool {

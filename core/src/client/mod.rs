@@ -25,7 +25,7 @@ pub use crate::tls::TlsConfig;
 use crate::validate;
 use crate::wire::v1::{self, registry_client::RegistryClient};
 pub use failure::NOT_RUNNING_HINT;
-use failure::{exhausted, is_retryable, normalize, status_error, Failure};
+use failure::{connect_timed_out, exhausted, is_retryable, normalize, note, status_error, Failure};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,7 +41,10 @@ pub struct ClientConfig {
     pub registries: Vec<String>,
     /// Time allowed to open a connection to one registry. Default 1 s: a
     /// registry on the same network answers in milliseconds, and a dead one
-    /// should cost little before the next is tried.
+    /// should cost little before the next is tried. A registry whose
+    /// connect timed out is not tried again for `max_backoff`, so one that
+    /// never answers (its accept queue full) costs a call at most one
+    /// connect timeout, not one per try.
     pub connect_timeout: Duration,
     /// Time allowed for one call to one registry. Default 2 s.
     pub request_timeout: Duration,
@@ -101,6 +104,31 @@ pub struct GroupInfo {
 struct Target {
     addr: String,
     channel: Channel,
+    /// When a connect here last timed out, and the error: such a try
+    /// costs the whole connect timeout, so the registry is not tried again
+    /// for `max_backoff` after it (calls report this error instead), and a
+    /// registry that does not answer costs a call one connect timeout, not
+    /// one per try.
+    timed_out: Mutex<Option<(std::time::Instant, Error)>>,
+}
+
+impl Target {
+    fn new(addr: String, channel: Channel) -> Arc<Target> {
+        let timed_out = Mutex::new(None);
+        Arc::new(Target {
+            addr,
+            channel,
+            timed_out,
+        })
+    }
+
+    /// The error of a connect that timed out less than `within` ago.
+    fn recent_timeout(&self, within: Duration) -> Option<Error> {
+        let last = self.timed_out.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .filter(|(at, _)| at.elapsed() < within)
+            .map(|(_, e)| e.clone())
+    }
 }
 
 struct Inner {
@@ -147,10 +175,8 @@ impl Client {
         for addr in &config.registries {
             let url = normalize(addr, config.tls.is_some())?;
             if !targets.iter().any(|t: &Arc<Target>| t.addr == url) {
-                targets.push(Arc::new(Target {
-                    channel: Self::channel(&config, &url)?,
-                    addr: url,
-                }));
+                let channel = Self::channel(&config, &url)?;
+                targets.push(Target::new(url, channel));
             }
         }
         let client = Client {
@@ -208,7 +234,7 @@ impl Client {
             let channel = Self::channel(&self.inner.config, &url)?;
             let mut targets = self.lock_targets();
             if !targets.iter().any(|t| t.addr == url) {
-                targets.push(Arc::new(Target { addr: url, channel }));
+                targets.push(Target::new(url, channel));
                 added += 1;
             }
         }
@@ -216,18 +242,24 @@ impl Client {
     }
 
     /// One try of `call` on one registry, within the request timeout; the
-    /// flag says that nothing could be connected to there.
-    async fn try_once<T, F, Fut>(&self, call: &F, channel: &Channel) -> (Result<T>, bool)
+    /// flag says that nothing could be connected to there. A connect that
+    /// timed out is remembered in `target`.
+    async fn try_once<T, F, Fut>(&self, call: &F, target: &Target) -> (Result<T>, bool)
     where
         F: Fn(RegistryClient<Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<T, tonic::Status>>,
     {
         let config = &self.inner.config;
-        let rpc = call(RegistryClient::new(channel.clone()));
+        let rpc = call(RegistryClient::new(target.channel.clone()));
         match tokio::time::timeout(config.request_timeout, rpc).await {
             Ok(Ok(v)) => (Ok(v), false),
             Ok(Err(status)) => {
+                let timed_out = std::error::Error::source(&status).is_some_and(connect_timed_out);
                 let (e, not_running) = status_error(status, config.tls.is_some());
+                if timed_out {
+                    let now = std::time::Instant::now();
+                    *target.timed_out.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, e.clone()));
+                }
                 (Err(e), not_running)
             }
             Err(_) => (
@@ -257,13 +289,26 @@ impl Client {
         let mut failures: Vec<Failure> = Vec::new();
         let mut last = start % n;
         for attempt in 0..attempts {
+            let idx = (start + attempt) % n;
+            let target = &targets[idx];
+            if let Some(error) = target.recent_timeout(self.inner.config.max_backoff) {
+                let addr = target.addr.clone();
+                note(
+                    &mut failures,
+                    Failure {
+                        addr,
+                        error,
+                        not_running: true,
+                    },
+                );
+                last = idx;
+                continue;
+            }
             if attempt > 0 && attempt % n == 0 {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(self.inner.config.max_backoff);
             }
-            let idx = (start + attempt) % n;
-            let target = &targets[idx];
-            let (result, not_running) = self.try_once(&call, &target.channel).await;
+            let (result, not_running) = self.try_once(&call, target).await;
             match result {
                 Ok(v) => {
                     self.inner.current.store(idx, Ordering::Relaxed);
@@ -271,17 +316,15 @@ impl Client {
                 }
                 Err(e) if is_retryable(&e) => {
                     tracing::debug!(registry = %target.addr, error = %e, "client: {what}: trying the next registry");
-                    let failure = Failure {
-                        addr: target.addr.clone(),
-                        error: e,
-                        not_running,
-                    };
-                    // One entry per registry, in the order first tried,
-                    // with its latest cause.
-                    match failures.iter_mut().find(|f| f.addr == failure.addr) {
-                        Some(f) => *f = failure,
-                        None => failures.push(failure),
-                    }
+                    let addr = target.addr.clone();
+                    note(
+                        &mut failures,
+                        Failure {
+                            addr,
+                            error: e,
+                            not_running,
+                        },
+                    );
                     last = idx;
                 }
                 Err(e) => {
