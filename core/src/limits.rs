@@ -142,96 +142,86 @@ impl Limit {
         Limit::MessageBytes,
     ];
 
-    /// The limits table: name, default, flag and doc of each limit.
+    /// The limits table: name, default, flag and doc of each limit (each
+    /// column an exhaustive match below, so a new limit needs all four).
     pub const fn spec(self) -> LimitSpec {
-        let (label, default, flag, doc) = match self {
-            Limit::KeyBytes => (
-                "key_bytes",
-                DEFAULT_MAX_KEY_BYTES as u64,
-                set_by("max-key-bytes", "REGISTRY_MAX_KEY_BYTES"),
-                "Largest key accepted by Match and MatchN, in bytes.",
-            ),
-            Limit::NameBytes => (
-                "name_bytes",
-                MAX_NAME_LEN as u64,
-                None,
-                "Longest id, group or addr, in bytes.",
-            ),
-            Limit::TagsBytes => (
-                "tags_bytes",
-                MAX_TAGS_BYTES as u64,
-                None,
-                "Largest total size of a service's tags (keys plus values), in bytes.",
-            ),
-            Limit::Weight => (
-                "weight",
-                MAX_WEIGHT as u64,
-                None,
-                "Largest weight of a service (the smallest is 1).",
-            ),
-            Limit::Groups => (
-                "groups",
-                DEFAULT_MAX_GROUPS as u64,
-                set_by("max-groups", "REGISTRY_MAX_GROUPS"),
-                "Most groups the registry holds; members of further groups are refused until one empties.",
-            ),
-            Limit::MembersPerGroup => (
-                "members_per_group",
-                DEFAULT_MAX_MEMBERS_PER_GROUP as u64,
-                set_by("max-members-per-group", "REGISTRY_MAX_MEMBERS_PER_GROUP"),
-                "Most members in one group (at most 65536); further members are refused until one leaves.",
-            ),
-            Limit::RingWeight => (
-                "ring_weight",
-                MAX_TOTAL_WEIGHT,
-                None,
-                "Largest total weight of one group's members (what one ring holds).",
-            ),
-            Limit::WatchStreams => (
-                "watch_streams",
-                DEFAULT_MAX_WATCH_STREAMS as u64,
-                set_by("max-watch-streams", "REGISTRY_MAX_WATCH_STREAMS"),
-                "Most Watch streams open at once; more get RESOURCE_EXHAUSTED.",
-            ),
-            Limit::Connections => (
-                "connections",
-                DEFAULT_MAX_CONNECTIONS as u64,
-                set_by("max-connections", "REGISTRY_MAX_CONNECTIONS"),
-                "Most connections open at once on each listener (gRPC, HTTP); one more is closed at once.",
-            ),
-            Limit::MessageBytes => (
-                "message_bytes",
-                MAX_MESSAGE_BYTES as u64,
-                None,
-                "Largest gRPC request message, in bytes; a larger one gets OUT_OF_RANGE.",
-            ),
-        };
         LimitSpec {
-            label,
-            default,
-            flag,
-            doc,
+            label: self.label(),
+            default: self.default_value(),
+            flag: self.flag(),
+            doc: self.describe(),
         }
     }
 
     /// The `limit` label of `registry_limit_rejections_total`.
     pub const fn label(self) -> &'static str {
-        self.spec().label
+        match self {
+            Limit::KeyBytes => "key_bytes",
+            Limit::NameBytes => "name_bytes",
+            Limit::TagsBytes => "tags_bytes",
+            Limit::Weight => "weight",
+            Limit::Groups => "groups",
+            Limit::MembersPerGroup => "members_per_group",
+            Limit::RingWeight => "ring_weight",
+            Limit::WatchStreams => "watch_streams",
+            Limit::Connections => "connections",
+            Limit::MessageBytes => "message_bytes",
+        }
     }
 
-    /// The value used unless a server flag sets another.
+    /// The value used unless a server flag sets another (the fixed value
+    /// when there is no flag).
     pub const fn default_value(self) -> u64 {
-        self.spec().default
+        match self {
+            Limit::KeyBytes => DEFAULT_MAX_KEY_BYTES as u64,
+            Limit::NameBytes => MAX_NAME_LEN as u64,
+            Limit::TagsBytes => MAX_TAGS_BYTES as u64,
+            Limit::Weight => MAX_WEIGHT as u64,
+            Limit::Groups => DEFAULT_MAX_GROUPS as u64,
+            Limit::MembersPerGroup => DEFAULT_MAX_MEMBERS_PER_GROUP as u64,
+            Limit::RingWeight => MAX_TOTAL_WEIGHT,
+            Limit::WatchStreams => DEFAULT_MAX_WATCH_STREAMS as u64,
+            Limit::Connections => DEFAULT_MAX_CONNECTIONS as u64,
+            Limit::MessageBytes => MAX_MESSAGE_BYTES as u64,
+        }
     }
 
     /// The server flag that sets this limit; `None`: fixed.
     pub const fn flag(self) -> Option<Flag> {
-        self.spec().flag
+        match self {
+            Limit::KeyBytes => set_by("max-key-bytes", "REGISTRY_MAX_KEY_BYTES"),
+            Limit::NameBytes => None,
+            Limit::TagsBytes => None,
+            Limit::Weight => None,
+            Limit::Groups => set_by("max-groups", "REGISTRY_MAX_GROUPS"),
+            Limit::MembersPerGroup => set_by("max-members-per-group", "REGISTRY_MAX_MEMBERS_PER_GROUP"),
+            Limit::RingWeight => None,
+            Limit::WatchStreams => set_by("max-watch-streams", "REGISTRY_MAX_WATCH_STREAMS"),
+            Limit::Connections => set_by("max-connections", "REGISTRY_MAX_CONNECTIONS"),
+            Limit::MessageBytes => None,
+        }
     }
 
-    /// One line saying what this limit bounds.
+    /// One line saying what this limit bounds (the flag's help text).
     pub const fn describe(self) -> &'static str {
-        self.spec().doc
+        match self {
+            Limit::KeyBytes => "Largest key accepted by Match and MatchN, in bytes.",
+            Limit::NameBytes => "Longest id, group or addr, in bytes.",
+            Limit::TagsBytes => "Largest total size of a service's tags (keys plus values), in bytes.",
+            Limit::Weight => "Largest weight of a service (the smallest is 1).",
+            Limit::Groups => {
+                "Most groups the registry holds; members of further groups are refused until one empties."
+            }
+            Limit::MembersPerGroup => {
+                "Most members in one group (at most 65536); further members are refused until one leaves."
+            }
+            Limit::RingWeight => "Largest total weight of one group's members (what one ring holds).",
+            Limit::WatchStreams => "Most Watch streams open at once; more get RESOURCE_EXHAUSTED.",
+            Limit::Connections => {
+                "Most connections open at once on each listener (gRPC, HTTP); one more is closed at once."
+            }
+            Limit::MessageBytes => "Largest gRPC request message, in bytes; a larger one gets OUT_OF_RANGE.",
+        }
     }
 }
 
