@@ -192,6 +192,29 @@ fn late_joiner_learns_everyone_and_restart_replaces() {
     );
 }
 
+/// A newcomer checks its id with a sync before publishing its record; the
+/// sync answer (many records, several datagrams) says where it ends, so the
+/// newcomer decides and the registries list it within a few round trips,
+/// not a repair tick (`meta_tick`) later.
+#[test]
+fn a_newcomer_reaches_the_registries_within_a_few_round_trips() {
+    let mut sim = cluster(40, SimConfig::default(), Duration::from_millis(5));
+    assert!(sim.run_until(secs(20), |s| s.converged()).is_some());
+    sim.run_for(secs(5));
+    let tick = registry_core::gossip::GossipConfig::lan().meta_tick;
+    let new = svc(500);
+    sim.add_node(new.clone(), &[0, 1, 2]);
+    let took = sim
+        .run_until(secs(5), |s| {
+            (0..3).all(|i| s.node(i).is_some_and(|m| m.knows(&new)))
+        })
+        .expect("the registries never listed the newcomer");
+    assert!(
+        took < tick / 2,
+        "listed after {took:?}, a repair tick is {tick:?}"
+    );
+}
+
 /// 10% loss and a delay of 1-40 ms (so datagrams also arrive out of
 /// order), 40 members: the cluster converges, a join still spreads, a real
 /// crash is still seen by everyone exactly once, and a false failure, if

@@ -5,9 +5,10 @@
 //! reply to a record request, not in its sync answers), so no member can
 //! pick it over a running holder of the same id. It asks for a push-pull
 //! sync (a request without a record), and once an answer is in (at once
-//! when a datagram of it had room for another record, so was its last;
-//! else a full repair tick after its first datagram, so that every
-//! datagram of a large answer has arrived):
+//! when a datagram of it had room for another record, so was its last: a
+//! sender whose last datagram is full follows it with an empty one; else,
+//! if that one is lost, a full repair tick after its first datagram, so
+//! that every datagram of a large answer has arrived):
 //!
 //! * no other live member holds the id: the node takes it
 //!   ([`Claim::Held`]) and publishes its record;

@@ -9,7 +9,9 @@ use super::{Clock, Machine};
 use crate::gossip::codec::{get_varint, put_varint};
 use crate::gossip::config::GossipConfig;
 use crate::gossip::identity::NodeId;
-use crate::gossip::packet::{MetaRecord, ENVELOPE_OVERHEAD, KIND_META_BATCH, KIND_SYNC_REQUEST, MAX_RECORD_LEN};
+use crate::gossip::packet::{
+    MetaRecord, ENVELOPE_OVERHEAD, KIND_META_BATCH, KIND_SYNC_REQUEST, MAX_RECORD_LEN,
+};
 use std::net::SocketAddr;
 
 /// When and with whom to sync.
@@ -104,8 +106,7 @@ impl Machine {
 
     /// A batch of records from a sync: applied quietly (not gossiped on).
     pub(super) fn on_meta_batch(&mut self, mut rest: &[u8]) {
-        // A batch with room for one more record was the answer's last.
-        let last = rest.len() + 1 + ENVELOPE_OVERHEAD + MAX_RECORD_LEN + 2 <= self.max_packet;
+        let last = self.ends_answer(rest.len());
         let mut table = lock(&self.meta.table);
         table.quiet = true;
         let mut whole = true;
@@ -135,6 +136,13 @@ impl Machine {
             self.stats.syncs_received += 1;
             self.conflicts.answer_complete |= last;
         }
+    }
+
+    /// Whether a batch of `body` bytes of records ends its answer: it has
+    /// room for one more record of any size, so the sender, which fills
+    /// each datagram before starting the next, had none left.
+    fn ends_answer(&self, body: usize) -> bool {
+        body + 1 + ENVELOPE_OVERHEAD + MAX_RECORD_LEN + 2 <= self.max_packet
     }
 
     /// Sends `to` every live record held (this node's included once it
@@ -169,6 +177,11 @@ impl Machine {
         }
         if cur.len() > 1 || batches.is_empty() {
             batches.push(cur);
+        }
+        // A last batch too full to say so is followed by an empty one, so a
+        // pending node decides on the answer at once, not a tick later.
+        if batches.last().is_some_and(|b| !self.ends_answer(b.len() - 1)) {
+            batches.push(vec![KIND_META_BATCH]);
         }
         for b in batches {
             self.send(to, &b);
