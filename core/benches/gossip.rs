@@ -1,7 +1,8 @@
 //! Gossip figures from the simulated network, with default settings.
 //!
 //! `cargo bench -p registry-core --bench gossip --features sim` (add `-- quick` for 10 and
-//! 100 members only, `-- members=1000` for one size). For each cluster
+//! 100 members only, `-- members=1000` for one size, `-- seed=N` for another
+//! random draw). For each cluster
 //! size: time until the registries (the first 3 members, the seeds) and
 //! until all members know of a join;
 //! time until all know of a crash and of a graceful leave; bytes per
@@ -18,7 +19,7 @@ fn svc(i: usize) -> Service {
     let mut s = Service::new(
         format!("svc-{i}"),
         format!("group-{}", i % 10),
-        format!("10.2.{}.{}:8080", i / 256, i % 256),
+        format!("10.{}.{}.{}:8080", 2 + (i >> 16), (i >> 8) & 255, i & 255),
     );
     s.tags.insert("zone".into(), format!("z{}", i % 3));
     s.tags.insert("version".into(), "1.4.2".into());
@@ -82,9 +83,13 @@ fn spread(sim: &mut Sim, t0: Duration, nodes: &[usize], want: impl Fn(&MemberEve
     (reg, all)
 }
 
-fn run(n: usize, trials: usize) {
+fn run(n: usize, trials: usize, seed: u64) {
     let wall = Instant::now();
-    let mut sim = cluster(n, SimConfig::default());
+    let cfg = SimConfig {
+        seed,
+        ..SimConfig::default()
+    };
+    let mut sim = cluster(n, cfg);
     let built = wall.elapsed();
 
     // Bandwidth at rest.
@@ -181,13 +186,17 @@ fn main() {
     }
     // `members=N`: only the cluster of N (10, 100 or 1000), no loss run.
     let only: Option<usize> = std::env::args().find_map(|a| a.strip_prefix("members=")?.parse().ok());
+    // `seed=N`: the simulator's random seed for the join/crash/leave runs.
+    let seed = std::env::args()
+        .find_map(|a| a.strip_prefix("seed=")?.parse().ok())
+        .unwrap_or(SimConfig::default().seed);
     println!("| members | event | registries p50 ms | p99 | all members p50 ms | p99 |");
     println!("|---:|---|---:|---:|---:|---:|");
     for (n, trials) in [(10, 50), (100, 50), (1000, 10)] {
         if only.is_some_and(|o| o != n) || (quick && n == 1000) {
             continue;
         }
-        run(n, trials);
+        run(n, trials, seed);
     }
     if only.is_none() {
         loss(100, 600);

@@ -198,17 +198,19 @@ impl Drop for Bridge {
 }
 
 /// The feeder: gossip events straight from the node's subscription and
-/// injected ones from `queue`, in batches, until both are closed.
+/// injected ones from `queue`, in batches, until both are closed (`queue`
+/// becomes `None` once every injecting sender is gone).
 async fn feed(
     shared: Arc<Shared>,
     mut gossip: broadcast::Receiver<MemberEvent>,
-    mut queue: mpsc::Receiver<MemberEvent>,
+    queue: mpsc::Receiver<MemberEvent>,
     applied: Arc<AtomicU64>,
 ) {
+    let mut queue = Some(queue);
     let mut open = true;
     let mut batch = Vec::with_capacity(64);
     let mut injected = Vec::with_capacity(64);
-    loop {
+    while open || queue.is_some() {
         tokio::select! {
             got = gossip.recv(), if open => match got {
                 Ok(event) => {
@@ -219,14 +221,10 @@ async fn feed(
                 Err(RecvError::Lagged(missed)) => open = resync(&shared, &mut gossip, missed),
                 Err(RecvError::Closed) => open = false,
             },
-            n = queue.recv_many(&mut injected, MAX_BATCH) => {
+            n = recv_injected(&mut queue, &mut injected) => {
                 if n == 0 {
-                    if !open {
-                        return;
-                    }
-                    // Every injecting sender is gone: gossip alone from here.
-                    feed_gossip(&shared, gossip).await;
-                    return;
+                    queue = None;
+                    continue;
                 }
                 shared.apply(std::mem::take(&mut injected));
                 applied.fetch_add(n as u64, Ordering::Release);
@@ -235,26 +233,12 @@ async fn feed(
     }
 }
 
-/// The feeder once nothing can be injected any more.
-async fn feed_gossip(shared: &Shared, mut gossip: broadcast::Receiver<MemberEvent>) {
-    let mut batch = Vec::with_capacity(64);
-    loop {
-        match gossip.recv().await {
-            Ok(event) => {
-                batch.push(event);
-                let open = take_ready(shared, &mut gossip, &mut batch);
-                shared.apply(std::mem::take(&mut batch));
-                if !open {
-                    return;
-                }
-            }
-            Err(RecvError::Lagged(missed)) => {
-                if !resync(shared, &mut gossip, missed) {
-                    return;
-                }
-            }
-            Err(RecvError::Closed) => return,
-        }
+/// The next injected events (up to [`MAX_BATCH`]) into `buf`; 0 when every
+/// sender is gone. Never completes once the queue is `None`.
+async fn recv_injected(queue: &mut Option<mpsc::Receiver<MemberEvent>>, buf: &mut Vec<MemberEvent>) -> usize {
+    match queue {
+        Some(q) => q.recv_many(buf, MAX_BATCH).await,
+        None => std::future::pending().await,
     }
 }
 

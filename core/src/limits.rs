@@ -1,12 +1,27 @@
-//! The registry's limits by name, counters of the refusals they cause, and
-//! the catalog's count limits with their defaults.
+//! Every limit of the registry, declared once: its name, default, the
+//! server flag that sets it (if any), its metric label and what it is for;
+//! the counters of the refusals they cause; the catalog's count limits.
 //!
 //! Every limit a server enforces has a [`Limit`] name (the `limit` label of
 //! `registry_limit_rejections_total`), so a refusal is counted the same way
-//! whichever front door or membership path met it.
+//! whichever front door or membership path met it. [`Limit::spec`] is the
+//! one table: the server takes its flags' defaults from it, and tests check
+//! the server's flags and README against it. Fixed bounds that are not
+//! counted (such as [`MAX_MEMBERS`] and [`MAX_WAITING`]) live here too.
+//! The ring's own caps stay in [`crate::ring`] (`MAX_POINTS`,
+//! `VNODES_PER_WEIGHT`); [`MAX_TOTAL_WEIGHT`] restates their quotient for
+//! the table and `core/tests/limits_table.rs` checks the two agree.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Longest id, group or addr accepted, in bytes: names are labels, not
+/// data, and a member's metadata must fit one gossip packet.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Largest total size of a service's tags (keys plus values), in bytes;
+/// small enough that a member's metadata always fits in one gossip packet.
+pub const MAX_TAGS_BYTES: usize = 512;
 
 /// Largest weight a service may have (a weight-1 member owns 1 share of
 /// the keys); with the ring's points per unit of weight it bounds what one
@@ -17,35 +32,86 @@ pub const MAX_WEIGHT: u32 = 1000;
 /// 16 bits. Count limits never exceed it.
 pub const MAX_MEMBERS: usize = 1 << 16;
 
+/// Largest total weight of one group's members, as the ring enforces it:
+/// `ring::MAX_POINTS / ring::VNODES_PER_WEIGHT` (2^26 / 1,792). The ring
+/// computes its own `MAX_TOTAL_WEIGHT` from its internals; this is that
+/// value for the table, and `core/tests/limits_table.rs` keeps the two equal.
+pub const MAX_TOTAL_WEIGHT: u64 = 37_449;
+
+/// Default largest key accepted by Match (64 KiB): far above any real key,
+/// small enough that a request cannot make the server hash megabytes.
+pub const DEFAULT_MAX_KEY_BYTES: usize = 64 * 1024;
+
 /// Default most groups a catalog holds: far above any real deployment
 /// (each group costs a ring and a map entry), low enough that a flood of
 /// one-member groups cannot grow a registry's memory without bound.
 pub const DEFAULT_MAX_GROUPS: usize = 10_000;
 
 /// Default most members one group holds: 10,000 weight-1 members need a
-/// 77 MB ring, well under the ring's own cap of [`MAX_TOTAL_WEIGHT`](crate::ring::MAX_TOTAL_WEIGHT).
+/// 77 MB ring, well under the ring's own cap of [`MAX_TOTAL_WEIGHT`].
 pub const DEFAULT_MAX_MEMBERS_PER_GROUP: usize = 10_000;
 
-/// A named limit; [`Limit::label`] is its metric label.
+/// Default most Watch streams open at once: each costs a task and a
+/// channel (a few KiB), so 10,000 stay under ~50 MB; beyond that clients
+/// should share views.
+pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
+
+// The default members per group fit a ring, by count and by weight.
+const _: () = assert!(DEFAULT_MAX_MEMBERS_PER_GROUP <= MAX_MEMBERS);
+const _: () = assert!(DEFAULT_MAX_MEMBERS_PER_GROUP as u64 <= MAX_TOTAL_WEIGHT);
+
+/// Most refused members a catalog remembers, to admit when room frees;
+/// one refused beyond this is admitted only when it announces itself again.
+pub const MAX_WAITING: usize = 16_384;
+
+/// A named limit; [`Limit::spec`] says everything about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Limit {
     /// A Match/MatchN key longer than the server's `--max-key-bytes`.
     KeyBytes,
-    /// An id, group or addr longer than [`crate::service::MAX_NAME_LEN`].
+    /// An id, group or addr longer than [`MAX_NAME_LEN`].
     NameBytes,
-    /// Tags larger than [`crate::service::MAX_TAGS_BYTES`].
+    /// Tags larger than [`MAX_TAGS_BYTES`].
     TagsBytes,
-    /// A weight of 0 or above [`crate::service::MAX_WEIGHT`].
+    /// A weight of 0 or above [`MAX_WEIGHT`].
     Weight,
     /// A new group while the catalog holds [`CatalogLimits::max_groups`].
     Groups,
     /// A new member of a group holding [`CatalogLimits::max_members_per_group`].
     MembersPerGroup,
     /// A member whose weight would take its group's ring over
-    /// [`MAX_TOTAL_WEIGHT`](crate::ring::MAX_TOTAL_WEIGHT).
+    /// [`MAX_TOTAL_WEIGHT`].
     RingWeight,
     /// A Watch stream while the server has its maximum open.
     WatchStreams,
+}
+
+/// The server flag that sets a limit, and its environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    /// Long flag name, without the leading `--` (`max-key-bytes`).
+    pub long: &'static str,
+    /// Environment variable that sets it too (`REGISTRY_MAX_KEY_BYTES`).
+    pub env: &'static str,
+}
+
+/// One row of the limits table: see [`Limit::spec`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSpec {
+    /// The `limit` label of `registry_limit_rejections_total`.
+    pub label: &'static str,
+    /// The value used unless a flag sets another (the fixed value when
+    /// there is no flag).
+    pub default: u64,
+    /// The server flag that sets it; `None`: fixed.
+    pub flag: Option<Flag>,
+    /// One line saying what it bounds (the flag's help text).
+    pub doc: &'static str,
+}
+
+/// The [`Flag`] `--long`, also set by the environment variable `env`.
+const fn set_by(long: &'static str, env: &'static str) -> Option<Flag> {
+    Some(Flag { long, env })
 }
 
 impl Limit {
@@ -61,18 +127,84 @@ impl Limit {
         Limit::WatchStreams,
     ];
 
-    /// The `limit` label of `registry_limit_rejections_total`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Limit::KeyBytes => "key_bytes",
-            Limit::NameBytes => "name_bytes",
-            Limit::TagsBytes => "tags_bytes",
-            Limit::Weight => "weight",
-            Limit::Groups => "groups",
-            Limit::MembersPerGroup => "members_per_group",
-            Limit::RingWeight => "ring_weight",
-            Limit::WatchStreams => "watch_streams",
+    /// The limits table: name, default, flag and doc of each limit.
+    pub const fn spec(self) -> LimitSpec {
+        let (label, default, flag, doc) = match self {
+            Limit::KeyBytes => (
+                "key_bytes",
+                DEFAULT_MAX_KEY_BYTES as u64,
+                set_by("max-key-bytes", "REGISTRY_MAX_KEY_BYTES"),
+                "Largest key accepted by Match and MatchN, in bytes.",
+            ),
+            Limit::NameBytes => (
+                "name_bytes",
+                MAX_NAME_LEN as u64,
+                None,
+                "Longest id, group or addr, in bytes.",
+            ),
+            Limit::TagsBytes => (
+                "tags_bytes",
+                MAX_TAGS_BYTES as u64,
+                None,
+                "Largest total size of a service's tags (keys plus values), in bytes.",
+            ),
+            Limit::Weight => (
+                "weight",
+                MAX_WEIGHT as u64,
+                None,
+                "Largest weight of a service (the smallest is 1).",
+            ),
+            Limit::Groups => (
+                "groups",
+                DEFAULT_MAX_GROUPS as u64,
+                set_by("max-groups", "REGISTRY_MAX_GROUPS"),
+                "Most groups the registry holds; members of further groups are refused until one empties.",
+            ),
+            Limit::MembersPerGroup => (
+                "members_per_group",
+                DEFAULT_MAX_MEMBERS_PER_GROUP as u64,
+                set_by("max-members-per-group", "REGISTRY_MAX_MEMBERS_PER_GROUP"),
+                "Most members in one group (at most 65536); further members are refused until one leaves.",
+            ),
+            Limit::RingWeight => (
+                "ring_weight",
+                MAX_TOTAL_WEIGHT,
+                None,
+                "Largest total weight of one group's members (what one ring holds).",
+            ),
+            Limit::WatchStreams => (
+                "watch_streams",
+                DEFAULT_MAX_WATCH_STREAMS as u64,
+                set_by("max-watch-streams", "REGISTRY_MAX_WATCH_STREAMS"),
+                "Most Watch streams open at once; more get RESOURCE_EXHAUSTED.",
+            ),
+        };
+        LimitSpec {
+            label,
+            default,
+            flag,
+            doc,
         }
+    }
+
+    /// The `limit` label of `registry_limit_rejections_total`.
+    pub const fn label(self) -> &'static str {
+        self.spec().label
+    }
+
+    /// The value used unless a server flag sets another.
+    pub const fn default_value(self) -> u64 {
+        self.spec().default
+    }
+
+    /// The server flag that sets this limit; `None`: fixed.
+    pub const fn flag(self) -> Option<Flag> {
+        self.spec().flag
+    }
+
+    /// One line saying what this limit bounds.
+    pub const fn describe(self) -> &'static str {
+        self.spec().doc
     }
 }
 
@@ -177,6 +309,24 @@ mod tests {
         c.record(Limit::Groups);
         assert_eq!(c.get(Limit::Groups), 2);
         assert_eq!(c.get(Limit::KeyBytes), 0);
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        for l in Limit::ALL {
+            let spec = l.spec();
+            assert!(spec.default > 0, "{l:?}");
+            assert!(spec.doc.ends_with('.') && !spec.doc.contains('\n'), "{l:?}");
+            if let Some(f) = spec.flag {
+                assert!(f.long.starts_with("max-") && !f.long.starts_with("--"), "{l:?}");
+                let env = format!("REGISTRY_{}", f.long.replace('-', "_").to_uppercase());
+                assert_eq!(f.env, env, "{l:?}");
+            }
+        }
+        assert_eq!(Limit::KeyBytes.default_value(), 65_536);
+        assert_eq!(Limit::NameBytes.flag(), None);
+        assert_eq!(Limit::Weight.default_value(), u64::from(MAX_WEIGHT));
+        assert!(Limit::WatchStreams.describe().contains("Watch"));
     }
 
     #[test]

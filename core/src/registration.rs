@@ -102,6 +102,41 @@ pub struct ServiceUpdate {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
+impl ServiceUpdate {
+    /// Applies the change to `service`: each given field replaces its own,
+    /// `None` fields stay. Checks nothing (see [`Service::validate`]).
+    pub fn apply(&self, service: &mut Service) {
+        if let Some(g) = &self.group {
+            service.group.clone_from(g);
+        }
+        if let Some(a) = &self.addr {
+            service.addr.clone_from(a);
+        }
+        if let Some(w) = self.weight {
+            service.weight = w;
+        }
+        if let Some(t) = &self.tags {
+            service.tags.clone_from(t);
+        }
+    }
+}
+
+impl RegistrationConfig {
+    /// Applies a metadata change to what this configuration registers
+    /// (before [`Registration::start`]); an invalid result is refused and
+    /// changes nothing.
+    pub fn update(&mut self, change: &ServiceUpdate) -> Result<()> {
+        let mut s = self.service();
+        change.apply(&mut s);
+        s.validate()?;
+        self.group = s.group;
+        self.addr = s.addr;
+        self.weight = s.weight;
+        self.tags = s.tags;
+        Ok(())
+    }
+}
+
 /// A registered service instance, live until [`Registration::stop`].
 #[derive(Debug)]
 pub struct Registration {
@@ -138,18 +173,7 @@ impl Registration {
     /// failure. Invalid changes are refused and change nothing.
     pub async fn update(&self, change: ServiceUpdate) -> Result<()> {
         let mut s = self.service();
-        if let Some(g) = change.group {
-            s.group = g;
-        }
-        if let Some(a) = change.addr {
-            s.addr = a;
-        }
-        if let Some(w) = change.weight {
-            s.weight = w;
-        }
-        if let Some(t) = change.tags {
-            s.tags = t;
-        }
+        change.apply(&mut s);
         self.node.update(s.clone()).await?;
         *self.service.lock().unwrap_or_else(|e| e.into_inner()) = s;
         Ok(())
@@ -189,5 +213,34 @@ impl Registration {
     /// Leaves gracefully: registries remove the service at once.
     pub async fn stop(self) -> Result<()> {
         self.node.leave().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_changes_only_its_fields_and_refuses_invalid_results() {
+        let mut cfg = RegistrationConfig::new("a", "g", "127.0.0.1:1");
+        let change = ServiceUpdate {
+            weight: Some(5),
+            ..ServiceUpdate::default()
+        };
+        cfg.update(&change).unwrap();
+        assert_eq!((cfg.weight, cfg.group.as_str()), (5, "g"));
+        let bad = ServiceUpdate {
+            group: Some("h".into()),
+            weight: Some(0),
+            ..ServiceUpdate::default()
+        };
+        assert!(cfg.update(&bad).unwrap_err().message().contains("weight 0"));
+        assert_eq!((cfg.weight, cfg.group.as_str()), (5, "g"));
+        let mut s = cfg.service();
+        bad.apply(&mut s);
+        assert_eq!(
+            (s.weight, s.group.as_str(), s.addr.as_str()),
+            (0, "h", "127.0.0.1:1")
+        );
     }
 }

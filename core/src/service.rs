@@ -1,18 +1,15 @@
 //! A registered service instance and the membership events about it.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::limits::Limit;
 use std::collections::BTreeMap;
 
 /// Group that every registry server joins; clients find registries in it.
 pub const REGISTRY_GROUP: &str = "registry-group";
 
+pub use crate::limits::{MAX_TAGS_BYTES, MAX_WEIGHT};
 use crate::validate;
 pub use crate::validate::{check_name, MAX_NAME_LEN};
-/// Largest total size of a service's tags (keys plus values), in bytes;
-/// small enough that a member's metadata always fits in one gossip packet.
-pub const MAX_TAGS_BYTES: usize = 512;
-pub use crate::limits::MAX_WEIGHT;
 
 /// One instance of a service group, as registered and as discovered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,16 +44,7 @@ impl Service {
         validate::group(&self.group)?;
         validate::addr(&self.addr)?;
         validate::weight(self.weight)?;
-        let tag_bytes = self.tag_bytes();
-        if tag_bytes > MAX_TAGS_BYTES {
-            return Err(Error::invalid(format!(
-                "tags take {tag_bytes} bytes, the limit is {MAX_TAGS_BYTES}"
-            )));
-        }
-        if self.tags.keys().any(|k| k.is_empty()) {
-            return Err(Error::invalid("a tag key is empty"));
-        }
-        Ok(())
+        validate::tags(&self.tags)
     }
 
     /// Total size of the tags (keys plus values), in bytes.
@@ -111,6 +99,7 @@ impl MemberEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn validate_names_the_bad_field() {

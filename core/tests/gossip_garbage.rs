@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 fn svc(i: usize) -> Service {
-    Service::new(format!("s{i}"), "g", format!("h:{i}"))
+    Service::new(format!("s{i}"), "g", format!("h:{}", i + 1))
 }
 
 /// Three converged nodes; datagrams sent by node 1 are captured as seeds

@@ -113,7 +113,7 @@ func TestRingBadInput(t *testing.T) {
 	_, err = NewRing([]string{"a", ""}, nil)
 	wantErr(t, "empty id", err, ErrInvalidArgument, "ids[1] is empty")
 	_, err = NewRing([]string{"a", "b"}, []uint32{1, 0})
-	wantErr(t, "weight 0", err, ErrInvalidArgument, "weights[1] = 0 is out of range")
+	wantErr(t, "weight 0", err, ErrInvalidArgument, "weights[1]: weight 0 is out of range")
 	_, err = NewRing([]string{"a", "b"}, []uint32{1})
 	wantErr(t, "short weights", err, ErrInvalidArgument, "differ in length")
 

@@ -18,19 +18,10 @@ pub struct registry_ring {
 }
 
 impl registry_ring {
+    /// The owner of `key`; the ring checks the key and its members.
     fn locate(&self, key: &str) -> FfiResult<*const c_char> {
-        self.check(key)?;
         let i = self.ring.locate(key)?;
         self.id(i)
-    }
-
-    /// Rejects an empty key, and any key when the ring has no members.
-    fn check(&self, key: &str) -> FfiResult {
-        registry_core::validate::key(key)?;
-        if self.ids.is_empty() {
-            return Err(registry_core::validate::empty_ring().into());
-        }
-        Ok(())
     }
 
     fn id(&self, i: usize) -> FfiResult<*const c_char> {
@@ -41,10 +32,6 @@ impl registry_ring {
     }
 
     fn locate_n(&self, key: &str, n: usize, ids_out: *mut *const c_char, count_out: &mut usize) -> FfiResult {
-        self.check(key)?;
-        if n == 0 {
-            return Err(FfiError::invalid("n must be at least 1"));
-        }
         if ids_out.is_null() {
             return Err(FfiError::invalid("ids_out is NULL"));
         }
@@ -103,15 +90,10 @@ pub unsafe extern "C" fn registry_ring_new(
             // SAFETY: NULL or NUL-terminated (contract above).
             let id = unsafe { crate::args::as_str(p, &format!("ids[{i}]")) }?;
             let weight = weights.get(i).copied().unwrap_or(1);
-            if weight == 0 || weight > registry_core::service::MAX_WEIGHT {
-                return Err(FfiError::invalid(format!(
-                    "weights[{i}] = {weight} is out of range 1..={}",
-                    registry_core::service::MAX_WEIGHT
-                )));
-            }
+            registry_core::validate::ring_weight(i, weight)?;
             members.push((id, weight));
         }
-        // The ring checks the ids (`ids[i]`) and refuses duplicates.
+        // Duplicate ids and the ring's own caps: checked by the ring.
         let ring = Ring::new(members)?;
         let ids = ring.members().iter().map(|m| c_string(&m.id)).collect();
         *out = to_box(registry_ring { ring, ids });

@@ -154,11 +154,7 @@ impl PyClient {
         }
         config.discover_registries = discover_registries;
         if let Some(a) = attempts.filter(|a| !a.is_none()) {
-            let a = count_from_py(py, a)?;
-            if a == 0 {
-                return Err(invalid(py, "attempts must be at least 1"));
-            }
-            config.attempts = Some(a);
+            config.attempts = Some(count_from_py(py, "attempts", a)?);
         }
         let client = block_on(py, Client::with_config(config))?;
         Ok(PyClient {
@@ -183,7 +179,7 @@ impl PyClient {
         key: PyBackedStr,
         n: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let n = count_from_py(py, n)?;
+        let n = count_from_py(py, "n", n)?;
         let client = self.get().py_err(py)?;
         let svcs = block_on(py, async move { client.match_n(&group, &key, n).await })?;
         service_list(py, svcs.into_iter().map(Arc::new))
@@ -303,7 +299,7 @@ impl PyGroupView {
         key: PyBackedStr,
         n: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let n = count_from_py(py, n)?;
+        let n = count_from_py(py, "n", n)?;
         let svcs = self.get().py_err(py)?.match_n(&key, n).py_err(py)?;
         service_list(py, svcs)
     }

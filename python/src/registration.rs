@@ -175,19 +175,7 @@ impl PyRegistration {
         block_on(py, async move {
             let mut st = state.lock().await;
             let mut next = st.config.clone();
-            if let Some(g) = &change.group {
-                next.group = g.clone();
-            }
-            if let Some(a) = &change.addr {
-                next.addr = a.clone();
-            }
-            if let Some(w) = change.weight {
-                next.weight = w;
-            }
-            if let Some(t) = &change.tags {
-                next.tags = t.clone();
-            }
-            next.service().validate()?;
+            next.update(&change)?;
             if let Some(reg) = &st.running {
                 reg.update(change).await?;
             }

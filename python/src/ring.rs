@@ -14,10 +14,13 @@ pub struct PyRing {
     ring: Ring,
 }
 
-/// Reads a count `n` given as a Python int; negative counts are invalid.
-pub(crate) fn count_from_py(py: Python<'_>, n: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let n: i64 = n.extract().map_err(|_| invalid(py, "n must be an int"))?;
-    usize::try_from(n).map_err(|_| invalid(py, format!("n must be at least 1, got {n}")))
+/// Reads a count given as a Python int (`what` names it: `n`,
+/// `attempts`); below 1 is invalid, worded by the core's validation.
+pub(crate) fn count_from_py(py: Python<'_>, what: &str, n: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let n: i64 = n
+        .extract()
+        .map_err(|_| invalid(py, format!("{what} must be an int")))?;
+    registry_core::validate::signed_count(what, n).py_err(py)
 }
 
 #[pymethods]
@@ -77,7 +80,7 @@ impl PyRing {
         key: PyBackedStr,
         n: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let n = count_from_py(py, n)?;
+        let n = count_from_py(py, "n", n)?;
         let idx = self.ring.locate_n(&key, n).py_err(py)?;
         let members = self.ring.members();
         let ids = idx

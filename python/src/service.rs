@@ -46,12 +46,12 @@ pub(crate) fn tags_from_py(
     Ok(out)
 }
 
-/// Reads a weight given as a Python int into the core's range type.
+/// Reads a weight given as a Python int, checked by the core's weight rule.
 pub(crate) fn weight_from_py(py: Python<'_>, weight: &Bound<'_, PyAny>) -> PyResult<u32> {
     let w: i64 = weight
         .extract()
         .map_err(|_| invalid(py, "weight must be an int"))?;
-    u32::try_from(w).map_err(|_| invalid(py, format!("weight {w} is out of range")))
+    registry_core::validate::signed_weight(w).py_err(py)
 }
 
 #[pymethods]

@@ -1,5 +1,7 @@
 """Registration without a registry: checked arguments, lifecycle."""
 
+import re
+
 import pytest
 
 from registry_client import InvalidArgumentError, Registration, Service, UnavailableError
@@ -68,3 +70,32 @@ def test_start_binds_and_stop_is_idempotent_even_with_no_registry_up():
     reg.start()
     assert reg.running
     reg.stop()
+
+
+@pytest.mark.parametrize(
+    "overrides, why",
+    [
+        (dict(addr="127.0.0.1"), "no port"),
+        (dict(addr="api:0"), 'port "0" is not 1 to 65535'),
+        (dict(addr="api:65536"), 'port "65536" is not 1 to 65535'),
+        (dict(addr="not an address:80"), "is not an IP address or DNS name"),
+        (dict(addr="http://api:80"), "without a scheme"),
+        (dict(addr="api:80\nfake 10.6.6.6:1"), "addr contains a control character"),
+        (dict(tags={"zone": "eu\x1b[2J"}), 'tag "zone" contains a control character'),
+        (dict(tags={"zone\n": "eu"}), "a tag key contains a control character"),
+    ],
+)
+def test_bad_addresses_and_tag_values_are_refused(overrides, why):
+    with pytest.raises(InvalidArgumentError, match=re.escape(why)):
+        make(**overrides)
+    with pytest.raises(InvalidArgumentError, match=re.escape(why)):
+        make().update(**overrides)
+    base = dict(id="a", group="g", addr="h:1")
+    base.update(overrides)
+    with pytest.raises(InvalidArgumentError, match=re.escape(why)):
+        Service(**base)
+
+
+def test_addresses_of_every_form_are_accepted():
+    for addr in ["127.0.0.1:1", "[::1]:9800", "api-1.svc.cluster.local:443", "my_service:65535"]:
+        assert make(addr=addr).service.addr == addr

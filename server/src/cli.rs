@@ -226,7 +226,7 @@ async fn watch(client: &Client, group: &str, as_json: bool) -> Result<(), CliErr
                     } else {
                         println!(
                             "# {} version {}: {} member(s)",
-                            snap.group,
+                            printable(&snap.group),
                             snap.version,
                             services.len()
                         );
@@ -288,9 +288,31 @@ pub fn groups_table(groups: &[GroupInfo]) -> String {
     table(&["GROUP", "MEMBERS", "VERSION"], &rows)
 }
 
+/// A cell as printed: control characters escaped (`\n`, `\u{1b}`), so
+/// that no value, whatever a registry sends, can start a row of its own
+/// or move the terminal's cursor.
+fn printable(cell: &str) -> String {
+    if !cell.chars().any(char::is_control) {
+        return cell.to_string();
+    }
+    cell.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| printable(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -309,7 +331,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(header.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
     out
@@ -335,6 +357,28 @@ mod tests {
              w2     10.0.0.1:1      1       zone=a\n"
         );
         assert_eq!(services_table(&[]), "(no members)\n");
+    }
+
+    #[test]
+    fn a_row_is_one_member_whatever_its_values() {
+        let mut s = svc("web-1", "127.0.0.1:8080");
+        s.tags.insert("zone".into(), "a\nfake-9  10.6.6.6:1  1".into());
+        s.tags.insert("x".into(), "\u{1b}[2J\r".into());
+        let mut g = svc("web-2\n", "127.0.0.1:8081");
+        g.addr.push('\n');
+        let t = services_table(&[s, g]);
+        assert_eq!(t.lines().count(), 3, "{t}");
+        assert!(
+            t.contains("zone=a\\nfake-9") && t.contains("x=\\u{1b}[2J\\r"),
+            "{t}"
+        );
+        assert!(!t.contains('\u{1b}') && !t.contains('\r'), "{t}");
+        let groups = groups_table(&[GroupInfo {
+            name: "g\nh".into(),
+            members: 1,
+            version: 2,
+        }]);
+        assert_eq!(groups.lines().count(), 2, "{groups}");
     }
 
     #[test]

@@ -7,14 +7,16 @@
 //! catalog from it in batches, resyncs after lag, watches for id
 //! conflicts and holds the joining gate; this module turns the settings
 //! into a node, records the groups each batch touched in the API's
-//! [`GroupHistory`], and renders the gossip counters for `/metrics`.
+//! [`GroupHistory`], and collects the gossip counters for `/metrics`.
 
 use crate::api::GroupHistory;
 use crate::config::Settings;
+use crate::metrics::{self, NO_LABELS};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
 use registry_core::bridge::Bridge;
 use registry_core::gossip::{GossipConfig, GossipNode, GossipStats};
 use registry_core::{Catalog, MemberEvent, Service, REGISTRY_GROUP};
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,51 +99,44 @@ impl Cluster {
     pub fn stats(&self) -> GossipStats {
         self.bridge.stats()
     }
+}
 
-    /// Appends the gossip counters in Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("id", &self.me.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The gossip counters of `/metrics`, read at each scrape.
+impl Collector for Cluster {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let s = self.stats();
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {v}");
-        };
+        let mut counter =
+            |name: &str, help: &str, v: u64| metrics::counter(&mut enc, name, help, [(NO_LABELS, v)]);
         counter(
-            out,
-            "registry_gossip_packets_sent_total",
+            "registry_gossip_packets_sent",
             "Gossip datagrams sent.",
             s.packets_sent,
-        );
+        )?;
+        counter("registry_gossip_bytes_sent", "Gossip bytes sent.", s.bytes_sent)?;
         counter(
-            out,
-            "registry_gossip_bytes_sent_total",
-            "Gossip bytes sent.",
-            s.bytes_sent,
-        );
-        counter(
-            out,
-            "registry_gossip_send_errors_total",
+            "registry_gossip_send_errors",
             "Gossip datagrams the socket failed to send.",
             s.send_errors,
-        );
+        )?;
         counter(
-            out,
-            "registry_gossip_packets_received_total",
+            "registry_gossip_packets_received",
             "Gossip datagrams received.",
             s.packets_received,
-        );
+        )?;
         counter(
-            out,
-            "registry_gossip_bytes_received_total",
+            "registry_gossip_bytes_received",
             "Gossip bytes received.",
             s.bytes_received,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP registry_gossip_packets_dropped_total Gossip datagrams dropped, by reason."
-        );
-        let _ = writeln!(out, "# TYPE registry_gossip_packets_dropped_total counter");
-        for (reason, v) in [
+        )?;
+        let dropped = [
             ("too_large", s.dropped_too_large),
             ("bad_envelope", s.dropped_bad_envelope),
             ("unencrypted", s.dropped_unencrypted),
@@ -151,32 +146,35 @@ impl Cluster {
             ("bad_metadata", s.dropped_bad_metadata),
             ("from_self", s.dropped_from_self),
             ("rejected", s.dropped_rejected),
-        ] {
-            let _ = writeln!(
-                out,
-                "registry_gossip_packets_dropped_total{{reason=\"{reason}\"}} {v}"
-            );
-        }
+        ];
+        metrics::counter(
+            &mut enc,
+            "registry_gossip_packets_dropped",
+            "Gossip datagrams dropped, by reason.",
+            dropped.map(|(reason, v)| ([("reason", reason)], v)),
+        )?;
+        let mut counter =
+            |name: &str, help: &str, v: u64| metrics::counter(&mut enc, name, help, [(NO_LABELS, v)]);
         counter(
-            out,
-            "registry_gossip_syncs_received_total",
+            "registry_gossip_syncs_received",
             "Push-pull sync answers applied.",
             s.syncs_received,
-        );
+        )?;
         counter(
-            out,
-            "registry_gossip_id_conflicts_total",
+            "registry_gossip_id_conflicts",
             "Times another live process claimed this registry's id.",
             s.id_conflicts,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP registry_gossip_live_members Live cluster members known, this node excluded."
-        );
-        let _ = writeln!(out, "# TYPE registry_gossip_live_members gauge");
-        let _ = writeln!(out, "registry_gossip_live_members {}", s.live_members);
+        )?;
+        metrics::gauge(
+            &mut enc,
+            "registry_gossip_live_members",
+            "Live cluster members known, this node excluded.",
+            [(NO_LABELS, s.live_members)],
+        )
     }
+}
 
+impl Cluster {
     /// Leaves the cluster gracefully: every member is told, and drops this
     /// registry at once. Later calls do nothing.
     pub async fn leave(&self) {

@@ -8,7 +8,7 @@
 
 use clap::{Parser, ValueEnum};
 use registry_core::gossip::Keyring;
-use registry_core::limits::{DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMBERS_PER_GROUP};
+use registry_core::limits::{Limit, DEFAULT_MAX_GROUPS, DEFAULT_MAX_MEMBERS_PER_GROUP};
 use registry_core::ring::MAX_MEMBERS;
 use registry_core::service::check_name;
 use registry_core::{CatalogLimits, Error};
@@ -25,13 +25,7 @@ pub const DEFAULT_BIND: &str = "0.0.0.0:7370";
 pub const DEFAULT_ADDR: &str = "0.0.0.0:9800";
 /// Default HTTP/JSON address: next to the gRPC port, easy to remember.
 pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9801";
-/// Default largest key accepted by Match (64 KiB): far above any real key,
-/// small enough that a request cannot make the server hash megabytes.
-pub const DEFAULT_MAX_KEY_BYTES: usize = 64 * 1024;
-/// Default most Watch streams open at once: each costs a task and a
-/// channel (a few KiB), so 10,000 stay under ~50 MB; beyond that clients
-/// should share views.
-pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
+pub use registry_core::limits::{DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_WATCH_STREAMS};
 /// Default longest wait, when started with `--registries`, for the first
 /// sync with the cluster before serving anyway: a sync on a LAN takes a
 /// few milliseconds; 5 s covers a slow or lossy network and still starts
@@ -90,7 +84,7 @@ pub struct Flags {
     pub addr: SocketAddr,
 
     /// gRPC address clients are told to use (HOST:PORT) [default: --addr; for 0.0.0.0 the IP gossip advertises]
-    #[arg(long, env = "REGISTRY_ADVERTISE", value_parser = parse_host_port)]
+    #[arg(long, env = "REGISTRY_ADVERTISE", value_parser = parse_advertise)]
     pub advertise: Option<String>,
 
     /// Gossip addresses of other registries to join through, comma-separated (HOST:PORT,...).
@@ -109,20 +103,20 @@ pub struct Flags {
     #[arg(long = "log-format", env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Largest key accepted by Match and MatchN, in bytes.
-    #[arg(long = "max-key-bytes", env = "REGISTRY_MAX_KEY_BYTES", default_value_t = DEFAULT_MAX_KEY_BYTES, value_parser = parse_max_key_bytes)]
+    /// See [`Limit::KeyBytes`] (flag, default and help from the limits table).
+    #[arg(help = Limit::KeyBytes.describe(), long = "max-key-bytes", env = "REGISTRY_MAX_KEY_BYTES", default_value_t = DEFAULT_MAX_KEY_BYTES, value_parser = parse_max_key_bytes)]
     pub max_key_bytes: usize,
 
-    /// Most groups the registry holds; members of further groups are refused until one empties.
-    #[arg(long = "max-groups", env = "REGISTRY_MAX_GROUPS", default_value_t = DEFAULT_MAX_GROUPS, value_parser = parse_count)]
+    /// See [`Limit::Groups`] (flag, default and help from the limits table).
+    #[arg(help = Limit::Groups.describe(), long = "max-groups", env = "REGISTRY_MAX_GROUPS", default_value_t = DEFAULT_MAX_GROUPS, value_parser = parse_count)]
     pub max_groups: usize,
 
-    /// Most members in one group (at most 65536); further members are refused until one leaves.
-    #[arg(long = "max-members-per-group", env = "REGISTRY_MAX_MEMBERS_PER_GROUP", default_value_t = DEFAULT_MAX_MEMBERS_PER_GROUP, value_parser = parse_members)]
+    /// See [`Limit::MembersPerGroup`] (flag, default and help from the limits table).
+    #[arg(help = Limit::MembersPerGroup.describe(), long = "max-members-per-group", env = "REGISTRY_MAX_MEMBERS_PER_GROUP", default_value_t = DEFAULT_MAX_MEMBERS_PER_GROUP, value_parser = parse_members)]
     pub max_members_per_group: usize,
 
-    /// Most Watch streams open at once; more get RESOURCE_EXHAUSTED.
-    #[arg(long = "max-watch-streams", env = "REGISTRY_MAX_WATCH_STREAMS", default_value_t = DEFAULT_MAX_WATCH_STREAMS, value_parser = parse_count)]
+    /// See [`Limit::WatchStreams`] (flag, default and help from the limits table).
+    #[arg(help = Limit::WatchStreams.describe(), long = "max-watch-streams", env = "REGISTRY_MAX_WATCH_STREAMS", default_value_t = DEFAULT_MAX_WATCH_STREAMS, value_parser = parse_count)]
     pub max_watch_streams: usize,
 
     /// With --registries: seconds to wait for the first sync with the cluster before serving anyway; until then queries get UNAVAILABLE and health is NOT_SERVING (0: serve at once)
@@ -331,6 +325,14 @@ fn parse_host_port(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The gRPC address advertised in the registry group: a member's address
+/// (`registry_core::validate::addr`), refused here rather than at start.
+fn parse_advertise(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    registry_core::validate::addr(s).map_err(|e| e.message().to_string())?;
+    Ok(s.to_string())
+}
+
 /// A seed address: `HOST:PORT`, or empty (ignored: `REGISTRY_REGISTRIES=`
 /// means no seeds).
 fn parse_seed(s: &str) -> Result<String, String> {
@@ -486,6 +488,9 @@ mod tests {
             Some(Keyring::new([0xab; 32]).with_accepted([0xcd; 32]))
         );
         assert!(parse(&["--max-key-bytes", "0"]).is_err());
+        for bad in ["registry:0", "no-port", "a b:1"] {
+            assert!(parse(&["--advertise", bad]).is_err(), "{bad}");
+        }
         assert!(parse(&["--log-format", "xml"]).is_err());
         assert!(parse(&["--no-such-flag"]).is_err());
         let same = parse(&["--addr", "127.0.0.1:9000", "--http-addr", "127.0.0.1:9000"]).unwrap();
@@ -515,6 +520,87 @@ mod tests {
             assert!(parse(&[flag, "x"]).is_err(), "{flag} x");
         }
         assert!(parse(&["--max-members-per-group", "65537"]).is_err());
+    }
+
+    #[test]
+    fn every_limit_flag_is_the_tables() {
+        use clap::CommandFactory;
+        let cmd = Flags::command();
+        for limit in Limit::ALL {
+            let Some(flag) = limit.flag() else { continue };
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag.long))
+                .unwrap_or_else(|| panic!("{limit:?}: no flag --{}", flag.long));
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(flag.env)), "{limit:?}");
+            let default = limit.default_value().to_string();
+            assert_eq!(arg.get_default_values(), [default.as_str()], "{limit:?}");
+            let help = arg.get_help().map(ToString::to_string);
+            assert_eq!(help.as_deref(), Some(limit.describe()), "{limit:?}");
+        }
+        for arg in cmd.get_arguments() {
+            let long = arg.get_long().unwrap_or_default();
+            if long.starts_with("max-") {
+                let known = Limit::ALL
+                    .iter()
+                    .any(|l| l.flag().is_some_and(|f| f.long == long));
+                assert!(known, "--{long} is not in the limits table");
+            }
+        }
+    }
+
+    /// The rows of server/README.md's limits table, by name: the flag /
+    /// env cell and the default cell.
+    fn readme_limit_rows() -> Vec<(String, String, String)> {
+        let readme = include_str!("../README.md");
+        let section = readme.split("\n## Limits\n").nth(1).expect("## Limits");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split(" | ").map(str::trim).collect();
+                let name = cells.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+                Some((
+                    name.to_string(),
+                    cells.get(1)?.to_string(),
+                    cells.get(2)?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// `n` with a comma every three digits, as the README writes numbers.
+    fn with_commas(n: u64) -> String {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn readme_limits_table_is_the_tables() {
+        let rows = readme_limit_rows();
+        let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let labels: Vec<&str> = Limit::ALL.iter().map(|l| l.label()).collect();
+        assert_eq!(names, labels, "README limits rows, in the table's order");
+        for (limit, (_, flag_cell, default_cell)) in Limit::ALL.iter().zip(&rows) {
+            match limit.flag() {
+                Some(f) => assert_eq!(*flag_cell, format!("`--{}` / `{}`", f.long, f.env)),
+                None => assert!(flag_cell.starts_with("fixed"), "{limit:?}: {flag_cell}"),
+            }
+            let default = with_commas(limit.default_value());
+            assert!(
+                default_cell.contains(&default),
+                "{limit:?}: README says {default_cell:?}, the table {default}"
+            );
+        }
+        assert_eq!(with_commas(65_536), "65,536");
+        assert_eq!(with_commas(128), "128");
     }
 
     #[test]

@@ -6,11 +6,12 @@ use crate::api::{Api, GroupHistory};
 use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::grpc;
-use crate::http::{self, MetricsExtra};
-use crate::metrics::Metrics;
+use crate::http;
+use crate::metrics::{Metrics, RequestCollector};
 use crate::shutdown::Shutdown;
 use crate::tls::{self, Tls};
 use axum::serve::ListenerExt;
+use prometheus_client::registry::Registry;
 use registry_core::{Catalog, MemberEvent};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,7 +99,7 @@ impl Bound {
             catalog.clone(),
             history.clone(),
             settings.limits,
-            metrics,
+            metrics.clone(),
             shutdown.clone(),
         ));
         let (routes, health) = grpc::routes(api.clone()).await?;
@@ -125,17 +126,15 @@ impl Bound {
             }
         };
 
-        let extra: MetricsExtra = {
-            let cluster = cluster.clone();
-            let tls = tls.clone();
-            Arc::new(move |out: &mut String| {
-                cluster.render_metrics(out);
-                if let Some(tls) = &tls {
-                    tls.render_metrics(out);
-                }
-            })
-        };
-        let router = http::router(api.clone(), Some(extra));
+        // One registry of collectors, each reading its atomics at scrape
+        // time: requests and catalog, gossip, TLS handshakes.
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(RequestCollector::new(metrics, api.catalog().clone())));
+        registry.register_collector(Box::new(cluster.clone()));
+        if let Some(tls) = &tls {
+            registry.register_collector(Box::new(tls.clone()));
+        }
+        let router = http::router(api.clone(), Arc::new(registry));
         let http_shutdown = shutdown.wait();
         let http_task = match &tls {
             Some(tls) => tokio::spawn(serve_http(

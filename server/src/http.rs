@@ -14,33 +14,32 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use prometheus_client::registry::Registry;
 use registry_core::{Error, Service};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
 use tonic::{Code, Status};
 
-/// Extra text appended to `/metrics` by other parts of the server (gossip).
-pub type MetricsExtra = Arc<dyn Fn(&mut String) + Send + Sync>;
-
 #[derive(Clone)]
 struct HttpState {
     api: Arc<Api>,
-    extra: Option<MetricsExtra>,
+    metrics: Arc<Registry>,
 }
 
-/// The HTTP router over `api`; `extra` appends more metrics to `/metrics`.
-pub fn router(api: Arc<Api>, extra: Option<MetricsExtra>) -> Router {
+/// The HTTP router over `api`; `/metrics` encodes the collectors of
+/// `metrics`.
+pub fn router(api: Arc<Api>, metrics: Arc<Registry>) -> Router {
     Router::new()
         .route("/v1/match", get(get_match))
         .route("/v1/match_n", get(get_match_n))
         .route("/v1/members", get(get_members))
         .route("/v1/groups", get(get_groups))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(get_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(HttpState { api, extra })
+        .with_state(HttpState { api, metrics })
 }
 
 /// The JSON form of a service (same field names as `registry.v1.Service`).
@@ -129,16 +128,12 @@ async fn healthz(State(st): State<HttpState>) -> Response {
     }
 }
 
-async fn metrics(State(st): State<HttpState>) -> Response {
-    let mut out = String::with_capacity(4096);
-    st.api.metrics().render(st.api.catalog(), &mut out);
-    if let Some(extra) = &st.extra {
-        extra(&mut out);
-    }
+async fn get_metrics(State(st): State<HttpState>) -> Response {
+    let text = crate::metrics::encode(&st.metrics);
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        out,
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        text,
     )
         .into_response()
 }

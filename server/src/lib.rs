@@ -11,7 +11,8 @@
 //! - [`api`]: the queries both front doors answer, checks in one place
 //! - [`grpc`], [`http`]: the two front doors
 //! - [`errors`]: core errors → gRPC codes → HTTP statuses, in one place
-//! - [`metrics`]: counters and histograms for `/metrics`
+//! - [`metrics`]: counters and histograms, and the one collector registry
+//!   encoded at `/metrics` (prometheus-client)
 //! - [`cli`]: the `registry` command-line client
 //! - [`tls`]: TLS for both listeners, with counted handshake failures
 #![warn(missing_docs)]

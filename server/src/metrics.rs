@@ -1,16 +1,36 @@
-//! Request counters and latency histograms, rendered in the Prometheus text
-//! format at `/metrics`.
+//! Request counters and latency histograms, and the `/metrics` exposition.
 //!
 //! Lock-free: every method has a fixed slot of atomics, so recording a
-//! request costs a few relaxed atomic adds and never waits.
+//! request costs a few relaxed atomic adds and never waits. Nothing is
+//! copied into metric objects on the request path: at scrape time one
+//! prometheus-client [`Registry`] asks its collectors (these request and
+//! catalog metrics, gossip in `cluster.rs`, TLS in `tls.rs`) to encode
+//! what their atomics hold, in the Prometheus text format (version 0.0.4,
+//! [`CONTENT_TYPE`]). Names, label escaping and number formatting are the
+//! crate's; [`counter`] and [`gauge`] are the only ways to write a sample.
 
 use crate::errors::code_name;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeLabelSet};
+use prometheus_client::encoding::{EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
 use registry_core::limits::LimitCounters;
-use registry_core::{Catalog, Limit};
-use std::fmt::Write as _;
+use registry_core::{Catalog, GroupSnapshot, Limit};
+use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::Code;
+
+/// The `Content-Type` of `/metrics`: Prometheus text format 0.0.4.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// The latency histogram's name (its samples add `_bucket`, `_sum`, `_count`).
+const DURATION: &str = "registry_request_duration_seconds";
 
 /// Every method counted, over both front doors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +117,7 @@ impl MethodStats {
 }
 
 /// The server's own metrics; the catalog and gossip parts are read at
-/// render time.
+/// scrape time.
 pub struct Metrics {
     methods: Vec<MethodStats>,
     watch_streams: AtomicI64,
@@ -166,123 +186,233 @@ impl Metrics {
         self.limits.get(limit) + catalog.limit_rejections().get(limit)
     }
 
-    /// Appends the request and catalog metrics in Prometheus text format.
+    /// Appends the request and catalog metrics in Prometheus text format
+    /// (what `/metrics` shows of them).
     pub fn render(&self, catalog: &Catalog, out: &mut String) {
-        let groups = catalog.groups();
-        let _ = writeln!(
-            out,
-            "# HELP registry_groups Groups that have at least one member."
-        );
-        let _ = writeln!(out, "# TYPE registry_groups gauge");
-        let _ = writeln!(out, "registry_groups {}", groups.len());
-        let _ = writeln!(out, "# HELP registry_members Members per group.");
-        let _ = writeln!(out, "# TYPE registry_members gauge");
-        for g in &groups {
-            let _ = writeln!(
-                out,
-                "registry_members{{group=\"{}\"}} {}",
-                escape(g.group()),
-                g.members().len()
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP registry_ring_version Version of each group's ring snapshot on this server."
-        );
-        let _ = writeln!(out, "# TYPE registry_ring_version gauge");
-        for g in &groups {
-            let _ = writeln!(
-                out,
-                "registry_ring_version{{group=\"{}\"}} {}",
-                escape(g.group()),
-                g.version()
-            );
-        }
-        let _ = writeln!(out, "# HELP registry_watch_streams Watch streams open now.");
-        let _ = writeln!(out, "# TYPE registry_watch_streams gauge");
-        let _ = writeln!(out, "registry_watch_streams {}", self.watch_streams());
-        let _ = writeln!(
-            out,
-            "# HELP registry_limit_rejections_total Requests and membership events refused by a limit."
-        );
-        let _ = writeln!(out, "# TYPE registry_limit_rejections_total counter");
-        for limit in Limit::ALL {
-            let _ = writeln!(
-                out,
-                "registry_limit_rejections_total{{limit=\"{}\"}} {}",
-                limit.label(),
-                self.limit_rejections(catalog, limit)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP registry_members_waiting Members refused by a count limit, admitted when room frees."
-        );
-        let _ = writeln!(out, "# TYPE registry_members_waiting gauge");
-        let _ = writeln!(out, "registry_members_waiting {}", catalog.waiting());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.scrape(catalog)));
+        out.push_str(&encode(&registry));
+    }
 
-        let _ = writeln!(
-            out,
-            "# HELP registry_requests_total Requests answered, by method and status code."
-        );
-        let _ = writeln!(out, "# TYPE registry_requests_total counter");
-        for m in Method::ALL {
-            let (transport, method) = m.labels();
-            for (c, n) in self.stats(m).by_code.iter().enumerate() {
-                let n = n.load(Ordering::Relaxed);
-                if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "registry_requests_total{{transport=\"{transport}\",method=\"{method}\",code=\"{}\"}} {n}",
-                        code_name(Code::from_i32(c as i32))
-                    );
+    /// Reads every counter once, for one scrape.
+    fn scrape(&self, catalog: &Catalog) -> Scrape {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Scrape {
+            groups: catalog.groups(),
+            watch_streams: self.watch_streams(),
+            rejections: Limit::ALL.map(|l| (l, self.limit_rejections(catalog, l))),
+            waiting: catalog.waiting() as u64,
+            methods: Method::ALL.map(|m| {
+                let s = self.stats(m);
+                MethodScrape {
+                    method: m,
+                    by_code: s.by_code.each_ref().map(load),
+                    buckets: s.buckets.each_ref().map(load),
+                    sum_nanos: load(&s.sum_nanos),
+                    count: load(&s.count),
                 }
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP registry_request_duration_seconds Time to answer a request."
-        );
-        let _ = writeln!(out, "# TYPE registry_request_duration_seconds histogram");
-        for m in Method::ALL {
-            let (transport, method) = m.labels();
-            let s = self.stats(m);
-            let count = s.count.load(Ordering::Relaxed);
-            if count == 0 {
-                continue;
-            }
-            let labels = format!("transport=\"{transport}\",method=\"{method}\"");
-            let mut cumulative = 0;
-            for (b, n) in BUCKETS.iter().zip(&s.buckets) {
-                cumulative += n.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "registry_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "registry_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-            );
-            let sum = s.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "registry_request_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "registry_request_duration_seconds_count{{{labels}}} {count}");
+            }),
         }
     }
 }
 
-/// Escapes a label value: backslash, double quote and newline.
-pub fn escape(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
+/// The collector of the request and catalog metrics, registered in the
+/// `/metrics` registry.
+pub struct RequestCollector {
+    metrics: Arc<Metrics>,
+    catalog: Arc<Catalog>,
+}
+
+impl RequestCollector {
+    /// Reads `metrics` and `catalog` at each scrape.
+    pub fn new(metrics: Arc<Metrics>, catalog: Arc<Catalog>) -> Self {
+        RequestCollector { metrics, catalog }
+    }
+}
+
+impl fmt::Debug for RequestCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for RequestCollector {
+    fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
+        self.metrics.scrape(&self.catalog).encode(encoder)
+    }
+}
+
+/// One method's counters as read for a scrape.
+struct MethodScrape {
+    method: Method,
+    by_code: [u64; CODES],
+    buckets: [u64; BUCKETS.len()],
+    sum_nanos: u64,
+    count: u64,
+}
+
+/// Every request and catalog value of one scrape.
+struct Scrape {
+    groups: Vec<Arc<GroupSnapshot>>,
+    watch_streams: i64,
+    rejections: [(Limit, u64); Limit::ALL.len()],
+    waiting: u64,
+    methods: [MethodScrape; Method::ALL.len()],
+}
+
+impl fmt::Debug for Scrape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scrape").finish_non_exhaustive()
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let groups = &self.groups;
+        gauge(
+            &mut enc,
+            "registry_groups",
+            "Groups that have at least one member.",
+            [(NO_LABELS, groups.len() as u64)],
+        )?;
+        gauge(
+            &mut enc,
+            "registry_members",
+            "Members per group.",
+            groups
+                .iter()
+                .map(|g| ([("group", g.group())], g.members().len() as u64)),
+        )?;
+        gauge(
+            &mut enc,
+            "registry_ring_version",
+            "Version of each group's ring snapshot on this server.",
+            groups.iter().map(|g| ([("group", g.group())], g.version())),
+        )?;
+        gauge(
+            &mut enc,
+            "registry_watch_streams",
+            "Watch streams open now.",
+            [(NO_LABELS, self.watch_streams)],
+        )?;
+        counter(
+            &mut enc,
+            "registry_limit_rejections",
+            "Requests and membership events refused by a limit.",
+            self.rejections.iter().map(|(l, n)| ([("limit", l.label())], *n)),
+        )?;
+        gauge(
+            &mut enc,
+            "registry_members_waiting",
+            "Members refused by a count limit, admitted when room frees.",
+            [(NO_LABELS, self.waiting)],
+        )?;
+        counter(
+            &mut enc,
+            "registry_requests",
+            "Requests answered, by method and status code.",
+            self.methods.iter().flat_map(|m| {
+                let (transport, method) = m.method.labels();
+                let by_code = m.by_code.iter().enumerate().filter(|(_, n)| **n > 0);
+                by_code.map(move |(c, n)| {
+                    let code = code_name(Code::from_i32(c as i32));
+                    ([("transport", transport), ("method", method), ("code", code)], *n)
+                })
+            }),
+        )?;
+        self.encode_durations(&mut enc)
+    }
+}
+
+impl Scrape {
+    fn encode_durations(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
+        let mut metric =
+            enc.encode_descriptor(DURATION, "Time to answer a request.", None, MetricType::Histogram)?;
+        for m in self.methods.iter().filter(|m| m.count > 0) {
+            let (transport, method) = m.method.labels();
+            let labels = [("transport", transport), ("method", method)];
+            let buckets: Vec<(f64, u64)> = BUCKETS.iter().copied().zip(m.buckets).collect();
+            let sum = m.sum_nanos as f64 / 1e9;
+            metric
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(sum, m.count, &buckets, None)?;
+        }
+        Ok(())
+    }
+}
+
+/// The label set of a sample without labels.
+pub const NO_LABELS: [(&str, &str); 0] = [];
+
+/// Writes the counter family `name` (the encoder adds `_total`) with one
+/// sample per `(labels, value)`.
+pub fn counter<L: EncodeLabelSet>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, u64)>,
+) -> fmt::Result {
+    let mut metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in samples {
+        ConstCounter::new(v).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Writes the gauge family `name` with one sample per `(labels, value)`.
+pub fn gauge<L: EncodeLabelSet, V: prometheus_client::encoding::EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, V)>,
+) -> fmt::Result {
+    let mut metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in samples {
+        ConstGauge::new(v).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Encodes every collector of `registry` in the Prometheus text format
+/// ([`CONTENT_TYPE`]), the body of `/metrics`.
+pub fn encode(registry: &Registry) -> String {
+    let mut text = String::with_capacity(4096);
+    // Writing into a String cannot fail, and no collector fails.
+    let _ = prometheus_text::encode(&mut text, registry);
+    decimal_le(text)
+}
+
+/// Writes the latency buckets' `le` as they have been served from the
+/// start, in decimal (`le="0.00005"`), where the encoder writes bounds
+/// below 1e-4 as Go does (`le="5e-05"`): a Prometheus 2 server keeps a
+/// label's text as scraped, so a new spelling would start new series and
+/// break every query naming the old one. Prometheus 3 reads both as the
+/// same number.
+fn decimal_le(text: String) -> String {
+    let prefix = format!("{DURATION}_bucket{{");
+    if !text.contains(&prefix) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let bound = line
+            .strip_prefix(&prefix)
+            .and_then(|_| line.rfind("le=\""))
+            .map(|at| at + "le=\"".len())
+            .and_then(|start| Some((start, start + line[start..].find('"')?)));
+        match bound {
+            Some((start, end)) => match line[start..end].parse::<f64>() {
+                Ok(v) if v.is_finite() => {
+                    out.push_str(&line[..start]);
+                    out.push_str(&v.to_string());
+                    out.push_str(&line[end..]);
+                }
+                _ => out.push_str(line),
+            },
+            None => out.push_str(line),
         }
     }
-    s
+    out
 }
 
 #[cfg(test)]
@@ -325,5 +455,30 @@ mod tests {
         m.render(&catalog, &mut again);
         assert!(again.contains("registry_limit_rejections_total{limit=\"watch_streams\"} 1"));
         assert!(again.contains("registry_members_waiting 0"));
+    }
+
+    #[test]
+    fn bucket_bounds_keep_their_decimal_spelling() {
+        let m = Metrics::new();
+        m.record(Method::Groups, Code::Ok, Duration::from_secs(2));
+        let mut out = String::new();
+        m.render(&Catalog::new(), &mut out);
+        let les: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("registry_request_duration_seconds_bucket{"))
+            .map(|l| l.split("le=\"").nth(1).unwrap().split('"').next().unwrap())
+            .collect();
+        assert_eq!(
+            les,
+            [
+                "0.000025", "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+                "0.05", "0.25", "1", "+Inf"
+            ]
+        );
+        // A sample value is a number to every parser: the encoder's "2.0"
+        // (today's text wrote "2") reads the same.
+        assert!(out.contains("registry_request_duration_seconds_sum{transport=\"grpc\",method=\"registry.v1.Registry/Groups\"} 2.0\n"));
+        assert!(out.contains("registry_request_duration_seconds_bucket{transport=\"grpc\",method=\"registry.v1.Registry/Groups\",le=\"1\"} 0\n"));
+        assert!(out.contains("# TYPE registry_requests_total counter\n"));
     }
 }

@@ -9,7 +9,9 @@
 //! instead of vanishing inside a server library. Handshakes run in their own
 //! tasks, so a slow or silent client never holds up the accept loop.
 
-use std::fmt::Write as _;
+use crate::metrics;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -152,27 +154,22 @@ impl Tls {
         }
     }
 
-    /// Appends `registry_tls_handshake_failures_total` in Prometheus text
-    /// format.
-    pub fn render_metrics(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP registry_tls_handshake_failures_total TLS handshakes that failed or timed out (plain-text client, missing or untrusted client certificate...)."
-        );
-        let _ = writeln!(out, "# TYPE registry_tls_handshake_failures_total counter");
-        for l in [Listener::Grpc, Listener::Http] {
-            let _ = writeln!(
-                out,
-                "registry_tls_handshake_failures_total{{listener=\"{}\"}} {}",
-                l.name(),
-                self.handshake_failures(l)
-            );
-        }
-    }
-
     fn failed(&self, listener: Listener, peer: SocketAddr, error: &dyn std::fmt::Display) {
         self.failures[listener as usize].fetch_add(1, Ordering::Relaxed);
         tracing::debug!(listener = listener.name(), %peer, %error, "TLS handshake failed");
+    }
+}
+
+/// `registry_tls_handshake_failures_total{listener}` of `/metrics`, read
+/// at each scrape.
+impl Collector for Tls {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        metrics::counter(
+            &mut enc,
+            "registry_tls_handshake_failures",
+            "TLS handshakes that failed or timed out (plain-text client, missing or untrusted client certificate...).",
+            [Listener::Grpc, Listener::Http].map(|l| ([("listener", l.name())], self.handshake_failures(l))),
+        )
     }
 }
 

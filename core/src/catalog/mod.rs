@@ -33,9 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
 
-/// Most refused members remembered to be admitted when room frees; one
-/// refused beyond this is admitted only when it announces itself again.
-pub const MAX_WAITING: usize = 16_384;
+pub use crate::limits::MAX_WAITING;
 
 /// One group's members and their total weight (kept for the ring's cap).
 #[derive(Default)]

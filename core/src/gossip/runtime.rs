@@ -1,25 +1,50 @@
-//! The tokio driver: one task owns a [`Machine`], a UDP socket and the timers.
+//! The tokio driver: one task drives a [`Machine`], a UDP socket and the
+//! timers.
+//!
+//! The machine's view is the node's member list: the handle's getters read
+//! it under the same lock the task holds while it feeds the machine an
+//! input and sends the events that input produced. So [`GossipNode::members`]
+//! always equals the events sent so far, and [`GossipNode::subscribe`]
+//! (members and a receiver taken under that lock) has no gap and no
+//! duplicate. Datagrams go out after the lock is released.
 
 use super::config::GossipConfig;
 use super::identity::NodeId;
 use super::keyring::Keyring;
-use super::machine::{Machine, MachineTimer};
+use super::machine::{Machine, MachineTimer, Output};
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
 use crate::service::{MemberEvent, Service};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// State the task publishes for the handle's synchronous getters.
+/// The machine and the event channel, shared by the task and the handle.
 struct Shared {
-    members: Mutex<BTreeMap<String, Service>>,
+    /// Locked for each input together with the sending of its events.
+    machine: Mutex<Machine>,
     events: broadcast::Sender<MemberEvent>,
-    stats: Mutex<(GossipStats, Vec<SocketAddr>)>,
+    /// Datagrams the socket refused (the machine only counts its own).
+    send_errors: AtomicU64,
+}
+
+impl Shared {
+    /// Feeds the machine one input, sends the events it produced (under
+    /// the same lock) and returns the rest of its output.
+    fn step<R>(&self, input: impl FnOnce(&mut Machine) -> R) -> (R, Output) {
+        let mut machine = lock(&self.machine);
+        let r = input(&mut machine);
+        let mut out = machine.drain();
+        for ev in out.events.drain(..) {
+            let _ = self.events.send(ev);
+        }
+        (r, out)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,21 +115,21 @@ impl GossipNode {
         machine.set_seeds(seeds);
         let (events, _) = broadcast::channel(config.event_capacity);
         let shared = Arc::new(Shared {
-            members: Mutex::new(BTreeMap::new()),
+            machine: Mutex::new(machine),
             events,
-            stats: Mutex::new((GossipStats::default(), Vec::new())),
+            send_errors: AtomicU64::new(0),
         });
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
         let mut driver = Driver {
             socket,
             timers: BTreeMap::new(),
             seq: 0,
-            send_errors: 0,
             shared: shared.clone(),
             config,
         };
-        driver.flush(&mut machine).await;
-        let task = tokio::spawn(driver.run(machine, cmd_rx));
+        let ((), out) = shared.step(|_| ());
+        driver.flush(out).await;
+        let task = tokio::spawn(driver.run(cmd_rx));
         tracing::info!(%local_addr, %identity, "gossip: node started");
         Ok(GossipNode {
             shared,
@@ -127,15 +152,14 @@ impl GossipNode {
     /// taken atomically: applying the snapshot then the events loses
     /// nothing. The way to feed a catalog (and to resync after a lag).
     pub fn subscribe(&self) -> (Vec<Service>, broadcast::Receiver<MemberEvent>) {
-        let members = lock(&self.shared.members);
-        let rx = self.shared.events.subscribe();
-        (members.values().cloned().collect(), rx)
+        let machine = lock(&self.shared.machine);
+        (machine.members(), self.shared.events.subscribe())
     }
 
     /// Live members with full metadata, sorted by id, this node included
     /// (until it leaves).
     pub fn members(&self) -> Vec<Service> {
-        lock(&self.shared.members).values().cloned().collect()
+        lock(&self.shared.machine).members()
     }
 
     /// Changes this node's metadata at runtime (weight, addr, tags, group;
@@ -179,14 +203,16 @@ impl GossipNode {
 
     /// Packet and membership counters.
     pub fn stats(&self) -> GossipStats {
-        lock(&self.shared.stats).0.clone()
+        let mut stats = lock(&self.shared.machine).stats();
+        stats.send_errors += self.shared.send_errors.load(Ordering::Relaxed);
+        stats
     }
 
     /// Other live processes that claim this node's service id (empty when
     /// all is well). Every node keeps the newest start, so the cluster does
     /// not flap; the duplicate should be stopped.
     pub fn conflicts(&self) -> Vec<SocketAddr> {
-        lock(&self.shared.stats).1.clone()
+        lock(&self.shared.machine).conflicts()
     }
 
     /// The address the UDP socket is bound to (the real port when bound to 0).
@@ -236,67 +262,85 @@ struct Driver {
     socket: UdpSocket,
     timers: BTreeMap<(Instant, u64), MachineTimer>,
     seq: u64,
-    send_errors: u64,
     shared: Arc<Shared>,
     config: GossipConfig,
 }
 
 impl Driver {
-    async fn run(mut self, mut machine: Machine, mut cmd_rx: mpsc::UnboundedReceiver<Command>) {
+    async fn run(mut self, mut cmd_rx: mpsc::UnboundedReceiver<Command>) {
         let mut buf = vec![0u8; 65_536];
         loop {
             // The machine always has its repair tick pending.
             let wake = self.timers.keys().next().map_or_else(Instant::now, |k| k.0);
-            tokio::select! {
+            let out = tokio::select! {
                 biased;
                 cmd = cmd_rx.recv() => match cmd {
                     Some(Command::Update(s, tx)) => {
-                        let r = machine.update(s);
-                        self.flush(&mut machine).await;
+                        let (r, out) = self.shared.step(|m| m.update(s));
+                        self.flush(out).await;
                         let _ = tx.send(r);
+                        continue;
                     }
                     Some(Command::Leave(tx)) => {
-                        let r = machine.leave();
-                        self.flush(&mut machine).await;
+                        let (r, out) = self.shared.step(Machine::leave);
+                        self.flush(out).await;
                         let _ = tx.send(r);
                         tracing::info!("gossip: left the cluster");
                         return;
                     }
                     Some(Command::SetKeyring(k, tx)) => {
-                        machine.set_keyring(k);
+                        let ((), out) = self.shared.step(|m| m.set_keyring(k));
                         let _ = tx.send(());
+                        out
                     }
                     None => return,
                 },
                 r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => machine.handle_packet(from, &buf[..n]),
+                    Ok((n, from)) => self.shared.step(|m| m.handle_packet(from, &buf[..n])).1,
                     // e.g. ICMP port unreachable surfacing on some platforms
-                    Err(e) => tracing::trace!(error = %e, "gossip: recv error"),
-                },
-                _ = tokio::time::sleep_until(wake) => {
-                    let now = Instant::now();
-                    while let Some(entry) = self.timers.first_entry() {
-                        if entry.key().0 > now {
-                            break;
-                        }
-                        let timer = entry.remove();
-                        if let MachineTimer::Announce(_) = timer {
-                            // Seeds are names: re-resolved before each announce.
-                            machine.set_seeds(resolve(&self.config.seeds).await);
-                        }
-                        machine.handle_timer(timer);
+                    Err(e) => {
+                        tracing::trace!(error = %e, "gossip: recv error");
+                        continue;
                     }
-                }
-            }
-            self.flush(&mut machine).await;
+                },
+                _ = tokio::time::sleep_until(wake) => self.fire_due().await,
+            };
+            self.flush(out).await;
         }
     }
 
-    async fn flush(&mut self, machine: &mut Machine) {
-        let out = machine.drain();
+    /// Hands every due timer to the machine.
+    async fn fire_due(&mut self) -> Output {
+        let now = Instant::now();
+        let mut out = Output::default();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            // Seeds are names: re-resolved before each announce.
+            let seeds = match timer {
+                MachineTimer::Announce(_) => Some(resolve(&self.config.seeds).await),
+                _ => None,
+            };
+            let ((), more) = self.shared.step(|m| {
+                if let Some(seeds) = seeds {
+                    m.set_seeds(seeds);
+                }
+                m.handle_timer(timer);
+            });
+            out.packets.extend(more.packets);
+            out.timers.extend(more.timers);
+        }
+        out
+    }
+
+    /// Sends the datagrams and schedules the timers of `out` (its events
+    /// are sent already).
+    async fn flush(&mut self, out: Output) {
         for (to, data) in out.packets {
             if let Err(e) = self.socket.send_to(&data, to).await {
-                self.send_errors += 1;
+                self.shared.send_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::trace!(%to, error = %e, "gossip: send failed");
             }
         }
@@ -305,22 +349,5 @@ impl Driver {
             self.seq += 1;
             self.timers.insert((now + after, self.seq), t);
         }
-        if !out.events.is_empty() {
-            let mut members = lock(&self.shared.members);
-            for ev in out.events {
-                match &ev {
-                    MemberEvent::Joined(s) | MemberEvent::Updated(s) => {
-                        members.insert(s.id.clone(), s.clone());
-                    }
-                    MemberEvent::Left(s) | MemberEvent::Failed(s) => {
-                        members.remove(&s.id);
-                    }
-                }
-                let _ = self.shared.events.send(ev);
-            }
-        }
-        let mut stats = machine.stats();
-        stats.send_errors += self.send_errors;
-        *lock(&self.shared.stats) = (stats, machine.conflicts());
     }
 }

@@ -239,8 +239,8 @@ static void test_ring_bad_input(void) {
   EXPECT_ERR(registry_ring_new(bad_utf8, NULL, 2, &r), REGISTRY_INVALID_ARGUMENT, "ids[1] is not valid UTF-8");
   EXPECT_ERR(registry_ring_new(empty, NULL, 1, &r), REGISTRY_INVALID_ARGUMENT, "ids[0] is empty");
   EXPECT_ERR(registry_ring_new(dup, NULL, 3, &r), REGISTRY_INVALID_ARGUMENT, "duplicate id \"a\"");
-  EXPECT_ERR(registry_ring_new(ids, w0, 3, &r), REGISTRY_INVALID_ARGUMENT, "weights[1] = 0 is out of range");
-  EXPECT_ERR(registry_ring_new(ids, wbig, 3, &r), REGISTRY_INVALID_ARGUMENT, "weights[1] = 1001 is out of range");
+  EXPECT_ERR(registry_ring_new(ids, w0, 3, &r), REGISTRY_INVALID_ARGUMENT, "weights[1]: weight 0 is out of range");
+  EXPECT_ERR(registry_ring_new(ids, wbig, 3, &r), REGISTRY_INVALID_ARGUMENT, "weights[1]: weight 1001 is out of range");
   CHECK(r == NULL);
 
   /* An empty ring builds, and owns no key. */

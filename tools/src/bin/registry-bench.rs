@@ -2,8 +2,9 @@
 //!
 //! Registers a few services in a group through gossip (optional), then
 //! measures gRPC `Match` at several concurrencies (requests per second,
-//! p50 and p99 latency) and HTTP `/v1/match` requests per second, and
-//! reads the server's RSS from /proc when given its pid. Prints a Markdown
+//! p50 and p99 latency) and HTTP `/v1/match` requests per second; given
+//! the server's pid, it reads the server's RSS and its CPU time per
+//! request (user + system over the run, from /proc). Prints a Markdown
 //! table for BENCHMARKS.md. Build it with `--release`; run it on loopback
 //! only.
 //!
@@ -16,7 +17,7 @@ use clap::Parser;
 use registry_core::registration::{Registration, RegistrationConfig};
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::v1::{MatchRequest, MembersRequest};
-use registry_tools::load::{rss_kib, summarize};
+use registry_tools::load::{cpu_time, rss_kib, summarize};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
@@ -119,8 +120,9 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
 
     let duration = Duration::from_secs(flags.duration);
-    println!("| what | concurrency | requests/s | p50 | p99 |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| what | concurrency | requests/s | p50 | p99 | server CPU per request |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let cpu = |pid: Option<u32>| pid.and_then(cpu_time);
     for &c in &flags.concurrency {
         let c = c.max(1);
         let connections = c.div_ceil(flags.per_connection.max(1));
@@ -128,17 +130,21 @@ async fn run(flags: Flags) -> Result<(), String> {
         for _ in 0..connections {
             channels.push(endpoint.connect().await.map_err(|e| e.to_string())?);
         }
+        let before = cpu(flags.server_pid);
         let (rps, p50, p99) = grpc_match(&channels, &flags.group, c, duration).await?;
-        println!("| gRPC Match | {c} | {rps:.0} | {p50:?} | {p99:?} |");
+        let per = per_request(before, cpu(flags.server_pid), rps * duration.as_secs_f64());
+        println!("| gRPC Match | {c} | {rps:.0} | {p50:?} | {p99:?} | {per} |");
     }
     if let Some(http) = flags.http {
         for &c in &flags.concurrency {
             let group = flags.group.clone();
+            let before = cpu(flags.server_pid);
             let (rps, p50, p99) =
                 tokio::task::spawn_blocking(move || http_match(http, &group, c.max(1), duration))
                     .await
                     .map_err(|e| e.to_string())??;
-            println!("| HTTP /v1/match | {c} | {rps:.0} | {p50:?} | {p99:?} |");
+            let per = per_request(before, cpu(flags.server_pid), rps * duration.as_secs_f64());
+            println!("| HTTP /v1/match | {c} | {rps:.0} | {p50:?} | {p99:?} | {per} |");
         }
     }
     if let Some(rss) = flags.server_pid.and_then(rss_kib) {
@@ -148,6 +154,17 @@ async fn run(flags: Flags) -> Result<(), String> {
         let _ = r.stop().await;
     }
     Ok(())
+}
+
+/// The server's CPU time between two readings divided by `requests`, in
+/// microseconds; "-" without a `--server-pid`.
+fn per_request(before: Option<Duration>, after: Option<Duration>, requests: f64) -> String {
+    match (before, after) {
+        (Some(b), Some(a)) if requests > 0.0 => {
+            format!("{:.1} µs", a.saturating_sub(b).as_secs_f64() * 1e6 / requests)
+        }
+        _ => "-".to_string(),
+    }
 }
 
 /// `c` tasks sending Match back to back for `duration`.

@@ -4,41 +4,20 @@
 //! only hand the seeds over ([`Machine::set_seeds`]) and fire the timer.
 
 use super::{Machine, MachineTimer};
-use crate::gossip::config::GossipConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Seeds and the announce timer's state.
+#[derive(Default)]
 pub(super) struct Announcer {
     seeds: Vec<SocketAddr>,
     /// Round-robin position among the seeds.
     rr: usize,
-    join_every: Duration,
-    reannounce_every: Duration,
     /// Only the timer of this generation counts (a reschedule replaces it).
     gen: u64,
-    /// Delay of the current timer.
-    scheduled: Duration,
-    /// Time waited since the last announce, timers before the current one.
-    waited: Duration,
-    /// Repair tick of the last announce (for rescheduling on going
-    /// alone); `None` until the first, which is due at once.
+    /// Repair tick of the last announce; `None` until the first, which is
+    /// due at once.
     last_tick: Option<u64>,
-}
-
-impl Announcer {
-    pub(super) fn new(config: &GossipConfig) -> Announcer {
-        Announcer {
-            seeds: Vec::new(),
-            rr: 0,
-            join_every: config.join_retry_interval,
-            reannounce_every: config.reannounce_interval,
-            gen: 0,
-            scheduled: Duration::ZERO,
-            waited: Duration::ZERO,
-            last_tick: None,
-        }
-    }
 }
 
 impl Machine {
@@ -57,16 +36,29 @@ impl Machine {
     pub(super) fn schedule_announce(&mut self, after: Duration) {
         let a = &mut self.announcer;
         a.gen += 1;
-        a.scheduled = after;
         self.out.timers.push((after, MachineTimer::Announce(a.gen)));
     }
 
+    /// The announce period now: `join_retry_interval` while alone,
+    /// `reannounce_interval` while connected.
     fn announce_every(&self) -> Duration {
         if self.is_alone() {
-            self.announcer.join_every
+            self.config.join_retry_interval
         } else {
-            self.announcer.reannounce_every
+            self.config.reannounce_interval
         }
+    }
+
+    /// Time since the last announce (since start before the first), in
+    /// whole repair ticks.
+    fn since_announce(&self) -> Duration {
+        let ticks = self
+            .clock
+            .tick
+            .saturating_sub(self.announcer.last_tick.unwrap_or(0));
+        self.clock
+            .every
+            .saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX))
     }
 
     /// The announce timer of generation `gen` is due.
@@ -74,11 +66,12 @@ impl Machine {
         if gen != self.announcer.gen || self.left {
             return;
         }
-        self.announcer.waited += self.announcer.scheduled;
-        let every = self.announce_every();
-        if self.announcer.last_tick.is_some() && self.announcer.waited < every {
+        // The repair tick may trail this timer by up to one tick: within
+        // one tick of the period counts as due.
+        let left = self.announce_every().saturating_sub(self.since_announce());
+        if self.announcer.last_tick.is_some() && left > self.clock.every {
             // Connected since the timer was set: wait out the longer period.
-            self.schedule_announce(every - self.announcer.waited);
+            self.schedule_announce(left);
             return;
         }
         let seeds = self.announcer.seeds.clone();
@@ -89,7 +82,6 @@ impl Machine {
             let pick = self.announcer.rr % seeds.len();
             self.announce(&seeds[pick..][..1]);
         }
-        self.announcer.waited = Duration::ZERO;
         self.announcer.last_tick = Some(self.clock.tick);
         self.schedule_announce(self.announce_every());
     }
@@ -100,16 +92,10 @@ impl Machine {
         if self.left {
             return;
         }
-        let ticks = self
-            .clock
-            .tick
-            .saturating_sub(self.announcer.last_tick.unwrap_or(0));
-        let since = self
-            .clock
-            .every
-            .saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
-        // The timer adds its own delay to `waited` when it fires.
-        self.announcer.waited = since;
-        self.schedule_announce(self.announcer.join_every.saturating_sub(since));
+        let after = self
+            .config
+            .join_retry_interval
+            .saturating_sub(self.since_announce());
+        self.schedule_announce(after);
     }
 }

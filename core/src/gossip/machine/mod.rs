@@ -115,6 +115,8 @@ impl Clock {
 
 /// The gossip state machine of one member. See the module docs.
 pub struct Machine {
+    /// The settings it was started with (the keyring in use is `keyring`).
+    config: GossipConfig,
     foca: FocaT,
     fout: FocaOut,
     out: Output,
@@ -171,7 +173,8 @@ impl Machine {
             view: view::View::default(),
             hold: hold::FailureHold::new(clock.ticks(config.failure_hold)),
             conflicts: conflict::Conflicts::default(),
-            announcer: announce::Announcer::new(config),
+            announcer: announce::Announcer::default(),
+            config: config.clone(),
             clock,
         };
         m.broadcast_local()?;
