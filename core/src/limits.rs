@@ -60,6 +60,12 @@ pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
 const _: () = assert!(DEFAULT_MAX_MEMBERS_PER_GROUP <= MAX_MEMBERS);
 const _: () = assert!(DEFAULT_MAX_MEMBERS_PER_GROUP as u64 <= MAX_TOTAL_WEIGHT);
 
+/// Default ring-memory budget of a registry, in MiB: the bytes of every
+/// group's ring together. A ring holds at most ~31 KB per member whatever
+/// the weights, so 1 GiB holds over 30,000 members, or 10,000 one-member
+/// groups of any weight (300 MB); a flood beyond it is refused.
+pub const DEFAULT_MAX_RING_MEMORY_MIB: usize = 1024;
+
 /// Most refused members a catalog remembers, to admit when room frees;
 /// one refused beyond this is admitted only when it announces itself again.
 pub const MAX_WAITING: usize = 16_384;
@@ -84,6 +90,9 @@ pub enum Limit {
     RingWeight,
     /// A Watch stream while the server has its maximum open.
     WatchStreams,
+    /// A member whose group's ring would take the registry's rings over
+    /// [`CatalogLimits::max_ring_memory`] bytes.
+    RingMemory,
 }
 
 /// The server flag that sets a limit, and its environment variable.
@@ -109,6 +118,16 @@ pub struct LimitSpec {
     pub doc: &'static str,
 }
 
+/// A row of the limits table.
+const fn row(label: &'static str, default: u64, flag: Option<Flag>, doc: &'static str) -> LimitSpec {
+    LimitSpec {
+        label,
+        default,
+        flag,
+        doc,
+    }
+}
+
 /// The [`Flag`] `--long`, also set by the environment variable `env`.
 const fn set_by(long: &'static str, env: &'static str) -> Option<Flag> {
     Some(Flag { long, env })
@@ -116,7 +135,7 @@ const fn set_by(long: &'static str, env: &'static str) -> Option<Flag> {
 
 impl Limit {
     /// Every limit, in label order of the metric.
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 9] = [
         Limit::KeyBytes,
         Limit::NameBytes,
         Limit::TagsBytes,
@@ -125,65 +144,66 @@ impl Limit {
         Limit::MembersPerGroup,
         Limit::RingWeight,
         Limit::WatchStreams,
+        Limit::RingMemory,
     ];
 
     /// The limits table: name, default, flag and doc of each limit.
     pub const fn spec(self) -> LimitSpec {
-        let (label, default, flag, doc) = match self {
-            Limit::KeyBytes => (
+        match self {
+            Limit::KeyBytes => row(
                 "key_bytes",
                 DEFAULT_MAX_KEY_BYTES as u64,
                 set_by("max-key-bytes", "REGISTRY_MAX_KEY_BYTES"),
                 "Largest key accepted by Match and MatchN, in bytes.",
             ),
-            Limit::NameBytes => (
+            Limit::NameBytes => row(
                 "name_bytes",
                 MAX_NAME_LEN as u64,
                 None,
                 "Longest id, group or addr, in bytes.",
             ),
-            Limit::TagsBytes => (
+            Limit::TagsBytes => row(
                 "tags_bytes",
                 MAX_TAGS_BYTES as u64,
                 None,
                 "Largest total size of a service's tags (keys plus values), in bytes.",
             ),
-            Limit::Weight => (
+            Limit::Weight => row(
                 "weight",
                 MAX_WEIGHT as u64,
                 None,
                 "Largest weight of a service (the smallest is 1).",
             ),
-            Limit::Groups => (
+            Limit::Groups => row(
                 "groups",
                 DEFAULT_MAX_GROUPS as u64,
                 set_by("max-groups", "REGISTRY_MAX_GROUPS"),
                 "Most groups the registry holds; members of further groups are refused until one empties.",
             ),
-            Limit::MembersPerGroup => (
+            Limit::MembersPerGroup => row(
                 "members_per_group",
                 DEFAULT_MAX_MEMBERS_PER_GROUP as u64,
                 set_by("max-members-per-group", "REGISTRY_MAX_MEMBERS_PER_GROUP"),
                 "Most members in one group (at most 65536); further members are refused until one leaves.",
             ),
-            Limit::RingWeight => (
+            Limit::RingWeight => row(
                 "ring_weight",
                 MAX_TOTAL_WEIGHT,
                 None,
                 "Largest total weight of one group's members (what one ring holds).",
             ),
-            Limit::WatchStreams => (
+            Limit::WatchStreams => row(
                 "watch_streams",
                 DEFAULT_MAX_WATCH_STREAMS as u64,
                 set_by("max-watch-streams", "REGISTRY_MAX_WATCH_STREAMS"),
                 "Most Watch streams open at once; more get RESOURCE_EXHAUSTED.",
             ),
-        };
-        LimitSpec {
-            label,
-            default,
-            flag,
-            doc,
+            Limit::RingMemory => row(
+                "ring_memory",
+                DEFAULT_MAX_RING_MEMORY_MIB as u64,
+                set_by("max-ring-memory", "REGISTRY_MAX_RING_MEMORY"),
+                "Most memory all groups' rings take together, in MiB; a member that would need more is refused until room frees.",
+            ),
         }
     }
 
@@ -240,6 +260,10 @@ pub struct CatalogLimits {
     /// more than the ring's [`MAX_MEMBERS`]). The registries' own group,
     /// [`crate::REGISTRY_GROUP`], is exempt: clients find registries there.
     pub max_members_per_group: usize,
+    /// Most bytes all groups' rings take together
+    /// ([`DEFAULT_MAX_RING_MEMORY_MIB`] MiB). The registries' own group is
+    /// never refused (its ring counts towards the total).
+    pub max_ring_memory: usize,
 }
 
 impl Default for CatalogLimits {
@@ -247,6 +271,7 @@ impl Default for CatalogLimits {
         CatalogLimits {
             max_groups: DEFAULT_MAX_GROUPS,
             max_members_per_group: DEFAULT_MAX_MEMBERS_PER_GROUP,
+            max_ring_memory: DEFAULT_MAX_RING_MEMORY_MIB << 20,
         }
     }
 }
@@ -344,6 +369,7 @@ mod tests {
         let l = CatalogLimits {
             max_groups: 1,
             max_members_per_group: usize::MAX,
+            max_ring_memory: 1,
         };
         assert_eq!(l.members_per_group(), MAX_MEMBERS);
         assert_eq!(CatalogLimits::default().members_per_group(), 10_000);

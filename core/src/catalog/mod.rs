@@ -7,8 +7,9 @@
 //! version only grows, even across "last member left" and "first member
 //! joined again".
 //!
-//! Count limits ([`CatalogLimits`]: groups, members per group, and the
-//! ring's own cap on a group's total weight) are enforced here, where
+//! Count limits ([`CatalogLimits`]: groups, members per group, the bytes
+//! of all rings together, and the ring's own cap on a group's total
+//! weight) are enforced here, where
 //! membership enters: an event that would exceed one is refused, counted
 //! in [`Catalog::limit_rejections`], logged at most once a minute per
 //! limit, and changes nothing. The refused member waits (latest metadata,
@@ -25,6 +26,7 @@ pub use snapshot::GroupSnapshot;
 
 use crate::error::Result;
 use crate::limits::{CatalogLimits, LimitCounters, RefusalLog};
+use crate::ring::RingPlan;
 use crate::service::{MemberEvent, Service};
 use crate::validate;
 use admit::remove_member;
@@ -35,13 +37,13 @@ use tokio::sync::watch;
 
 pub use crate::limits::MAX_WAITING;
 
-/// One group's members and their total weight (kept for the ring's cap).
+/// One group's members and the plan of their ring (total weight, bytes).
 #[derive(Default)]
 struct Group {
     /// id → service.
     members: BTreeMap<String, Arc<Service>>,
-    /// Sum of the members' weights.
-    weight: u64,
+    /// Size of the ring the members get, kept up to date with them.
+    plan: RingPlan,
 }
 
 /// Writer-side state, behind the catalog's mutex.
@@ -51,6 +53,8 @@ struct State {
     version: u64,
     /// group → its members.
     groups: HashMap<String, Group>,
+    /// Bytes of every group's ring together (sum of the groups' plans).
+    ring_bytes: usize,
     /// id → group, so an id that moves to another group leaves the old one.
     group_of: HashMap<String, String>,
     /// Watch channels, one per watched group.
@@ -100,6 +104,12 @@ impl Catalog {
     /// group, ring weight, and the metadata limits of [`Service::validate`]).
     pub fn limit_rejections(&self) -> &LimitCounters {
         &self.rejections
+    }
+
+    /// Bytes of every group's ring together, as the ring-memory budget
+    /// ([`CatalogLimits::max_ring_memory`]) counts them.
+    pub fn ring_memory(&self) -> usize {
+        self.lock().ring_bytes
     }
 
     /// Refused members waiting for room (at most [`MAX_WAITING`]).
