@@ -168,6 +168,7 @@ pub(super) fn remove_member(state: &mut State, group: &str, id: &str) {
             g.plan.memory_bytes()
         };
         state.ring_bytes -= before - after;
+        state.freed_since_trim += before - after;
         if g.members.is_empty() {
             state.groups.remove(group);
             shrink(&mut state.groups);

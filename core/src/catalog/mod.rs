@@ -37,6 +37,11 @@ use tokio::sync::watch;
 
 pub use crate::limits::MAX_WAITING;
 
+/// Ring bytes freed after which the allocator is asked to give memory back
+/// to the system (rings of a few KB live in the heap, which the C
+/// allocator otherwise keeps).
+const TRIM_AFTER_FREED: usize = 4 << 20;
+
 /// One group's members and the plan of their ring (total weight, bytes).
 #[derive(Default)]
 struct Group {
@@ -55,6 +60,9 @@ struct State {
     groups: HashMap<String, Group>,
     /// Bytes of every group's ring together (sum of the groups' plans).
     ring_bytes: usize,
+    /// Ring bytes freed since the allocator was last asked to give memory
+    /// back to the system.
+    freed_since_trim: usize,
     /// id → group, so an id that moves to another group leaves the old one.
     group_of: HashMap<String, String>,
     /// Watch channels, one per watched group.
@@ -63,6 +71,17 @@ struct State {
     waiting: BTreeMap<String, Service>,
     /// Rate limit of the refusal warnings.
     refusals: RefusalLog,
+}
+
+/// Asks the C allocator to return free heap memory to the system (glibc
+/// keeps freed small blocks otherwise); a no-op elsewhere.
+fn give_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free
+    // lists; it takes no pointers from us.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Every group's current snapshot, fed by membership events.
@@ -153,6 +172,10 @@ impl Catalog {
             return Vec::new();
         }
         self.publish(state, &touched);
+        if state.freed_since_trim >= TRIM_AFTER_FREED {
+            state.freed_since_trim = 0;
+            give_memory_back();
+        }
         touched.into_iter().collect()
     }
 
