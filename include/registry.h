@@ -350,7 +350,7 @@ enum registry_status registry_registration_stop(const struct registry_registrati
 // another thread.
 void registry_registration_free(struct registry_registration *registration);
 
-// Name of the ring algorithm (`"xxh3-vnode-v1"`): the registries send it
+// Name of the ring algorithm (`"xxh3-vnode-v2"`): the registries send it
 // with every snapshot, and the shared test vectors name the algorithm
 // their answers hold for.
 //

@@ -69,6 +69,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// 4 MiB): a request is a key or a group name, far smaller.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Default ring-memory budget of a registry, in MiB: the bytes of every
+/// group's ring together. A ring holds at most ~31 KB per member whatever
+/// the weights, so 1 GiB holds over 30,000 members, or 10,000 one-member
+/// groups of any weight (300 MB); a flood beyond it is refused.
+pub const DEFAULT_MAX_RING_MEMORY_MIB: usize = 1024;
+
 /// Most refused members a catalog remembers, to admit when room frees;
 /// one refused beyond this is admitted only when it announces itself again.
 pub const MAX_WAITING: usize = 16_384;
@@ -97,6 +103,9 @@ pub enum Limit {
     Connections,
     /// A gRPC request message over the server's decoding limit (4 MiB).
     MessageBytes,
+    /// A member whose group's ring would take the registry's rings over
+    /// [`CatalogLimits::max_ring_memory`] bytes.
+    RingMemory,
 }
 
 /// The server flag that sets a limit, and its environment variable.
@@ -129,7 +138,7 @@ const fn set_by(long: &'static str, env: &'static str) -> Option<Flag> {
 
 impl Limit {
     /// Every limit, in label order of the metric.
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 11] = [
         Limit::KeyBytes,
         Limit::NameBytes,
         Limit::TagsBytes,
@@ -140,6 +149,7 @@ impl Limit {
         Limit::WatchStreams,
         Limit::Connections,
         Limit::MessageBytes,
+        Limit::RingMemory,
     ];
 
     /// The limits table: name, default, flag and doc of each limit (each
@@ -166,6 +176,7 @@ impl Limit {
             Limit::WatchStreams => "watch_streams",
             Limit::Connections => "connections",
             Limit::MessageBytes => "message_bytes",
+            Limit::RingMemory => "ring_memory",
         }
     }
 
@@ -183,6 +194,7 @@ impl Limit {
             Limit::WatchStreams => DEFAULT_MAX_WATCH_STREAMS as u64,
             Limit::Connections => DEFAULT_MAX_CONNECTIONS as u64,
             Limit::MessageBytes => MAX_MESSAGE_BYTES as u64,
+            Limit::RingMemory => DEFAULT_MAX_RING_MEMORY_MIB as u64,
         }
     }
 
@@ -199,6 +211,7 @@ impl Limit {
             Limit::WatchStreams => set_by("max-watch-streams", "REGISTRY_MAX_WATCH_STREAMS"),
             Limit::Connections => set_by("max-connections", "REGISTRY_MAX_CONNECTIONS"),
             Limit::MessageBytes => None,
+            Limit::RingMemory => set_by("max-ring-memory", "REGISTRY_MAX_RING_MEMORY"),
         }
     }
 
@@ -221,6 +234,7 @@ impl Limit {
                 "Most connections open at once on each listener (gRPC, HTTP); one more is closed at once."
             }
             Limit::MessageBytes => "Largest gRPC request message, in bytes; a larger one gets OUT_OF_RANGE.",
+            Limit::RingMemory => "Most memory all groups' rings take together, in MiB; a member that would need more is refused until room frees.",
         }
     }
 }
@@ -257,6 +271,10 @@ pub struct CatalogLimits {
     /// more than the ring's [`MAX_MEMBERS`]). The registries' own group,
     /// [`crate::REGISTRY_GROUP`], is exempt: clients find registries there.
     pub max_members_per_group: usize,
+    /// Most bytes all groups' rings take together
+    /// ([`DEFAULT_MAX_RING_MEMORY_MIB`] MiB). The registries' own group is
+    /// never refused (its ring counts towards the total).
+    pub max_ring_memory: usize,
 }
 
 impl Default for CatalogLimits {
@@ -264,6 +282,7 @@ impl Default for CatalogLimits {
         CatalogLimits {
             max_groups: DEFAULT_MAX_GROUPS,
             max_members_per_group: DEFAULT_MAX_MEMBERS_PER_GROUP,
+            max_ring_memory: DEFAULT_MAX_RING_MEMORY_MIB << 20,
         }
     }
 }
@@ -361,6 +380,7 @@ mod tests {
         let l = CatalogLimits {
             max_groups: 1,
             max_members_per_group: usize::MAX,
+            max_ring_memory: 1,
         };
         assert_eq!(l.members_per_group(), MAX_MEMBERS);
         assert_eq!(CatalogLimits::default().members_per_group(), 10_000);

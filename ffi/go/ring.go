@@ -11,7 +11,7 @@ import (
 	"unsafe"
 )
 
-// RingAlgorithm names the ring algorithm ("xxh3-vnode-v1"), as the
+// RingAlgorithm names the ring algorithm ("xxh3-vnode-v2"), as the
 // registries and the shared test vectors do.
 func RingAlgorithm() string { return C.GoString(C.registry_ring_algorithm()) }
 

@@ -47,7 +47,7 @@ impl registry_ring {
     }
 }
 
-/// Name of the ring algorithm (`"xxh3-vnode-v1"`): the registries send it
+/// Name of the ring algorithm (`"xxh3-vnode-v2"`): the registries send it
 /// with every snapshot, and the shared test vectors name the algorithm
 /// their answers hold for.
 ///

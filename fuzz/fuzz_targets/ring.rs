@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use registry_core::ring::{key_position, point_position, Builder, VNODES_PER_WEIGHT};
+use registry_core::ring::{key_position, point_position, Builder, UNSCALED_MEAN_WEIGHT, VNODES_PER_WEIGHT};
 use registry_core::{Error, Ring};
 
 fuzz_target!(
@@ -129,13 +129,20 @@ fn check(params: &Params, members: &[(&str, u32)], keys: &[&str], rotate: usize,
             "member {m:?} was not given"
         );
     }
-    let total: u64 = members.iter().map(|m| u64::from(m.1)).sum();
-    assert_eq!(ring.point_count() as u64, total * u64::from(params.vnodes));
+    // Scale level: the smallest at which the ring holds at most
+    // UNSCALED_MEAN_WEIGHT × vnodes points per member.
+    let points_at = |level: u32, w: u32| (u64::from(w) * u64::from(params.vnodes) + (1 << level) - 1) >> level;
+    let total_at = |level: u32| members.iter().map(|m| points_at(level, m.1)).sum::<u64>();
+    let budget = u64::from(UNSCALED_MEAN_WEIGHT * params.vnodes) * members.len() as u64;
+    let level = ring.level();
+    assert!(total_at(level) <= budget, "level {level} does not fit");
+    assert!(level == 0 || total_at(level - 1) > budget, "level {level} is not the smallest");
+    assert_eq!(ring.point_count() as u64, total_at(level));
 
     // The oracle: every point, sorted by (position, id).
     let mut points: Vec<(u32, &str)> = Vec::new();
     for &(id, w) in members {
-        for i in 0..w * params.vnodes {
+        for i in 0..points_at(level, w) as u32 {
             points.push((point_position(id, i), id));
         }
     }

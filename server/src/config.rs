@@ -28,7 +28,9 @@ pub const DEFAULT_BIND: &str = "0.0.0.0:7370";
 pub const DEFAULT_ADDR: &str = "0.0.0.0:9800";
 /// Default HTTP/JSON address: next to the gRPC port, easy to remember.
 pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:9801";
-pub use registry_core::limits::{DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_WATCH_STREAMS};
+pub use registry_core::limits::{
+    DEFAULT_MAX_KEY_BYTES, DEFAULT_MAX_RING_MEMORY_MIB, DEFAULT_MAX_WATCH_STREAMS,
+};
 /// Default longest wait, when started with `--registries`, for the first
 /// sync with the cluster before serving anyway: a sync on a LAN takes a
 /// few milliseconds; 5 s covers a slow or lossy network and still starts
@@ -121,6 +123,10 @@ pub struct Flags {
     /// See [`Limit::WatchStreams`] (flag, default and help from the limits table).
     #[arg(help = Limit::WatchStreams.describe(), long = "max-watch-streams", env = "REGISTRY_MAX_WATCH_STREAMS", default_value_t = DEFAULT_MAX_WATCH_STREAMS, value_parser = parse_count)]
     pub max_watch_streams: usize,
+
+    /// See [`Limit::RingMemory`] (flag, default and help from the limits table).
+    #[arg(help = Limit::RingMemory.describe(), long = "max-ring-memory", env = "REGISTRY_MAX_RING_MEMORY", default_value_t = DEFAULT_MAX_RING_MEMORY_MIB, value_parser = parse_mib, value_name = "MIB")]
+    pub max_ring_memory: usize,
 
     /// With --registries: seconds to wait for the first sync with the cluster before serving anyway; until then queries get UNAVAILABLE and health is NOT_SERVING (0: serve at once)
     #[arg(long = "sync-timeout", env = "REGISTRY_SYNC_TIMEOUT", default_value_t = DEFAULT_SYNC_TIMEOUT_SECS, value_parser = parse_sync_timeout, value_name = "SECONDS")]
@@ -240,6 +246,7 @@ impl Flags {
                 catalog: CatalogLimits {
                     max_groups: self.max_groups,
                     max_members_per_group: self.max_members_per_group,
+                    max_ring_memory: self.max_ring_memory << 20,
                 },
             },
             tls: tls_files(self.tls_cert, self.tls_key, self.tls_client_ca)?,
@@ -408,6 +415,14 @@ fn parse_count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A memory budget in MiB: 1 to 2^24 (16 TiB).
+fn parse_mib(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1 << 24).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of MiB from 1 to {}", 1 << 24)),
+    }
+}
+
 /// Seconds from 0 to 600 (decimals allowed).
 fn parse_sync_timeout(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -548,6 +563,13 @@ mod tests {
         assert_eq!(s.limits.catalog.max_groups, 5);
         assert_eq!(s.limits.catalog.max_members_per_group, 3);
         assert_eq!(s.limits.max_watch_streams, 2);
+        let s = parse(&["--max-ring-memory", "64"])
+            .unwrap()
+            .into_settings()
+            .unwrap();
+        assert_eq!(s.limits.catalog.max_ring_memory, 64 << 20);
+        assert!(parse(&["--max-ring-memory", "0"]).is_err());
+        assert!(parse(&["--max-ring-memory", "99999999999"]).is_err());
         for flag in ["--max-groups", "--max-members-per-group", "--max-watch-streams"] {
             assert!(parse(&[flag, "0"]).is_err(), "{flag} 0");
             assert!(parse(&[flag, "x"]).is_err(), "{flag} x");

@@ -2,7 +2,7 @@
 
 use super::{Catalog, State, MAX_WAITING};
 use crate::limits::Limit;
-use crate::ring::MAX_TOTAL_WEIGHT;
+use crate::ring::{RingPlan, MAX_TOTAL_WEIGHT};
 use crate::service::{Service, REGISTRY_GROUP};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,10 +37,19 @@ impl Catalog {
         state.group_of.insert(s.id.clone(), s.group.clone());
         touched.insert(s.group.clone());
         let group = state.groups.entry(s.group.clone()).or_default();
-        group.weight += u64::from(s.weight);
+        // A new group had no ring.
+        let before = if group.members.is_empty() {
+            0
+        } else {
+            group.plan.memory_bytes()
+        };
+        group.plan.add(&s.id, s.weight);
         if let Some(prev) = group.members.insert(s.id.clone(), Arc::new(s)) {
-            group.weight -= u64::from(prev.weight);
+            group.plan.remove(&prev.id, prev.weight);
         }
+        let after = group.plan.memory_bytes();
+        // This group's `before` is part of the total: no underflow.
+        state.ring_bytes = state.ring_bytes + after - before;
     }
 
     /// Whether `s` fits: its group exists or another may be created, the
@@ -86,10 +95,13 @@ impl Catalog {
             }
             Some(_) => {}
         }
-        let prev = group
-            .and_then(|g| g.members.get(&s.id))
-            .map_or(0, |p| u64::from(p.weight));
-        let weight = group.map_or(0, |g| g.weight) - prev + u64::from(s.weight);
+        let mut plan = group.map_or_else(RingPlan::new, |g| g.plan.clone());
+        let before = group.map_or(0, |g| g.plan.memory_bytes());
+        if let Some(p) = group.and_then(|g| g.members.get(&s.id)) {
+            plan.remove(&p.id, p.weight);
+        }
+        plan.add(&s.id, s.weight);
+        let weight = plan.weight();
         if weight > MAX_TOTAL_WEIGHT {
             return Err((
                 Limit::RingWeight,
@@ -99,18 +111,75 @@ impl Catalog {
                 ),
             ));
         }
+        self.check_ring_memory(state, s, old_group, before, plan.memory_bytes())
+    }
+
+    /// Whether the rings stay within [`CatalogLimits::max_ring_memory`]
+    /// when `s`'s group's ring goes from `before` to `after` bytes (and,
+    /// for a move, its old group's ring loses it). A change that does not
+    /// grow the rings, and the registries' own group, always fit.
+    fn check_ring_memory(
+        &self,
+        state: &State,
+        s: &Service,
+        old_group: Option<&str>,
+        before: usize,
+        after: usize,
+    ) -> Result<(), (Limit, String)> {
+        if after <= before || s.group == REGISTRY_GROUP {
+            return Ok(());
+        }
+        let freed = old_group
+            .filter(|g| *g != s.group)
+            .and_then(|g| state.groups.get(g))
+            .and_then(|g| g.members.get(&s.id).map(|m| (g, m)))
+            .map_or(0, |(g, m)| {
+                let mut plan = g.plan.clone();
+                plan.remove(&m.id, m.weight);
+                g.plan.memory_bytes() - plan.memory_bytes()
+            });
+        let total = (state.ring_bytes + after - before).saturating_sub(freed);
+        let limit = self.limits.max_ring_memory;
+        if total > limit {
+            return Err((
+                Limit::RingMemory,
+                format!(
+                    "member {:?} of group {:?}: the rings would take {total} bytes, the limit is {limit}",
+                    s.id, s.group
+                ),
+            ));
+        }
         Ok(())
     }
 }
 
-/// Takes `id` out of `group`, and drops the group when it is left empty.
+/// Takes `id` out of `group`, and drops the group when it is left empty
+/// (shrinking the maps when they are mostly empty, so that memory goes
+/// back when groups go away).
 pub(super) fn remove_member(state: &mut State, group: &str, id: &str) {
     if let Some(g) = state.groups.get_mut(group) {
+        let before = g.plan.memory_bytes();
         if let Some(prev) = g.members.remove(id) {
-            g.weight -= u64::from(prev.weight);
+            g.plan.remove(&prev.id, prev.weight);
         }
+        let after = if g.members.is_empty() {
+            0
+        } else {
+            g.plan.memory_bytes()
+        };
+        state.ring_bytes -= before - after;
+        state.freed_since_trim += before - after;
         if g.members.is_empty() {
             state.groups.remove(group);
+            shrink(&mut state.groups);
+            shrink(&mut state.group_of);
         }
+    }
+}
+
+/// Gives a map's spare room back once it is three-quarters empty.
+fn shrink<V>(map: &mut std::collections::HashMap<String, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
     }
 }

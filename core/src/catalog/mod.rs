@@ -7,8 +7,9 @@
 //! version only grows, even across "last member left" and "first member
 //! joined again".
 //!
-//! Count limits ([`CatalogLimits`]: groups, members per group, and the
-//! ring's own cap on a group's total weight) are enforced here, where
+//! Count limits ([`CatalogLimits`]: groups, members per group, the bytes
+//! of all rings together, and the ring's own cap on a group's total
+//! weight) are enforced here, where
 //! membership enters: an event that would exceed one is refused, counted
 //! in [`Catalog::limit_rejections`], logged at most once a minute per
 //! limit, and changes nothing. The refused member waits (latest metadata,
@@ -25,6 +26,7 @@ pub use snapshot::GroupSnapshot;
 
 use crate::error::Result;
 use crate::limits::{CatalogLimits, LimitCounters, RefusalLog};
+use crate::ring::RingPlan;
 use crate::service::{MemberEvent, Service};
 use crate::validate;
 use admit::remove_member;
@@ -35,13 +37,18 @@ use tokio::sync::watch;
 
 pub use crate::limits::MAX_WAITING;
 
-/// One group's members and their total weight (kept for the ring's cap).
+/// Ring bytes freed after which the allocator is asked to give memory back
+/// to the system (rings of a few KB live in the heap, which the C
+/// allocator otherwise keeps).
+const TRIM_AFTER_FREED: usize = 4 << 20;
+
+/// One group's members and the plan of their ring (total weight, bytes).
 #[derive(Default)]
 struct Group {
     /// id → service.
     members: BTreeMap<String, Arc<Service>>,
-    /// Sum of the members' weights.
-    weight: u64,
+    /// Size of the ring the members get, kept up to date with them.
+    plan: RingPlan,
 }
 
 /// Writer-side state, behind the catalog's mutex.
@@ -51,6 +58,11 @@ struct State {
     version: u64,
     /// group → its members.
     groups: HashMap<String, Group>,
+    /// Bytes of every group's ring together (sum of the groups' plans).
+    ring_bytes: usize,
+    /// Ring bytes freed since the allocator was last asked to give memory
+    /// back to the system.
+    freed_since_trim: usize,
     /// id → group, so an id that moves to another group leaves the old one.
     group_of: HashMap<String, String>,
     /// Watch channels, one per watched group.
@@ -59,6 +71,17 @@ struct State {
     waiting: BTreeMap<String, Service>,
     /// Rate limit of the refusal warnings.
     refusals: RefusalLog,
+}
+
+/// Asks the C allocator to return free heap memory to the system (glibc
+/// keeps freed small blocks otherwise); a no-op elsewhere.
+fn give_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and trims the allocator's own free
+    // lists; it takes no pointers from us.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Every group's current snapshot, fed by membership events.
@@ -102,6 +125,12 @@ impl Catalog {
         &self.rejections
     }
 
+    /// Bytes of every group's ring together, as the ring-memory budget
+    /// ([`CatalogLimits::max_ring_memory`]) counts them.
+    pub fn ring_memory(&self) -> usize {
+        self.lock().ring_bytes
+    }
+
     /// Refused members waiting for room (at most [`MAX_WAITING`]).
     pub fn waiting(&self) -> usize {
         self.lock().waiting.len()
@@ -143,6 +172,10 @@ impl Catalog {
             return Vec::new();
         }
         self.publish(state, &touched);
+        if state.freed_since_trim >= TRIM_AFTER_FREED {
+            state.freed_since_trim = 0;
+            give_memory_back();
+        }
         touched.into_iter().collect()
     }
 

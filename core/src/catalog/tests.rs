@@ -3,7 +3,7 @@
 use super::*;
 use crate::error::Error;
 use crate::limits::Limit;
-use crate::ring::MAX_TOTAL_WEIGHT;
+use crate::ring::{Ring, MAX_TOTAL_WEIGHT};
 use crate::service::REGISTRY_GROUP;
 
 fn svc(id: &str, group: &str) -> Service {
@@ -121,6 +121,7 @@ fn limited(max_groups: usize, max_members_per_group: usize) -> Catalog {
     Catalog::with_limits(CatalogLimits {
         max_groups,
         max_members_per_group,
+        ..CatalogLimits::default()
     })
 }
 
@@ -243,7 +244,15 @@ fn the_ring_weight_cap_refuses_instead_of_failing() {
     cat.apply(MemberEvent::Joined(svc("a", "g")));
     // Pretend the group is one short of the cap (a real one would need
     // a 285 MB ring).
-    cat.lock().groups.get_mut("g").expect("g").weight = MAX_TOTAL_WEIGHT - 1;
+    // (A member of the plan only: the weight counts, no ring holds it.)
+    {
+        let mut state = cat.lock();
+        let g = state.groups.get_mut("g").expect("g");
+        let before = g.plan.memory_bytes();
+        g.plan.add("pretend", (MAX_TOTAL_WEIGHT - 2) as u32);
+        let grown = g.plan.memory_bytes() - before;
+        state.ring_bytes += grown;
+    }
     let v = cat.version();
     assert!(cat
         .apply_batch([MemberEvent::Joined(weighing("b", 2))])
@@ -265,7 +274,7 @@ fn the_ring_weight_cap_refuses_instead_of_failing() {
     assert_eq!(ids(&snap), ["a"]);
     assert_eq!(snap.members()[0].weight, 2);
     assert_eq!(cat.waiting(), 1);
-    assert_eq!(cat.lock().groups["g"].weight, MAX_TOTAL_WEIGHT);
+    assert_eq!(cat.lock().groups["g"].plan.weight(), MAX_TOTAL_WEIGHT);
 }
 
 #[test]
@@ -302,4 +311,73 @@ fn lookups_reject_bad_input_and_empty_groups() {
     assert!(matches!(empty.match_n("k", 0), Err(Error::InvalidArgument(_))));
     let dup = GroupSnapshot::new("g", 1, vec![Arc::new(svc("a", "g")), Arc::new(svc("a", "g"))]);
     assert!(matches!(dup, Err(Error::InvalidArgument(m)) if m.contains("duplicate")));
+}
+
+/// A member `id` alone in group `id` with weight 1,000.
+fn heavy(id: &str) -> Service {
+    let mut s = svc(id, id);
+    s.weight = 1000;
+    s
+}
+
+/// Sum of the published rings' bytes.
+fn published_ring_bytes(cat: &Catalog) -> usize {
+    cat.groups().iter().map(|g| g.ring().memory_bytes()).sum()
+}
+
+#[test]
+fn the_ring_memory_budget_refuses_counts_and_admits_when_room_frees() {
+    let one = Ring::new([("g1", 1000)]).expect("ring").memory_bytes();
+    let cat = Catalog::with_limits(CatalogLimits {
+        max_ring_memory: 2 * one + one / 2,
+        ..CatalogLimits::default()
+    });
+    cat.apply_batch([MemberEvent::Joined(heavy("g1")), MemberEvent::Joined(heavy("g2"))]);
+    assert_eq!(cat.ring_memory(), published_ring_bytes(&cat));
+    let v = cat.version();
+    assert!(cat.apply_batch([MemberEvent::Joined(heavy("g3"))]).is_empty());
+    assert_eq!(cat.version(), v);
+    assert!(cat.snapshot("g3").is_none());
+    assert_eq!(cat.limit_rejections().get(Limit::RingMemory), 1);
+    assert_eq!(cat.waiting(), 1);
+    // A heavier weight in a full registry is refused too; a lighter one fits.
+    let mut heavier = svc("g1b", "g1");
+    heavier.weight = 1000;
+    assert!(cat.apply_batch([MemberEvent::Joined(heavier)]).is_empty());
+    assert_eq!(cat.limit_rejections().get(Limit::RingMemory), 2);
+    // The registries' own group is never refused.
+    let mut registry = svc("r1", REGISTRY_GROUP);
+    registry.weight = 1000;
+    cat.apply(MemberEvent::Joined(registry.clone()));
+    assert!(cat.snapshot(REGISTRY_GROUP).is_some());
+    assert!(cat.ring_memory() > 2 * one + one / 2);
+    cat.apply(MemberEvent::Left(registry));
+    // g1 leaves: the waiting members are retried in id order; g1b, alone
+    // in g1 now, fits; g3 still does not (not counted again).
+    cat.apply(MemberEvent::Left(heavy("g1")));
+    assert_eq!(ids(&cat.snapshot("g1").expect("g1")), ["g1b"]);
+    assert!(cat.snapshot("g3").is_none());
+    assert_eq!(cat.limit_rejections().get(Limit::RingMemory), 2);
+    // g2 leaves: g3 is admitted.
+    cat.apply(MemberEvent::Left(heavy("g2")));
+    assert!(cat.snapshot("g3").is_some());
+    assert_eq!(cat.waiting(), 0);
+    assert_eq!(cat.ring_memory(), published_ring_bytes(&cat));
+    assert!(cat.ring_memory() <= 2 * one + one / 2);
+}
+
+#[test]
+fn a_thousand_lone_heavy_groups_take_under_32_mib_and_give_it_back() {
+    let cat = Catalog::new();
+    cat.apply_batch((0..1000).map(|i| MemberEvent::Joined(heavy(&format!("svc-{i}")))));
+    assert_eq!(cat.groups().len(), 1000);
+    let bytes = cat.ring_memory();
+    assert_eq!(bytes, published_ring_bytes(&cat));
+    // Before scaling: 1,000 rings of 1,792,000 points, 7.7 GB.
+    assert!(bytes < 32 << 20, "{bytes}");
+    cat.apply_batch((0..1000).map(|i| MemberEvent::Left(heavy(&format!("svc-{i}")))));
+    assert_eq!(cat.ring_memory(), 0);
+    assert!(cat.groups().is_empty());
+    let state = cat.lock();
+    assert!(state.groups.capacity() < 1000 && state.group_of.capacity() < 1000);
 }

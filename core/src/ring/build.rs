@@ -1,6 +1,7 @@
 //! Building a ring: validation, point generation and the O(P) packed sort.
 
 use super::hash::{id_hash, point_from_id_hash};
+use super::plan::{member_points, RingPlan};
 use super::{Member, Ring, MAX_MEMBERS, MAX_POINTS, VNODES_PER_WEIGHT};
 use crate::error::{Error, Result};
 use crate::validate;
@@ -79,17 +80,21 @@ impl Builder {
                 )));
             }
         }
-        let members = check_members(members, v)?;
+        let (members, plan) = check_members(members, v)?;
+        let layout = Layout {
+            vnodes: v,
+            level: plan.level(),
+            points: plan.points(),
+            forced_bits: self.bucket_bits,
+        };
         match self.point_hash {
             None => {
                 let bases: Vec<u64> = members.iter().map(|m| id_hash(&m.id)).collect();
-                pack(members, v, self.bucket_bits, |m, i| {
-                    point_from_id_hash(bases[m], i)
-                })
+                pack(members, layout, |m, i| point_from_id_hash(bases[m], i))
             }
             Some(hash) => {
                 let ids: Vec<Box<str>> = members.iter().map(|m| m.id.clone()).collect();
-                pack(members, v, self.bucket_bits, |m, i| hash(&ids[m], i))
+                pack(members, layout, |m, i| hash(&ids[m], i))
             }
         }
     }
@@ -97,10 +102,13 @@ impl Builder {
 
 /// Collects, sorts and checks the members: ids by [`validate::ring_id`]
 /// (the `i`-th pair is `ids[i]`), weights by [`validate::weight`], unique
-/// ids, and the member and point limits.
-fn check_members<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: u32) -> Result<Vec<Member>> {
+/// ids, and the member and point limits. Returns them with their plan.
+fn check_members<'a>(
+    members: impl IntoIterator<Item = (&'a str, u32)>,
+    vnodes: u32,
+) -> Result<(Vec<Member>, RingPlan)> {
     let mut out = Vec::new();
-    let mut weight_sum: u64 = 0;
+    let mut plan = RingPlan::with_vnodes(vnodes);
     for (i, (id, weight)) in members.into_iter().enumerate() {
         validate::ring_id(i, id)?;
         validate::weight(weight)?;
@@ -109,7 +117,7 @@ fn check_members<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: 
                 "a ring holds at most {MAX_MEMBERS} members"
             )));
         }
-        weight_sum += u64::from(weight);
+        plan.add(id, weight);
         out.push(Member {
             id: id.into(),
             weight,
@@ -119,13 +127,26 @@ fn check_members<'a>(members: impl IntoIterator<Item = (&'a str, u32)>, vnodes: 
     if let Some(pair) = out.windows(2).find(|p| p[0].id == p[1].id) {
         return Err(validate::duplicate_id(&pair[0].id));
     }
-    let points = weight_sum * u64::from(vnodes);
+    // Unscaled, as before scaling existed: the cap on the total weight
+    // ([`super::MAX_TOTAL_WEIGHT`]) that the catalog enforces too.
+    let points = plan.unscaled_points();
     if points > MAX_POINTS as u64 {
         return Err(Error::invalid(format!(
-            "the members' total weight {weight_sum} needs {points} points; a ring holds at most {MAX_POINTS}"
+            "the members' total weight {} needs {points} points; a ring holds at most {MAX_POINTS}",
+            plan.weight()
         )));
     }
-    Ok(out)
+    Ok((out, plan))
+}
+
+/// What [`pack`] lays out: points per unit of weight, scale level, point
+/// count, and the bucket bits if forced.
+#[derive(Clone, Copy)]
+struct Layout {
+    vnodes: u32,
+    level: u32,
+    points: usize,
+    forced_bits: Option<u32>,
 }
 
 /// Bits needed to store every index below `n`.
@@ -141,26 +162,32 @@ pub(super) fn bucket_bits_for(points: usize, n: usize) -> u32 {
 }
 
 /// Lays the points out: a counting sort on the top `b` bits of each position
-/// into buckets, then a sort of each (small) bucket. O(P) expected.
-fn pack(
-    members: Vec<Member>,
-    vnodes: u32,
-    forced_bits: Option<u32>,
-    point: impl Fn(usize, u32) -> u32,
-) -> Result<Ring> {
+/// into buckets, then a sort of each (small) bucket. O(P) expected. Member
+/// `m` has the first `member_points(weight, vnodes, level)` of its points.
+fn pack(members: Vec<Member>, layout: Layout, point: impl Fn(usize, u32) -> u32) -> Result<Ring> {
     if members.is_empty() {
         return Ok(Ring::default());
     }
-    let total: usize = members.iter().map(|m| m.weight as usize * vnodes as usize).sum();
+    let Layout {
+        vnodes,
+        level,
+        points: total,
+        forced_bits,
+    } = layout;
     let n = members.len();
     let b = forced_bits.map_or_else(|| bucket_bits_for(total, n), |f| f.max(index_bits(n)));
     let shift = 32 - b;
     let buckets = 1usize << b;
+    // Fits in u32: at most the unscaled count, itself at most MAX_POINTS.
+    let count: Vec<u32> = members
+        .iter()
+        .map(|m| member_points(m.weight, vnodes, level) as u32)
+        .collect();
 
     // Counting pass: index[k + 1] = points in bucket k; then prefix sums.
     let mut index = vec![0u32; buckets + 1];
-    for (m, member) in members.iter().enumerate() {
-        for i in 0..member.weight * vnodes {
+    for (m, &c) in count.iter().enumerate() {
+        for i in 0..c {
             index[(point(m, i) >> shift) as usize + 1] += 1;
         }
     }
@@ -171,8 +198,8 @@ fn pack(
     // Scatter pass: each point as (position << b) | member index.
     let mut cursor: Vec<u32> = index[..buckets].to_vec();
     let mut points = vec![0u32; total];
-    for (m, member) in members.iter().enumerate() {
-        for i in 0..member.weight * vnodes {
+    for (m, &c) in count.iter().enumerate() {
+        for i in 0..c {
             let p = point(m, i);
             let slot = &mut cursor[(p >> shift) as usize];
             points[*slot as usize] = (p << b) | m as u32;
@@ -193,6 +220,7 @@ fn pack(
         points: points.into_boxed_slice(),
         index: index.into_boxed_slice(),
         bucket_bits: b,
+        level,
     })
 }
 

@@ -6,14 +6,21 @@
 //! answer depends only on the set of `(id, weight)`, never on insertion
 //! order, platform or process.
 //!
-//! # The algorithm, `xxh3-vnode-v1` (what every front door must reproduce)
+//! # The algorithm, `xxh3-vnode-v2` (what every front door must reproduce)
 //!
 //! - A key's position is `key_position(key)`: the top 32 bits of
 //!   `XXH3_64bits_withSeed(key's UTF-8 bytes, HASH_SEED)`.
-//! - A member of weight `w` has `w * VNODES_PER_WEIGHT` points (virtual
-//!   nodes); point `i` is at `point_position(id, i)`:
+//! - Point `i` of member `id` is at `point_position(id, i)`:
 //!   `top32(mix64(XXH3_64bits_withSeed(id, HASH_SEED) + i * VNODE_STEP))`,
 //!   `mix64` being the splitmix64 finalizer.
+//! - A member of weight `w` has points `0 .. ceil(w * V / 2^s)`, with
+//!   `V = VNODES_PER_WEIGHT` and `s` the ring's scale level: the smallest
+//!   `s >= 0` at which the ring holds at most `UNSCALED_MEAN_WEIGHT * V`
+//!   points per member (`sum over members of ceil(w * V / 2^s) <= n * 4 *
+//!   V`). A ring whose mean weight is at most 4 is not scaled (`s = 0`:
+//!   `w * V` points each, as in `xxh3-vnode-v1`); a heavier one has its
+//!   points halved until it fits, so that its memory depends on its member
+//!   count, never on the weights ([`RingPlan`] computes `s`).
 //! - Points are ordered by (position, id bytes). A key belongs to the first
 //!   point whose position is `>=` the key's, wrapping to the first point.
 //!   Two members on the same position therefore resolve to the smaller id,
@@ -24,15 +31,36 @@
 //!
 //! `tests/vectors/ring.json` holds answers that pin all of this down.
 //!
-//! Movement is minimal by construction: a key's owner is the point that
-//! minimises (clockwise distance, id). Adding a member only adds points, so
-//! a key can only move to the new member; removing one only removes points,
-//! so only its keys move; a weight change adds or removes the tail of the
-//! member's point sequence, so keys move only to or from that member. The
-//! number of points per unit of weight is fixed; making it depend on the
-//! member count (a constant total ring size) would move other members' keys
-//! on every change.
+//! # Movement
 //!
+//! A key's owner is the point that minimises (clockwise distance, id).
+//! While the scale level stays the same, movement is exactly minimal:
+//! adding a member only adds points, so a key can only move to the new
+//! member; removing one only removes points, so only its keys move; a
+//! weight change adds or removes the tail of the member's point sequence,
+//! so keys move only to or from that member. The level depends only on the
+//! members' mean weight, so in a group of equal weights (the usual case)
+//! it never changes and every join and leave is minimal.
+//!
+//! When a change takes the mean weight across a power of two above 4
+//! (e.g. a weight-1,000 member joining three of weight 1), the level
+//! changes too: every member keeps only the first half of its points (level
+//! up) or gains the second half back (level down), so keys also move
+//! between members the change is not about. `tests/ring_scale.rs` measures
+//! it: four members of weight 4 joined by one of weight 8 (level 0 to 1)
+//! move 0.197 of the keys between the four, on top of the third that goes
+//! to the newcomer; its leave moves them back; one member going from 4 to
+//! 12 moves 0.103 between the other three. A group of equal weights never
+//! crosses. That is the price of memory bounded by the member count: any
+//! point count that depends on the other members moves their keys at some
+//! change, and powers of two make those changes rare and each a cut (or
+//! restoration) of every member's sequence at half.
+//!
+//! Scaling rounds each member's count up, so at level `s` a light member
+//! can own up to one point more than its weight's share (a weight-1 member
+//! at level 8 beside weight-1,000 ones: 7 points where 7.0 are due; at
+//! level 9, 4 where 3.5 are due).
+
 //! # Layout
 //!
 //! Members are sorted by id and numbered. Each point is one `u32`:
@@ -51,7 +79,7 @@
 //!
 //! | option | balance (peak/mean) | lookup | memory | movement | verdict |
 //! |---|---|---|---|---|---|
-//! | **ring with fixed vnodes + bucket index** | 1 + z/sqrt(V) | hash + index read + one bucket read | 4.3 B × V × total weight | exactly minimal | chosen |
+//! | **ring with fixed vnodes + bucket index** | 1 + z/sqrt(V) | hash + index read + one bucket read | 4.3 B × V × total weight, at most 4.3 B × 4V per member (scaled) | exactly minimal within a scale level | chosen |
 //! | Maglev table | ≈ 1.00–1.01 | 1 table read | table of ≥ 100·n entries | a removal also moves some other members' keys | breaks "removing moves only the removed member's keys" |
 //! | multi-probe (21 probes) | ≈ 1.05 | 21 hashes + 21 searches | n points | minimal | ~20× the lookup work |
 //! | rendezvous / HRW | ≈ 1 (exact in expectation) | n hashes: ~1–2 µs at 1,000 members | n | minimal | O(n) lookups |
@@ -84,23 +112,32 @@
 
 mod build;
 mod hash;
+mod plan;
 
 pub use build::Builder;
 pub use hash::{key_position, point_position, HASH_SEED, VNODE_STEP};
+pub use plan::RingPlan;
 
 use crate::error::Result;
 
 /// Name of the ring algorithm, sent to clients in every Watch snapshot.
-pub const RING_ALGORITHM: &str = "xxh3-vnode-v1";
+pub const RING_ALGORITHM: &str = "xxh3-vnode-v2";
 
-/// Virtual nodes (points on the ring) per unit of member weight.
+/// Virtual nodes (points on the ring) per unit of member weight, in a ring
+/// that is not scaled.
 pub const VNODES_PER_WEIGHT: u32 = 1792;
+
+/// Largest mean weight of a ring that is not scaled: a ring holds at most
+/// this many times [`VNODES_PER_WEIGHT`] points per member (about 31 KB
+/// per member), whatever the weights.
+pub const UNSCALED_MEAN_WEIGHT: u32 = 4;
 
 pub use crate::limits::MAX_MEMBERS;
 
-/// Most points one ring holds (about 285 MB). With [`VNODES_PER_WEIGHT`]
-/// this caps the members' total weight at 37,449 (e.g. 37,449 members of
-/// weight 1, or 37 of weight 1,000).
+/// Most points one ring would hold unscaled (about 285 MB). With
+/// [`VNODES_PER_WEIGHT`] this caps the members' total weight at 37,449
+/// (e.g. 37,449 members of weight 1, or 37 of weight 1,000); scaling keeps
+/// the actual count far lower for heavy members.
 pub const MAX_POINTS: usize = 1 << 26;
 
 /// Largest total weight of one ring's members: [`MAX_POINTS`] /
@@ -131,6 +168,8 @@ pub struct Ring {
     index: Box<[u32]>,
     /// Bits of a position that select its bucket (1 ..= 24; 0 when empty).
     bucket_bits: u32,
+    /// Scale level: a member of weight `w` has `ceil(w V / 2^level)` points.
+    level: u32,
 }
 
 impl std::fmt::Debug for Ring {
@@ -139,6 +178,7 @@ impl std::fmt::Debug for Ring {
             .field("members", &self.members.len())
             .field("points", &self.points.len())
             .field("bucket_bits", &self.bucket_bits)
+            .field("level", &self.level)
             .finish()
     }
 }
@@ -182,6 +222,12 @@ impl Ring {
     /// Number of points (virtual nodes) on the ring.
     pub fn point_count(&self) -> usize {
         self.points.len()
+    }
+
+    /// The scale level: each member of weight `w` has `ceil(w ×
+    /// VNODES_PER_WEIGHT / 2^level)` points (0: not scaled).
+    pub fn level(&self) -> u32 {
+        self.level
     }
 
     /// Bits of a position that select its index bucket (diagnostics only;
