@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{connect_started, spawn_ready, spawn_registry, Proc, Started};
+use common::{connect_started, service_args, spawn_ready, spawn_registry, Proc, Started};
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::v1::MembersRequest;
 use std::process::{Command, Stdio};
@@ -22,25 +22,6 @@ const REFUSAL_DEADLINE: Duration = Duration::from_secs(15);
 /// A restart must be listed well before a crash could be detected (the
 /// failure detector needs `suspect_to_down_after`, 1.2 s, plus a probe).
 const RESTART_DEADLINE: Duration = Duration::from_millis(1000);
-
-/// Flags of an example service `id` in `group` joining through `registry`.
-fn service_args(id: &str, group: &str, registry: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--id",
-        id,
-        "--group",
-        group,
-        "--addr",
-        "127.0.0.1:0",
-        "--registries",
-        registry,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
 
 /// `(id, addr)` of every member of `group` (empty on error).
 async fn entries(c: &mut RegistryClient<Channel>, group: &str) -> Vec<(String, String)> {

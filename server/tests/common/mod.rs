@@ -342,11 +342,11 @@ pub fn spawn_registry_with<S: AsRef<str>>(id: &str, bind: &str, seeds: &[String]
     spawn_registry_args(id, "127.0.0.1:0", bind, seeds, &extra)
 }
 
-/// Starts a real `registry-example-service` `id` in `group` (HTTP on a
-/// free port) joining through the registries' gossip addresses `seeds`,
-/// and waits until it is ready.
-pub fn spawn_service(id: &str, group: &str, seeds: &[String]) -> Started {
-    let args: Vec<String> = [
+/// Flags of a `registry-example-service` `id` in `group` (HTTP on a free
+/// port) joining through the gossip addresses `registries` (comma-separated),
+/// then the `extra` flags.
+pub fn service_args(id: &str, group: &str, registries: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
         "--id",
         id,
         "--group",
@@ -354,11 +354,20 @@ pub fn spawn_service(id: &str, group: &str, seeds: &[String]) -> Started {
         "--addr",
         "127.0.0.1:0",
         "--registries",
-        &seeds.join(","),
+        registries,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Starts a real `registry-example-service` `id` in `group` (HTTP on a
+/// free port) joining through the registries' gossip addresses `seeds`,
+/// and waits until it is ready.
+pub fn spawn_service(id: &str, group: &str, seeds: &[String]) -> Started {
+    let args = service_args(id, group, &seeds.join(","), &[]);
     spawn_ready(env!("CARGO_BIN_EXE_registry-example-service"), &args)
 }
 
