@@ -17,7 +17,8 @@
 //! process using this node's id and logs it.
 
 use crate::catalog::Catalog;
-use crate::gossip::{GossipNode, GossipStats};
+use crate::error::Error;
+use crate::gossip::{Claim, GossipNode, GossipStats};
 use crate::service::{MemberEvent, Service};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -164,6 +165,23 @@ impl Bridge {
                 return false;
             }
             tokio::time::sleep(JOIN_POLL).await;
+        }
+    }
+
+    /// Completes with the error when this node's claim on its id is
+    /// refused (a live member holds it; see [`crate::gossip::Claim`]);
+    /// never completes once the id is held or the node has left. A
+    /// registry stops on it rather than run unseen by the cluster.
+    pub async fn refused(&self) -> Error {
+        loop {
+            match self.shared.with_node(GossipNode::claim) {
+                Some(Claim::Pending) => tokio::time::sleep(JOIN_POLL).await,
+                Some(decided) => match decided.error() {
+                    Some(e) => return e,
+                    None => std::future::pending::<()>().await,
+                },
+                None => std::future::pending::<()>().await,
+            }
         }
     }
 

@@ -95,6 +95,14 @@ impl Cluster {
         self.bridge.wait_joined(timeout).await
     }
 
+    /// Completes, with a message for the operator, when another live
+    /// member holds this registry's `--id` (its entry is then never
+    /// published); never completes once the id is held.
+    pub async fn refused(&self) -> String {
+        let e = self.bridge.refused().await;
+        format!("this registry's --id is taken: {}", e.message())
+    }
+
     /// Gossip counters (the last ones read once the node has left).
     pub fn stats(&self) -> GossipStats {
         self.bridge.stats()

@@ -289,11 +289,13 @@ impl Running {
         &self.cluster
     }
 
-    /// Completes when a server task stops by itself (an error).
+    /// Completes when a server task stops by itself (an error), or when
+    /// another live registry holds this one's `--id`.
     pub async fn failed(&mut self) -> String {
         tokio::select! {
             r = &mut self.grpc_task => describe(r),
             r = &mut self.http_task => describe(r),
+            e = self.cluster.refused() => e,
         }
     }
 

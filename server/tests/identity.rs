@@ -149,3 +149,52 @@ async fn a_second_live_instance_is_refused_in_any_group_and_a_restart_takes_the_
     let listed = wait_entries(&mut c, "web", &[entry(&third)], RESTART_DEADLINE).await;
     println!("restart on the same gossip port: ready {ready:?} after the crash, listed {listed:?} later");
 }
+
+/// A registry started with the `--id` of a live registry stops with an
+/// error naming the holder (exit 1) instead of running unseen by the
+/// cluster, and the holder keeps its entry in `registry-group`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_registry_with_a_live_registrys_id_stops_with_a_clear_error() {
+    let first = spawn_registry("reg-dup", "127.0.0.1:0", &[]);
+    let gossip = first.field("gossip");
+    let holder = ("reg-dup".to_string(), first.field("advertise"));
+    let mut c = connect_started(&first).await;
+    wait_entries(
+        &mut c,
+        "registry-group",
+        std::slice::from_ref(&holder),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
+        .args([
+            "--id",
+            "reg-dup",
+            "--addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--bind", "127.0.0.1:0", "--registries", &gossip])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the second registry");
+    let done = tokio::task::spawn_blocking(move || Proc::new(child).finish(REFUSAL_DEADLINE))
+        .await
+        .expect("waiter");
+    let stderr = String::from_utf8_lossy(&done.stderr).to_string();
+    assert_eq!(
+        done.code,
+        Some(1),
+        "the second registry must stop; stderr: {stderr}"
+    );
+    let want = format!(
+        "this registry's --id is taken: id \"reg-dup\" is already registered by a live member at {}",
+        holder.1
+    );
+    assert!(stderr.contains(&want), "stderr should say {want:?}: {stderr}");
+    assert_eq!(entries(&mut c, "registry-group").await, vec![holder]);
+}
