@@ -274,9 +274,12 @@ const char *registry_status_name(int status);
 
 // Registers a service instance: validates the metadata
 // (`REGISTRY_INVALID_ARGUMENT` or `REGISTRY_LIMIT_EXCEEDED` naming the
-// field), binds the gossip socket and starts joining through the
-// registries. Returns at once; joining goes on in the background (and
-// keeps retrying) until a registry answers.
+// field), binds the gossip socket, joins through the registries and
+// waits (at most 2 s) to learn whether the id is free:
+// `REGISTRY_ALREADY_EXISTS`, naming the holder's address, when a live
+// member holds it. When no registry answers in that time it returns
+// `REGISTRY_OK` and joining goes on in the background (and keeps
+// retrying) until a registry answers.
 //
 // # Safety
 // `config` points to a valid struct whose pointers follow its field

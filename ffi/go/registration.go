@@ -96,9 +96,11 @@ func (a *cArena) free() {
 }
 
 // Register validates the configuration (ErrInvalidArgument or
-// ErrLimitExceeded naming the field), binds the gossip socket and starts
-// joining the registries. It returns at once; joining goes on in the
-// background until a registry answers.
+// ErrLimitExceeded naming the field), binds the gossip socket, joins the
+// registries and waits (at most 2 s) to learn whether the id is free:
+// ErrAlreadyExists, naming the holder's address, when a live member holds
+// it. When no registry answers in that time it returns and joining goes on
+// in the background until a registry answers.
 func Register(cfg RegistrationConfig) (*Registration, error) {
 	var a cArena
 	defer a.free()

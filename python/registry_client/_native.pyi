@@ -172,7 +172,7 @@ class Registration:
     ) -> Registration:
         """Describes a registration (checked here); nothing goes on the network until start()."""
     def start(self) -> None:
-        """Binds the gossip socket and joins in the background; a no-op when started."""
+        """Binds and joins; waits (at most 2 s) for the id check: AlreadyExistsError when a live member holds the id. A no-op when started."""
     def update(
         self,
         *,

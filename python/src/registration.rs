@@ -132,9 +132,12 @@ impl PyRegistration {
         })
     }
 
-    /// Binds the gossip socket and starts joining through the registries;
-    /// returns at once (joining goes on in the background, see `joined`).
-    /// Starting a started registration does nothing.
+    /// Binds the gossip socket, joins through the registries and waits (at
+    /// most 2 s) to learn whether the id is free: `AlreadyExistsError`,
+    /// naming the holder's address, when a live member holds it. When no
+    /// registry answers in that time it returns and joining goes on in the
+    /// background (see `joined`). Starting a started registration does
+    /// nothing.
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         let state = self.state.clone();
         block_on(py, async move {
