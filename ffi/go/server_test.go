@@ -69,6 +69,38 @@ func TestRegistrationBadInput(t *testing.T) {
 	wantErr(t, "closed", r.Stop(), ErrInvalidArgument, "registration is closed")
 }
 
+// TestDuplicateIDIsRefused: a second live registration of an id, in
+// another group, fails with ErrAlreadyExists naming the holder's address,
+// and the holder keeps its place.
+func TestDuplicateIDIsRefused(t *testing.T) {
+	addr, gossip := server(t)
+	c, err := NewClient([]string{addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const group, holder = "ffi-go-dup", "127.0.0.1:8201"
+	first, err := Register(RegistrationConfig{ID: "go-dup", Group: group, Addr: holder, Registries: []string{gossip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	eventually(t, "the holder listed", func() bool {
+		m, err := c.Members(group)
+		return err == nil && len(m.Services) == 1
+	})
+	second, err := Register(RegistrationConfig{ID: "go-dup", Group: group + "-2", Addr: "127.0.0.1:8202",
+		Registries: []string{gossip}})
+	if err == nil {
+		second.Close()
+	}
+	wantErr(t, "a second live go-dup", err, ErrAlreadyExists, "already registered by a live member at "+holder)
+	m, err := c.Members(group)
+	if err != nil || len(m.Services) != 1 || m.Services[0].Addr != holder {
+		t.Fatalf("the holder lost its place: %+v, %v", m, err)
+	}
+}
+
 func TestServer(t *testing.T) {
 	addr, gossip := server(t)
 	c, err := NewClient([]string{addr}, nil)
