@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{spawn_ready, Started};
+use common::{registry_args, spawn_ready, Started};
 use registry_core::wire::v1;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::REGISTRY_GROUP;
@@ -19,27 +19,17 @@ use tokio::net::TcpStream;
 /// Starts `registry-server` on loopback under `ulimit -n nofile`, with
 /// short connection timeouts and the `extra` flags.
 fn spawn_limited(id: &str, nofile: u32, extra: &[&str]) -> Started {
-    let mut args: Vec<String> = [
-        "-c",
-        &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
-        env!("CARGO_BIN_EXE_registry-server"),
-        "--id",
-        id,
-        "--addr",
-        "127.0.0.1:0",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--bind",
-        "127.0.0.1:0",
-        "--header-read-timeout",
-        "1",
-        "--idle-timeout",
-        "2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
+    let flags: Vec<String> = ["--header-read-timeout", "1", "--idle-timeout", "2"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    let mut args = vec![
+        "-c".to_string(),
+        format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_registry-server").to_string(),
+    ];
+    args.extend(registry_args(id, "127.0.0.1:0", "127.0.0.1:0", &[], &flags));
     spawn_ready("sh", &args)
 }
 

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{connect_started, service_args, spawn_ready, spawn_registry, Proc, Started};
+use common::{connect_started, registry_args, service_args, spawn_ready, spawn_registry, Proc, Started};
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::wire::v1::MembersRequest;
 use std::process::{Command, Stdio};
@@ -168,15 +168,13 @@ async fn a_second_registry_with_a_live_registrys_id_stops_with_a_clear_error() {
     .await;
 
     let child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
-        .args([
-            "--id",
+        .args(registry_args(
             "reg-dup",
-            "--addr",
             "127.0.0.1:0",
-            "--http-addr",
             "127.0.0.1:0",
-        ])
-        .args(["--bind", "127.0.0.1:0", "--registries", &gossip])
+            &[gossip],
+            &[],
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -311,10 +311,9 @@ pub fn spawn_registry(id: &str, bind: &str, seeds: &[String]) -> Started {
     spawn_registry_args(id, "127.0.0.1:0", bind, seeds, &[])
 }
 
-/// Starts a real `registry-server` like [`spawn_registry`], with gRPC on
-/// `grpc` (to restart one where its clients expect it) and extra flags
-/// (`--bind-advertise …`).
-pub fn spawn_registry_args(id: &str, grpc: &str, bind: &str, seeds: &[String], extra: &[String]) -> Started {
+/// Flags of a `registry-server` `id` on loopback (gRPC on `grpc`, HTTP on
+/// a free port, gossip on `bind`) joining through `seeds`, then `extra`.
+pub fn registry_args(id: &str, grpc: &str, bind: &str, seeds: &[String], extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
         "--id",
         id,
@@ -333,6 +332,14 @@ pub fn spawn_registry_args(id: &str, grpc: &str, bind: &str, seeds: &[String], e
         args.push(seeds.join(","));
     }
     args.extend(extra.iter().cloned());
+    args
+}
+
+/// Starts a real `registry-server` like [`spawn_registry`], with gRPC on
+/// `grpc` (to restart one where its clients expect it) and extra flags
+/// (`--bind-advertise …`).
+pub fn spawn_registry_args(id: &str, grpc: &str, bind: &str, seeds: &[String], extra: &[String]) -> Started {
+    let args = registry_args(id, grpc, bind, seeds, extra);
     spawn_ready(env!("CARGO_BIN_EXE_registry-server"), &args)
 }
 
