@@ -129,16 +129,18 @@ impl Catalog {
         if after <= before || s.group == REGISTRY_GROUP {
             return Ok(());
         }
-        let freed = old_group
+        // A move also changes its old group's ring (either way: a leave can
+        // grow the rest of a scaled ring).
+        let (old_before, old_after) = old_group
             .filter(|g| *g != s.group)
             .and_then(|g| state.groups.get(g))
             .and_then(|g| g.members.get(&s.id).map(|m| (g, m)))
-            .map_or(0, |(g, m)| {
+            .map_or((0, 0), |(g, m)| {
                 let mut plan = g.plan.clone();
                 plan.remove(&m.id, m.weight);
-                g.plan.memory_bytes() - plan.memory_bytes()
+                (g.plan.memory_bytes(), plan.memory_bytes())
             });
-        let total = (state.ring_bytes + after - before).saturating_sub(freed);
+        let total = (state.ring_bytes + after + old_after).saturating_sub(before + old_before);
         let limit = self.limits.max_ring_memory;
         if total > limit {
             return Err((
@@ -167,8 +169,10 @@ pub(super) fn remove_member(state: &mut State, group: &str, id: &str) {
         } else {
             g.plan.memory_bytes()
         };
-        state.ring_bytes -= before - after;
-        state.freed_since_trim += before - after;
+        // A leave can grow the rest of a scaled ring (a finer level or a
+        // larger index): the total moves either way.
+        state.ring_bytes = (state.ring_bytes + after).saturating_sub(before);
+        state.freed_since_trim += before.saturating_sub(after);
         if g.members.is_empty() {
             state.groups.remove(group);
             shrink(&mut state.groups);

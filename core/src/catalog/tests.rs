@@ -381,3 +381,54 @@ fn a_thousand_lone_heavy_groups_take_under_32_mib_and_give_it_back() {
     let state = cat.lock();
     assert!(state.groups.capacity() < 1000 && state.group_of.capacity() < 1000);
 }
+
+/// Found by the C view test on the `scaled-mixed` vector group: a leave
+/// can make the rest of a scaled group's ring larger (a finer scale level
+/// or a larger index), and the catalog's accounting subtracted the
+/// difference unsigned and panicked. Every order of leaves of that group,
+/// and of joins, keeps the total equal to the published rings'.
+#[test]
+fn ring_memory_stays_exact_when_a_leave_grows_the_rest_of_a_scaled_ring() {
+    let members = [
+        ("big", 1000),
+        ("half", 500),
+        ("tenth", 100),
+        ("seven", 7),
+        ("one", 1),
+    ];
+    let service = |(id, w): (&str, u32)| {
+        let mut s = svc(id, "mixed");
+        s.weight = w;
+        s
+    };
+    // Every order of the five leaves (and the reverse order of joins).
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    let mut orders = Vec::new();
+    permutations(&mut order, 0, &mut orders);
+    assert_eq!(orders.len(), 120);
+    for order in orders {
+        let cat = Catalog::new();
+        for &i in order.iter().rev() {
+            cat.apply(MemberEvent::Joined(service(members[i])));
+            assert_eq!(cat.ring_memory(), published_ring_bytes(&cat), "{order:?}");
+        }
+        for &i in &order {
+            cat.apply(MemberEvent::Failed(service(members[i])));
+            assert_eq!(cat.ring_memory(), published_ring_bytes(&cat), "{order:?}");
+        }
+        assert_eq!(cat.ring_memory(), 0);
+    }
+}
+
+/// Every permutation of `v[k..]` (Heap's algorithm would do; this is short).
+fn permutations(v: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+    if k == v.len() {
+        out.push(v.clone());
+        return;
+    }
+    for i in k..v.len() {
+        v.swap(k, i);
+        permutations(v, k + 1, out);
+        v.swap(k, i);
+    }
+}
