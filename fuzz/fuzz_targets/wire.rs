@@ -98,7 +98,7 @@ fn snapshot(msg: v1::Snapshot) {
     let valid = ids.windows(2).all(|w| w[0] != w[1])
         && services
             .iter()
-            .all(|s| !s.id.is_empty() && (1..=1000).contains(&s.weight));
+            .all(|s| registry_core::validate::id(&s.id).is_ok() && (1..=1000).contains(&s.weight));
     match GroupSnapshot::new(msg.group.clone(), msg.version, services.clone()) {
         Ok(snap) => {
             assert!(valid, "accepted a snapshot the ring cannot hold");
