@@ -49,7 +49,13 @@ impl Reg {
             extra.push("--data-dir".into());
             extra.push(dir.display().to_string());
         }
-        registry_args(self.id, &self.grpc, &self.gossip, &[other.gossip.clone()], &extra)
+        registry_args(
+            self.id,
+            &self.grpc,
+            &self.gossip,
+            std::slice::from_ref(&other.gossip),
+            &extra,
+        )
     }
 }
 
@@ -270,15 +276,19 @@ async fn restart_scenario(data_dir: bool) -> ([Seen; 2], BTreeMap<String, String
         gossip: free_addr(true),
         data_dir: data_dir.then(|| temp_dir(id)),
     });
-    let mut procs = start_both(&regs);
-    for (_, logs) in &procs {
-        wait_ready(logs, Duration::from_secs(30));
-    }
+    // Services first (they wait for a registry): a registry whose only
+    // peer is the other, joining too, would wait out --sync-timeout.
     let seeds: Vec<String> = regs.iter().map(|r| r.gossip.clone()).collect();
     let services: Vec<Started> = SERVICES
         .iter()
         .map(|id| spawn_service(id, "web", &seeds))
         .collect();
+    let first = Instant::now();
+    let mut procs = start_both(&regs);
+    for (_, logs) in &procs {
+        wait_ready(logs, Duration::from_secs(30));
+    }
+    println!("first start: both ready after {:?}", first.elapsed());
     let mut clients = Vec::new();
     for r in &regs {
         clients.push(try_connect(&r.grpc).await.expect("connect"));

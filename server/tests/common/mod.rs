@@ -522,3 +522,13 @@ pub fn free_addr(udp: bool) -> String {
     };
     addr.expect("a free loopback port").to_string()
 }
+
+/// Polls `cond` every 20 ms for up to 20 s, blocking the thread; panics
+/// naming `what` if it never holds.
+pub fn block_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
