@@ -10,9 +10,9 @@
 //! members that had joined themselves in [`GossipStats::syncs_from_joined`]
 //! (what a gate waits for). While it is joining and has no such answer, a
 //! node asks another live member every `meta_retry`, those not known to
-//! be joining first: a whole-cluster restart of the registries is
-//! answered by the first member that did not restart (a service) they
-//! reach.
+//! be joining first (at the next tick after a joining answer, when there
+//! is one): a whole-cluster restart of the registries is answered by the
+//! first member that did not restart (a service) they reach.
 //!
 //! [`GossipStats::syncs_from_joined`]: crate::gossip::GossipStats::syncs_from_joined
 
@@ -41,6 +41,9 @@ pub(super) struct SyncState {
     joining_peers: BTreeSet<SocketAddr>,
     /// Tick of the last sync asked for while joining without a joined answer.
     last_joining_ask: u64,
+    /// A joining answer came in: ask a member not known to be joining at
+    /// the next tick rather than a `meta_retry` later.
+    expedite: bool,
 }
 
 impl SyncState {
@@ -52,6 +55,7 @@ impl SyncState {
             every_ticks: clock.ticks(config.sync_interval),
             joining_peers: BTreeSet::new(),
             last_joining_ask: 0,
+            expedite: false,
         }
     }
 }
@@ -64,13 +68,17 @@ impl Machine {
         if tick >= self.sync.next_tick {
             self.sync.next_tick = tick + self.sync.every_ticks;
             self.request_sync();
-        } else if self.joining
-            && self.stats.syncs_from_joined == 0
-            && self.stats.syncs_received > 0
-            && tick >= self.sync.last_joining_ask + self.meta.retry_ticks
-        {
-            self.sync.last_joining_ask = tick;
-            self.request_sync();
+        } else if self.joining && self.stats.syncs_from_joined == 0 && self.stats.syncs_received > 0 {
+            let expedite = std::mem::take(&mut self.sync.expedite)
+                && self
+                    .view
+                    .live
+                    .iter()
+                    .any(|p| !self.sync.joining_peers.contains(&p.addr));
+            if expedite || tick >= self.sync.last_joining_ask + self.meta.retry_ticks {
+                self.sync.last_joining_ask = tick;
+                self.request_sync();
+            }
         }
     }
 
@@ -198,6 +206,7 @@ impl Machine {
                 self.sync.joining_peers.remove(&from);
             } else {
                 self.sync.joining_peers.insert(from);
+                self.sync.expedite = true;
             }
         }
     }
