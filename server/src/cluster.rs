@@ -200,6 +200,11 @@ impl Collector for Cluster {
             s.syncs_received,
         )?;
         counter(
+            "registry_gossip_syncs_from_joined",
+            "Push-pull sync answers from members not joining themselves (what the joining gate waits for).",
+            s.syncs_from_joined,
+        )?;
+        counter(
             "registry_gossip_id_conflicts",
             "Times another live process claimed this registry's id.",
             s.id_conflicts,
