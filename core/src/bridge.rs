@@ -11,10 +11,15 @@
 //! ([`Bridge::events`], for tests and tools).
 //!
 //! The joining gate lives here too: [`Bridge::joined`] says when a
-//! registry has learnt the cluster (a push-pull sync answer is in and the
-//! catalog holds every member gossip knows), [`Bridge::wait_joined`]
-//! waits for it up to a timeout. The bridge also watches for another live
-//! process using this node's id and logs it.
+//! registry has learnt the cluster (a push-pull sync answer from a member
+//! that is not itself joining is in, and the catalog holds every member
+//! gossip knows), [`Bridge::wait_joined`] waits for it up to a timeout,
+//! [`Bridge::wait_open`] also for the members remembered from before a
+//! restart ([`gate`]), and [`Bridge::set_open`] tells the cluster the
+//! gate is open. The bridge also watches for another live process using
+//! this node's id and logs it.
+
+pub use gate::{GateReport, Remembered};
 
 use crate::catalog::Catalog;
 use crate::error::Error;
@@ -90,6 +95,8 @@ pub struct Bridge {
     injected: mpsc::Sender<MemberEvent>,
     applied: Arc<AtomicU64>,
     gossip_addr: SocketAddr,
+    /// This node's id.
+    id: String,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -112,12 +119,13 @@ impl Bridge {
         let (injected, queue) = mpsc::channel(QUEUE);
         let applied = Arc::new(AtomicU64::new(0));
         let feeder = tokio::spawn(feed(shared.clone(), rx, queue, applied.clone()));
-        let conflicts = tokio::spawn(watch_conflicts(shared.clone(), id));
+        let conflicts = tokio::spawn(watch_conflicts(shared.clone(), id.clone()));
         Bridge {
             shared,
             injected,
             applied,
             gossip_addr,
+            id,
             tasks: vec![feeder, conflicts],
         }
     }
@@ -141,15 +149,18 @@ impl Bridge {
     }
 
     /// The joining gate: true once the node has had a push-pull sync
-    /// answer and the catalog has taken in every member gossip knows
-    /// (same metadata; published, or waiting for room under a limit):
-    /// the registry answers from the cluster's view, not from the part
-    /// it learnt first. False once the node has left.
+    /// answer from a member that had learnt the cluster itself (a sync
+    /// with a member that is still joining, e.g. another registry of a
+    /// cluster restarted whole, does not count) and the catalog has taken
+    /// in every member gossip knows (same metadata; published, or waiting
+    /// for room under a limit): the registry answers from the cluster's
+    /// view, not from the part it learnt first. False once the node has
+    /// left.
     pub fn joined(&self) -> bool {
         let Some((stats, members)) = self.shared.with_node(|n| (n.stats(), n.members())) else {
             return false;
         };
-        stats.syncs_received > 0 && members.iter().all(|m| self.shared.catalog.holds(m))
+        stats.syncs_from_joined > 0 && members.iter().all(|m| self.shared.catalog.holds(m))
     }
 
     /// Waits until [`Bridge::joined`], at most `timeout`; returns whether
@@ -315,5 +326,6 @@ async fn watch_conflicts(shared: Arc<Shared>, id: String) {
     }
 }
 
+pub mod gate;
 #[cfg(test)]
 mod tests;
