@@ -134,6 +134,13 @@ impl Cluster {
         format!("this registry's --id is taken: {}", e.message())
     }
 
+    /// Completes, with a message for the operator, when the membership
+    /// feeder stopped on a panic ([`Bridge::stalled`]): the catalog would
+    /// no longer follow gossip.
+    pub async fn stalled(&self) -> String {
+        self.bridge.stalled().await
+    }
+
     /// Gossip counters (the last ones read once the node has left).
     pub fn stats(&self) -> GossipStats {
         self.bridge.stats()

@@ -384,13 +384,15 @@ impl Running {
         &self.cluster
     }
 
-    /// Completes when a server task stops by itself (an error), or when
-    /// another live registry holds this one's `--id`.
+    /// Completes when a server task stops by itself (an error), when
+    /// another live registry holds this one's `--id`, or when the
+    /// membership feeder stopped (the registry would serve a frozen view).
     pub async fn failed(&mut self) -> String {
         tokio::select! {
             r = &mut self.grpc_task => describe(r),
             r = &mut self.http_task => describe(r),
             e = self.cluster.refused() => e,
+            e = self.cluster.stalled() => e,
         }
     }
 

@@ -78,12 +78,7 @@ async fn a_lagged_subscription_resyncs_the_catalog() {
     let catalog = Arc::new(Catalog::new());
     let (on, _seen) = recorder();
     let gossip = node("me", &[]).await;
-    let shared = Shared {
-        catalog: catalog.clone(),
-        on_touched: on,
-        node: Mutex::new(Some(gossip)),
-        last_stats: Mutex::new(GossipStats::default()),
-    };
+    let shared = Shared::new(catalog.clone(), on, gossip);
     // The catalog still holds a member that left while events were missed.
     shared.apply(vec![MemberEvent::Joined(Service::new(
         "gone",
@@ -236,4 +231,27 @@ async fn the_gate_waits_for_remembered_members_and_takes_silent_ones_as_down() {
     assert!(other.stats().syncs_from_joined > 0);
     other.set_open();
     assert!(!other.shared.with_node(GossipNode::is_joining).unwrap());
+}
+
+#[tokio::test]
+async fn a_panicking_feeder_is_reported_as_stalled() {
+    let catalog = Arc::new(Catalog::new());
+    let on: OnTouched = Arc::new(|g: &[String]| {
+        if g.iter().any(|g| g == "boom") {
+            panic!("test panic in a batch");
+        }
+    });
+    let me = node("stall", &[]).await;
+    let bridge = Bridge::start(me, "stall".into(), catalog.clone(), on);
+    let quiet = tokio::time::timeout(Duration::from_millis(200), bridge.stalled()).await;
+    assert!(quiet.is_err(), "a healthy feeder is not stalled");
+    let events = bridge.events();
+    events
+        .send(MemberEvent::Joined(Service::new("x", "boom", "127.0.0.1:9")))
+        .await
+        .unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(5), bridge.stalled())
+        .await
+        .expect("the stall is reported");
+    assert!(reason.contains("test panic in a batch"), "{reason}");
 }
