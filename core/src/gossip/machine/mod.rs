@@ -23,11 +23,11 @@
 //! publishes its record once it holds its id ([`Claim`]): a newcomer never
 //! displaces a live holder.
 //!
-//! One module per concern, each with its own state: [`announce`] (the
-//! announce schedule), [`meta`] (records,
-//! foca's broadcast handler, repair requests), [`sync`] (push-pull),
-//! [`view`] (membership news and the view diff), [`hold`] (the failure
-//! hold), [`conflict`] (the claim on the id, two processes with one id).
+//! One module per concern, each with its own state: `announce` (the
+//! announce schedule), `meta` (records,
+//! foca's broadcast handler, repair requests), `sync` (push-pull),
+//! `view` (membership news and the view diff), `hold` (the failure
+//! hold), `conflict` (the claim on the id, two processes with one id).
 
 mod announce;
 mod conflict;
