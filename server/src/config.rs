@@ -339,27 +339,24 @@ fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    parse_host_port(s)?;
+    parse_host_port(s, true)?;
     s.to_socket_addrs()
         .map_err(|e| format!("cannot resolve {s:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
-/// Checks `HOST:PORT` (a name or an IP, `[v6]:port` too) without resolving.
-fn parse_host_port(s: &str) -> Result<String, String> {
+/// Checks `HOST:PORT` (a name or an IP, `[v6]:port` too) without
+/// resolving, by the rule of a member's address
+/// (`registry_core::validate::addr`); `listen` also allows port 0 (any
+/// free port).
+fn parse_host_port(s: &str, listen: bool) -> Result<String, String> {
     let s = s.trim();
-    if s.parse::<SocketAddr>().is_ok() {
-        return Ok(s.to_string());
-    }
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?} is not HOST:PORT"))?;
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
-        return Err(format!("{s:?} is not HOST:PORT"));
-    }
-    port.parse::<u16>()
-        .map_err(|_| format!("{s:?} has no valid port"))?;
+    let checked = match s.strip_suffix(":0") {
+        Some(host) if listen => format!("{host}:1"),
+        _ => s.to_string(),
+    };
+    registry_core::validate::addr(&checked).map_err(|e| e.message().replace(":1\"", ":0\""))?;
     Ok(s.to_string())
 }
 
@@ -377,7 +374,7 @@ fn parse_seed(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Ok(String::new())
     } else {
-        parse_host_port(s)
+        parse_host_port(s, false)
     }
 }
 
@@ -527,6 +524,16 @@ mod tests {
     fn bad_values_are_rejected() {
         assert!(parse(&["--addr", "nonsense"]).is_err());
         assert!(parse(&["--registries", "a:1,:2"]).is_err());
+        // Seeds follow a member address's rule, with its wording.
+        for bad in ["reg:0", "reg:99999", "http://reg:1", "::1:7370", "bad host:1"] {
+            let e = parse(&["--registries", bad]).unwrap_err().to_string();
+            assert!(e.contains("is not host:port"), "{bad}: {e}");
+        }
+        assert!(parse(&["--registries", "[::1]:7370"]).is_ok());
+        // A listen address may take any free port, by name too.
+        assert!(parse(&["--bind", "localhost:0"]).is_ok());
+        let e = parse(&["--bind", "local host:0"]).unwrap_err().to_string();
+        assert!(e.contains("\"local host:0\" is not host:port"), "{e}");
         let empty = parse(&["--registries", ""]).unwrap().into_settings().unwrap();
         assert!(empty.registries.is_empty());
         assert!(parse(&["--registries", "host-without-port"]).is_err());
