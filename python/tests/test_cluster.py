@@ -77,6 +77,7 @@ def test_register_two_services_then_match_and_members(client, two_services):
     info = {g.name: g for g in client.groups()}
     assert info[GROUP].members == 2
     assert info[GROUP].version >= 1
+    assert info[GROUP].checksum == Ring([(s.id, s.weight) for s in members]).checksum
 
 
 def test_local_view_gives_the_servers_answers(client, two_services):
@@ -91,6 +92,9 @@ def test_local_view_gives_the_servers_answers(client, two_services):
         key = "order-%d" % i
         assert view.match_n(key, 2) == client.match_n(GROUP, key, 2)
     assert view.members() == client.members(GROUP)
+    # The view keeps the checksum of the ring it built: the server's.
+    assert view.checksum == {g.name: g.checksum for g in client.groups()}[GROUP]
+    assert view.checksum == Ring([(s.id, s.weight) for s in view.members()]).checksum
 
 
 def test_standalone_ring_agrees_with_the_server(client, two_services):
@@ -110,8 +114,10 @@ def test_stop_removes_the_member_and_the_view_follows(client, two_services):
     two_services[0].stop()
     assert not two_services[0].running
     wait_until(lambda: ids(client.members(GROUP)) == ["user-2"], what="user-1 to leave")
+    checksum_before = view.checksum
     wait_until(lambda: ids(view.members()) == ["user-2"], what="the view to drop user-1")
     assert view.version > before
+    assert view.checksum == Ring([("user-2", 2)]).checksum != checksum_before
     server_version = {g.name: g.version for g in client.groups()}[GROUP]
     wait_until(lambda: view.version == server_version, what="the view to reach the server's version")
     for i in range(100):
