@@ -287,6 +287,9 @@ func TestRingVectorsView(t *testing.T) {
 			m, err := view.Members()
 			return err == nil && len(m.Services) == len(cs.Members)
 		})
+		if got := fmt.Sprintf("%016x", view.Checksum()); got != cs.Checksum {
+			t.Errorf("case %d: view checksum %s, want %s", ci, got, cs.Checksum)
+		}
 		for _, k := range cs.Keys {
 			got, err := view.Match(k.Key)
 			if err != nil || got.ID != k.Owner {

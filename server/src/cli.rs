@@ -453,13 +453,15 @@ async fn watch(client: &Client, group: &str, as_json: bool) -> Result<(), CliErr
                                 "version": snap.version,
                                 "services": services_json(&services),
                                 "ring": snap.ring,
+                                "checksum": checksum_hex(snap.checksum),
                             })
                         );
                     } else {
                         println!(
-                            "# {} version {}: {} member(s)",
+                            "# {} version {} checksum {}: {} member(s)",
                             printable(&snap.group),
                             snap.version,
+                            checksum_hex(snap.checksum),
                             services.len()
                         );
                         print!("{}", services_table(&services));

@@ -296,9 +296,16 @@ async fn watch_through_the_cli_sees_first_member_every_change_and_the_empty_grou
         "no members yet: an empty snapshot"
     );
     let mut version = first["version"].as_u64().expect("version");
+    // Each snapshot line carries the checksum of the ring of its members.
+    let sum = |want: &[&str]| {
+        let ring = registry_core::ring::Ring::new(want.iter().map(|id| (*id, 1))).expect("ring");
+        registry_core::ring::checksum_hex(ring.checksum())
+    };
+    assert_eq!(first["checksum"], sum(&[]).as_str());
     let mut step = |want: &[&str]| {
         let snap = next_line(&rx);
         assert_eq!(ids(&snap), want);
+        assert_eq!(snap["checksum"], sum(want).as_str(), "{snap}");
         let v = snap["version"].as_u64().expect("version");
         assert!(v > version, "versions grow");
         version = v;
@@ -317,6 +324,7 @@ async fn watch_through_the_cli_sees_first_member_every_change_and_the_empty_grou
         Vec::<String>::new(),
         "the last member gone: an empty snapshot, not an error"
     );
+    assert_eq!(snap["checksum"], sum(&[]).as_str());
     // Nothing else arrives: one message per change.
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
     drop(r);
