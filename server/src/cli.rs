@@ -280,12 +280,16 @@ async fn agree(config: &ClientConfig, wanted: &[String], as_json: bool) -> Resul
     report.verdict()
 }
 
+/// What one registry holds of one group: `(registry, Some((version,
+/// checksum)))`, or `None` when it does not have the group.
+pub type Held = (String, Option<(u64, u64)>);
+
 /// The comparison `agree` prints: per group, each answering registry's
-/// version and checksum (`None`: it does not have the group).
+/// version and checksum.
 #[derive(Debug)]
 pub struct Agreement {
-    /// `(group, [(registry, Some((version, checksum)))])` sorted by group.
-    pub groups: Vec<(String, Vec<(String, Option<(u64, u64)>)>)>,
+    /// `(group, what each registry holds)` sorted by group.
+    pub groups: Vec<(String, Vec<Held>)>,
     /// Registries that could not be asked, and why.
     pub unreachable: Vec<(String, String)>,
 }
@@ -327,7 +331,7 @@ impl Agreement {
 
     /// True when every answering registry has `group`'s ring with the same
     /// checksum (or none of them has the group).
-    fn agrees(seen: &[(String, Option<(u64, u64)>)]) -> bool {
+    fn agrees(seen: &[Held]) -> bool {
         seen.windows(2)
             .all(|w| w[0].1.map(|(_, c)| c) == w[1].1.map(|(_, c)| c))
     }
