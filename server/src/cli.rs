@@ -183,7 +183,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if cli.json {
                 println!(
                     "{}",
-                    json!({"group": group, "version": m.version, "services": services_json(&m.services)})
+                    json!({
+                        "group": group,
+                        "version": m.version,
+                        "checksum": checksum_hex(m.checksum),
+                        "services": services_json(&m.services),
+                    })
                 );
             } else {
                 print!("{}", services_table(&m.services));
