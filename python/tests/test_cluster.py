@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -110,11 +111,12 @@ def test_stop_removes_the_member_and_the_view_follows(client, two_services):
     view = client.group(GROUP)
     wait_until(lambda: len(view.members()) == 2, what="both services in the view")
     before = view.version
+    checksum_before = view.checksum
+    assert checksum_before == Ring([("user-1", 1), ("user-2", 2)]).checksum
 
     two_services[0].stop()
     assert not two_services[0].running
     wait_until(lambda: ids(client.members(GROUP)) == ["user-2"], what="user-1 to leave")
-    checksum_before = view.checksum
     wait_until(lambda: ids(view.members()) == ["user-2"], what="the view to drop user-1")
     assert view.version > before
     assert view.checksum == Ring([("user-2", 2)]).checksum != checksum_before
@@ -144,8 +146,16 @@ def test_wait_for_change_sees_a_join(client, server):
     assert view.members() == []
     with pytest.raises(NotFoundError):
         view.match("k")
+    # Wait from before the join: a join that lands before wait_for_change
+    # is called is not a change it sees (the snapshot is already in use).
+    seen = []
+    waiter = threading.Thread(target=lambda: seen.append(view.wait_for_change(timeout=15.0)))
+    waiter.start()
+    time.sleep(0.2)
     with Registration("late-1", "late-group", "127.0.0.1:9", "127.0.0.1:0", registries=server.gossip):
-        wait_until(lambda: view.wait_for_change(timeout=1.0) and view.members(), what="a snapshot with late-1")
+        waiter.join()
+        assert seen == [True]
+        wait_until(lambda: view.members(), what="a snapshot with late-1")
         assert view.match("k").id == "late-1"
     wait_until(lambda: view.members() == [], what="late-1 to leave")
     assert view.wait_for_change(timeout=0.05) is False
