@@ -392,12 +392,13 @@ impl Agreement {
                 rows.push(vec![name.clone(), addr.clone(), version, checksum, agree.into()]);
             }
         }
-        for (addr, e) in &self.unreachable {
+        // The error itself goes to standard error, with the verdict.
+        for (addr, _) in &self.unreachable {
             rows.push(vec![
                 "*".into(),
                 addr.clone(),
                 "-".into(),
-                format!("({e})"),
+                "(unreachable)".into(),
                 "?".into(),
             ]);
         }
