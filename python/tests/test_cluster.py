@@ -146,8 +146,8 @@ def test_wait_for_change_sees_a_join(client, server):
     assert view.members() == []
     with pytest.raises(NotFoundError):
         view.match("k")
-    # Wait from before the join: a join that lands before wait_for_change
-    # is called is not a change it sees (the snapshot is already in use).
+    # Wait from before the join: the call blocks until the join's snapshot
+    # (one that came between calls is the next test's case).
     seen = []
     waiter = threading.Thread(target=lambda: seen.append(view.wait_for_change(timeout=15.0)))
     waiter.start()
