@@ -9,7 +9,7 @@
 //!
 //! [`Client::group`] returns a [`GroupView`]: a background task follows the
 //! group through `Watch`, rebuilds the group's ring locally with the very
-//! same [`GroupSnapshot`] code the server uses, and swaps it in. Lookups
+//! same [`GroupSnapshot`](crate::catalog::GroupSnapshot) code the server uses, and swaps it in. Lookups
 //! load an `Arc` and take no lock a writer can hold. When the stream breaks
 //! the view keeps answering from its last snapshot and resubscribes through
 //! another registry.
