@@ -13,6 +13,16 @@ import (
 	"unsafe"
 )
 
+// readU64 calls read for one uint64_t; 0 when it fails (a closed handle).
+func readU64(read func(out *C.uint64_t, msg **C.char) C.registry_status) uint64 {
+	var out C.uint64_t
+	var msg *C.char
+	if check(read(&out, &msg), msg) != nil {
+		return 0
+	}
+	return uint64(out)
+}
+
 // check turns a status and the message copied by a gr_* helper into an
 // error (nil on REGISTRY_OK), freeing the message.
 func check(status C.registry_status, msg *C.char) error {

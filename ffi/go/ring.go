@@ -90,12 +90,9 @@ func (r *Ring) Checksum() uint64 {
 	if r.p == nil {
 		return 0
 	}
-	var out C.uint64_t
-	var msg *C.char
-	if check(C.gr_ring_checksum(r.p, &out, &msg), msg) != nil {
-		return 0
-	}
-	return uint64(out)
+	return readU64(func(out *C.uint64_t, msg **C.char) C.registry_status {
+		return C.gr_ring_checksum(r.p, out, msg)
+	})
 }
 
 // id is the Go copy of an id pointer the ring returned.

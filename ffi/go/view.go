@@ -162,12 +162,9 @@ func (v *GroupView) Checksum() uint64 {
 	if v.p == nil {
 		return 0
 	}
-	var out C.uint64_t
-	var msg *C.char
-	if check(C.gr_view_checksum(v.p, &out, &msg), msg) != nil {
-		return 0
-	}
-	return uint64(out)
+	return readU64(func(out *C.uint64_t, msg **C.char) C.registry_status {
+		return C.gr_view_checksum(v.p, out, msg)
+	})
 }
 
 // Version is the ring version of the snapshot the view answers from
@@ -178,12 +175,9 @@ func (v *GroupView) Version() uint64 {
 	if v.p == nil {
 		return 0
 	}
-	var out C.uint64_t
-	var msg *C.char
-	if check(C.gr_view_version(v.p, &out, &msg), msg) != nil {
-		return 0
-	}
-	return uint64(out)
+	return readU64(func(out *C.uint64_t, msg **C.char) C.registry_status {
+		return C.gr_view_version(v.p, out, msg)
+	})
 }
 
 // IsConnected reports whether the view's Watch stream is open; when false

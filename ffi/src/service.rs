@@ -251,6 +251,17 @@ impl registry_group_list {
             .collect();
         to_box(registry_group_list { items })
     }
+
+    /// Group number `index`; `REGISTRY_NOT_FOUND` when out of range.
+    fn at(&self, index: usize) -> Result<&GroupEntry, FfiError> {
+        self.items.get(index).ok_or_else(|| FfiError {
+            status: registry_status::REGISTRY_NOT_FOUND,
+            message: format!(
+                "group index {index} is out of range (the list has {})",
+                self.items.len()
+            ),
+        })
+    }
 }
 
 /// Number of groups in the list; 0 if `list` is NULL.
@@ -283,13 +294,7 @@ pub unsafe extern "C" fn registry_group_list_get(
         let name_out = arg_out!(ptr name_out);
         let members_out = arg_out!(members_out);
         let version_out = arg_out!(version_out);
-        let g = list.items.get(index).ok_or_else(|| FfiError {
-            status: registry_status::REGISTRY_NOT_FOUND,
-            message: format!(
-                "group index {index} is out of range (the list has {})",
-                list.items.len()
-            ),
-        })?;
+        let g = list.at(index)?;
         *name_out = g.name.as_ptr();
         *members_out = g.members;
         *version_out = g.version;
@@ -312,13 +317,7 @@ pub unsafe extern "C" fn registry_group_list_checksum(
     guard("registry_group_list_checksum", || {
         let list = arg_ref!(list);
         let out = arg_out!(out);
-        let g = list.items.get(index).ok_or_else(|| FfiError {
-            status: registry_status::REGISTRY_NOT_FOUND,
-            message: format!(
-                "group index {index} is out of range (the list has {})",
-                list.items.len()
-            ),
-        })?;
+        let g = list.at(index)?;
         *out = g.checksum;
         Ok(())
     })

@@ -288,8 +288,9 @@ impl Started {
     }
 }
 
-/// Starts `program` with `args` (JSON logs) and waits for its "ready" line.
-pub fn spawn_ready(program: &str, args: &[String]) -> Started {
+/// Starts `program` with `args`, JSON logs at info on the returned stderr
+/// pipe (stdin and stdout closed).
+fn spawn_logging(program: &str, args: &[String]) -> (Proc, std::process::ChildStderr) {
     let mut child = std::process::Command::new(program)
         .args(args)
         .args(["--log-format", "json"])
@@ -300,7 +301,12 @@ pub fn spawn_ready(program: &str, args: &[String]) -> Started {
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
     let stderr = child.stderr.take().expect("stderr");
-    let proc = Proc::new(child);
+    (Proc::new(child), stderr)
+}
+
+/// Starts `program` with `args` (JSON logs) and waits for its "ready" line.
+pub fn spawn_ready(program: &str, args: &[String]) -> Started {
+    let (proc, stderr) = spawn_logging(program, args);
     let (ready, logs) = wait_ready(stderr);
     Started { proc, ready, logs }
 }
@@ -491,16 +497,7 @@ impl WatchLog {
 /// it: every stderr line arrives on the receiver, from a thread that keeps
 /// the pipe drained.
 pub fn spawn_piped(program: &str, args: &[String]) -> (Proc, std::sync::mpsc::Receiver<String>) {
-    let mut child = std::process::Command::new(program)
-        .args(args)
-        .args(["--log-format", "json"])
-        .env("RUST_LOG", "info")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    let stderr = child.stderr.take().expect("stderr");
+    let (proc, stderr) = spawn_logging(program, args);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -509,7 +506,7 @@ pub fn spawn_piped(program: &str, args: &[String]) -> (Proc, std::sync::mpsc::Re
             }
         }
     });
-    (Proc::new(child), rx)
+    (proc, rx)
 }
 
 /// A loopback address with a port that was free a moment ago (UDP when
