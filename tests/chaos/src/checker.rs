@@ -1,0 +1,399 @@
+//! Holds every recorded answer against the replayed nemesis log and
+//! reports each broken guarantee (#16):
+//!
+//! * **agreement**: registries that are up report the same ring for a
+//!   group; a disagreement window (from the first registry's change to the
+//!   last one's catching up) lasts at most `agree_within`, counted from
+//!   the last heal when a fault was in the way.
+//! * **partial ring**: no answer (Members, or a Match that found nothing)
+//!   comes from a ring that lacks a service up and linked both ways with
+//!   the registry for at least `grace` (its join or heal had time to
+//!   arrive). A restarted registry gets no grace of its own: it must not
+//!   answer before it knows whom it is missing.
+//! * **failover**: a client given every registry sees no failed call while
+//!   some registry linked with it has been up for `settle`.
+//! * **refusals**: a registry up and linked with the client for `settle`
+//!   (paused and resumed, restarted, partitioned and healed) refuses
+//!   nothing.
+//! * **pause**: a service paused for longer than `detect` is dropped by
+//!   every registry that answers meanwhile (and, by the partial-ring
+//!   check, is back within `grace` after it resumes).
+
+use crate::history::{Answer, Event, Op};
+use crate::world::World;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Time bounds of the checks, in ms.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Longest disagreement window between registries once nothing is in
+    /// the way (the issue's 1 s, plus the clients' sampling period).
+    pub agree_within: u64,
+    /// How long a service must have been up and linked to a registry
+    /// before that registry's ring must list it.
+    pub grace: u64,
+    /// How long a registry must have been up before refusing a call is
+    /// wrong (its sync gate).
+    pub settle: u64,
+    /// Longest time to drop a crashed or paused member.
+    pub detect: u64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            agree_within: 1_500,
+            grace: 3_000,
+            settle: 7_000,
+            detect: 6_000,
+        }
+    }
+}
+
+/// Which guarantee a violation breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Guarantee {
+    /// Registries disagreed for longer than allowed.
+    Agreement,
+    /// An answer came from a ring missing a live, reachable member.
+    PartialRing,
+    /// A failover call failed while a registry was available.
+    Failover,
+    /// A registry refused a call it should have answered.
+    Refusal,
+    /// A paused service was not dropped.
+    PauseNotDropped,
+}
+
+/// One broken guarantee, with what shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The guarantee.
+    pub guarantee: Guarantee,
+    /// When (ms since the epoch).
+    pub t_ms: u64,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// What the checker found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Faults in the nemesis' log.
+    pub faults: usize,
+    /// Answers looked at.
+    pub answers: usize,
+    /// Every violation, by time.
+    pub violations: Vec<Violation>,
+    /// Length of every disagreement window, ms (sorted).
+    pub windows: Vec<u64>,
+}
+
+impl Report {
+    /// Violations of one guarantee.
+    pub fn of(&self, g: Guarantee) -> Vec<&Violation> {
+        self.violations.iter().filter(|v| v.guarantee == g).collect()
+    }
+
+    /// The `p`-th percentile (0..=100) of the disagreement windows.
+    pub fn window_percentile(&self, p: u64) -> Option<u64> {
+        if self.windows.is_empty() {
+            return None;
+        }
+        let i = ((self.windows.len() - 1) as u64 * p).div_ceil(100) as usize;
+        Some(self.windows[i])
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pct = |p| {
+            self.window_percentile(p)
+                .map_or("-".to_string(), |w| format!("{w} ms"))
+        };
+        writeln!(
+            f,
+            "chaos report: {} faults injected, {} answers checked, {} violations, \
+             disagreement windows: {} (p50 {}, p99 {}, max {})",
+            self.faults,
+            self.answers,
+            self.violations.len(),
+            self.windows.len(),
+            pct(50),
+            pct(99),
+            pct(100)
+        )?;
+        for v in self.violations.iter().take(20) {
+            writeln!(f, "  {:?} at {}: {}", v.guarantee, v.t_ms, v.detail)?;
+        }
+        if self.violations.len() > 20 {
+            writeln!(f, "  ... and {} more", self.violations.len() - 20)?;
+        }
+        Ok(())
+    }
+}
+
+/// What decides that two registries hold the same ring.
+///
+/// CHECKSUM: this is the one place to switch to the ring checksum once
+/// every answer carries it: return `a.checksum` when it is `Some`. Until
+/// then two registries agree when they list the same member ids.
+pub fn ring_identity(a: &Answer) -> Option<String> {
+    a.members.as_ref().map(|m| m.join(","))
+}
+
+/// Checks `answers` against the nemesis log `events`.
+pub fn check(events: &[Event], answers: &[Answer], bounds: Bounds) -> Report {
+    let world = World::replay(events);
+    let mut answers: Vec<&Answer> = answers.iter().collect();
+    answers.sort_by_key(|a| a.t_ms);
+    let mut report = Report {
+        faults: world.faults,
+        answers: answers.len(),
+        ..Report::default()
+    };
+    let client_host = client_host(&world);
+    for a in &answers {
+        partial_ring(&world, a, bounds, &mut report.violations);
+        refusals(&world, a, client_host, bounds, &mut report.violations);
+    }
+    agreement(&world, &answers, bounds, &mut report);
+    pauses(&world, events, &answers, bounds, &mut report.violations);
+    report.violations.sort_by_key(|v| v.t_ms);
+    report.windows.sort_unstable();
+    report
+}
+
+fn client_host(world: &World) -> usize {
+    world
+        .nodes
+        .values()
+        .find(|l| l.role == crate::history::Role::Client)
+        .and_then(|l| l.up.first().map(|(_, h)| *h))
+        .unwrap_or(usize::MAX)
+}
+
+/// Services of `group` that registry `reg` must list at `t`: up and
+/// linked with it both ways for at least `grace`.
+fn required(world: &World, reg_host: usize, group: &str, t: u64, grace: u64) -> Vec<String> {
+    world
+        .services(group)
+        .into_iter()
+        .filter(|s| {
+            let Some((host, up_since)) = world.up_at(s, t) else {
+                return false;
+            };
+            let Some(linked) = world.linked_since(reg_host, host, t) else {
+                return false;
+            };
+            up_since.max(linked) + grace <= t
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn partial_ring(world: &World, a: &Answer, bounds: Bounds, out: &mut Vec<Violation>) {
+    if a.op == Op::Failover {
+        return;
+    }
+    let Some(reg_host) = world.host_at(&a.registry, a.start_ms) else {
+        return;
+    };
+    // The registry's ring at some moment in [start, t]: it must list every
+    // service required over that whole span.
+    let need_start = required(world, reg_host, &a.group, a.start_ms, bounds.grace);
+    let need_end = required(world, reg_host, &a.group, a.t_ms, bounds.grace);
+    let need: Vec<&String> = need_start.iter().filter(|s| need_end.contains(s)).collect();
+    if need.is_empty() {
+        return;
+    }
+    let missing: Vec<&&String> = match (&a.members, a.not_found()) {
+        (Some(m), _) => need.iter().filter(|s| !m.contains(s)).collect(),
+        (None, true) => need.iter().collect(),
+        _ => return,
+    };
+    if !missing.is_empty() {
+        out.push(Violation {
+            guarantee: Guarantee::PartialRing,
+            t_ms: a.t_ms,
+            detail: format!(
+                "{} answered {:?} for {} from a ring missing {:?} (listed: {:?})",
+                a.registry, a.op, a.group, missing, a.members
+            ),
+        });
+    }
+}
+
+/// Whether registry `reg` was up and linked with the client for `settle`
+/// over the whole call of `a`.
+fn available(world: &World, reg: &str, client: usize, a: &Answer, settle: u64) -> bool {
+    let Some((host, since)) = world.up_at(reg, a.start_ms) else {
+        return false;
+    };
+    let Some((_, since_end)) = world.up_at(reg, a.t_ms) else {
+        return false;
+    };
+    let Some(linked) = world.linked_since(client, host, a.start_ms) else {
+        return false;
+    };
+    if world.linked_since(client, host, a.t_ms).is_none() || since != since_end {
+        return false;
+    }
+    since.max(linked) + settle <= a.start_ms
+}
+
+fn refusals(world: &World, a: &Answer, client: usize, bounds: Bounds, out: &mut Vec<Violation>) {
+    if !a.refused() {
+        return;
+    }
+    if a.op == Op::Failover {
+        let up: Vec<&str> = world
+            .registries()
+            .into_iter()
+            .filter(|r| available(world, r, client, a, bounds.settle))
+            .collect();
+        if !up.is_empty() {
+            out.push(Violation {
+                guarantee: Guarantee::Failover,
+                t_ms: a.t_ms,
+                detail: format!("failover call failed ({:?}) while {up:?} were available", a.error),
+            });
+        }
+    } else if available(world, &a.registry, client, a, bounds.settle) {
+        out.push(Violation {
+            guarantee: Guarantee::Refusal,
+            t_ms: a.t_ms,
+            detail: format!("{} refused {:?}: {:?}", a.registry, a.op, a.error),
+        });
+    }
+}
+
+/// Disagreement windows per group between the registries that are up,
+/// from their latest Members answers.
+fn agreement(world: &World, answers: &[&Answer], bounds: Bounds, report: &mut Report) {
+    let mut groups: BTreeMap<&str, Vec<&Answer>> = BTreeMap::new();
+    for a in answers
+        .iter()
+        .filter(|a| a.op == Op::Members && a.error.is_none())
+    {
+        groups.entry(a.group.as_str()).or_default().push(a);
+    }
+    for (group, list) in groups {
+        let mut latest: BTreeMap<&str, (u64, String)> = BTreeMap::new();
+        let mut open: Option<u64> = None;
+        for a in list {
+            let Some(id) = ring_identity(a) else { continue };
+            latest.insert(a.registry.as_str(), (a.t_ms, id));
+            // Registries up now whose last answer is recent.
+            let current: Vec<&String> = latest
+                .iter()
+                .filter(|(r, (t, _))| world.up_at(r, a.t_ms).is_some() && a.t_ms.saturating_sub(*t) <= 2_000)
+                .map(|(_, (_, id))| id)
+                .collect();
+            let agree = current.windows(2).all(|w| w[0] == w[1]);
+            match (open, agree) {
+                (None, false) => open = Some(a.t_ms),
+                (Some(from), true) => {
+                    close_window(world, group, from, a.t_ms, bounds, report);
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(from) = open {
+            report.violations.push(Violation {
+                guarantee: Guarantee::Agreement,
+                t_ms: from,
+                detail: format!("registries still disagree on {group} at the end of the run"),
+            });
+        }
+    }
+}
+
+fn close_window(world: &World, group: &str, from: u64, to: u64, bounds: Bounds, report: &mut Report) {
+    // A fault in the way: count from the last heal or restart before the end.
+    let last_heal = world
+        .heals
+        .iter()
+        .copied()
+        .filter(|&h| h <= to)
+        .max()
+        .unwrap_or(0);
+    let last_start = world
+        .nodes
+        .values()
+        .flat_map(|l| l.starts.iter().copied())
+        .filter(|&s| s <= to)
+        .max()
+        .unwrap_or(0);
+    let blocked = world
+        .blocked
+        .values()
+        .flatten()
+        .any(|s| s.from < to && s.to > from);
+    let paused_or_down = world.registries().into_iter().any(|r| {
+        let a = world.up_at(r, from).map(|x| x.1);
+        let b = world.up_at(r, to).map(|x| x.1);
+        a.is_none() || a != b
+    });
+    let start = if blocked || paused_or_down {
+        from.max(last_heal).max(last_start)
+    } else {
+        from
+    };
+    let len = to - from;
+    report.windows.push(len);
+    if to.saturating_sub(start) > bounds.agree_within {
+        report.violations.push(Violation {
+            guarantee: Guarantee::Agreement,
+            t_ms: to,
+            detail: format!(
+                "registries disagreed on {group} for {} ms (from {from}, counted from {start})",
+                to - from
+            ),
+        });
+    }
+}
+
+fn pauses(world: &World, events: &[Event], answers: &[&Answer], bounds: Bounds, out: &mut Vec<Violation>) {
+    use crate::history::{Action, Role};
+    for e in events {
+        let Action::Stop { node } = &e.action else {
+            continue;
+        };
+        let Some(Role::Service { group }) = world.role(node) else {
+            continue;
+        };
+        let cont = events
+            .iter()
+            .filter(|c| c.t_ms >= e.t_ms && matches!(&c.action, Action::Cont { node: n } if n == node))
+            .map(|c| c.t_ms)
+            .min()
+            .unwrap_or(u64::MAX);
+        let from = e.t_ms + bounds.detect;
+        if cont <= from {
+            continue;
+        }
+        for reg in world.registries() {
+            let seen: Vec<&&Answer> = answers
+                .iter()
+                .filter(|a| a.registry == reg && &a.group == group && a.members.is_some())
+                .filter(|a| a.start_ms >= from && a.t_ms <= cont)
+                .collect();
+            let dropped = seen
+                .iter()
+                .any(|a| !a.members.as_ref().is_some_and(|m| m.contains(node)));
+            if !seen.is_empty() && !dropped {
+                out.push(Violation {
+                    guarantee: Guarantee::PauseNotDropped,
+                    t_ms: cont,
+                    detail: format!("{reg} still listed {node}, paused from {} to {cont}", e.t_ms),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
