@@ -62,6 +62,7 @@ pub struct Bed {
     generation: BTreeMap<String, u32>,
     events: Vec<Event>,
     blocked: BTreeSet<(usize, usize)>,
+    slowed: BTreeSet<usize>,
 }
 
 /// The address of host `i` on the test subnet.
@@ -145,6 +146,7 @@ impl Bed {
             generation: BTreeMap::new(),
             events: Vec::new(),
             blocked: BTreeSet::new(),
+            slowed: BTreeSet::new(),
         };
         bed.make_network()?;
         Ok(bed)
@@ -372,12 +374,56 @@ impl Bed {
         Ok(())
     }
 
-    /// Lifts every block.
+    /// Lifts every block and congestion.
     pub fn heal(&mut self) -> Result<(), String> {
+        let slow: Vec<usize> = self.slowed.iter().copied().collect();
+        for h in slow {
+            self.unslow(h)?;
+        }
         let all: Vec<(usize, usize)> = self.blocked.iter().copied().collect();
         for (f, t) in all {
             self.unblock(f, t)?;
         }
+        Ok(())
+    }
+
+    /// Congests host `host`'s outgoing link (a token bucket: `kbit`
+    /// kbit/s, packets queued up to `latency_ms` and dropped beyond): delay
+    /// and loss from the kernel, which has no netem here.
+    pub fn slow(&mut self, host: usize, kbit: u32, latency_ms: u32) -> Result<(), String> {
+        let (rate, lat) = (format!("{kbit}kbit"), format!("{latency_ms}ms"));
+        let ns = self.ns(host);
+        let args = [
+            "netns", "exec", &ns, "tc", "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", &rate,
+            "burst", "4kbit", "latency", &lat,
+        ];
+        ip(&args)?;
+        self.slowed.insert(host);
+        self.note(Action::Slow {
+            host,
+            kbit,
+            latency_ms,
+        });
+        Ok(())
+    }
+
+    /// Lifts the congestion of host `host`.
+    pub fn unslow(&mut self, host: usize) -> Result<(), String> {
+        if !self.slowed.remove(&host) {
+            return Ok(());
+        }
+        ip(&[
+            "netns",
+            "exec",
+            &self.ns(host),
+            "tc",
+            "qdisc",
+            "del",
+            "dev",
+            "eth0",
+            "root",
+        ])?;
+        self.note(Action::Unslow { host });
         Ok(())
     }
 

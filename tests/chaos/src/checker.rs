@@ -124,11 +124,15 @@ impl fmt::Display for Report {
             pct(99),
             pct(100)
         )?;
-        for v in self.violations.iter().take(20) {
-            writeln!(f, "  {:?} at {}: {}", v.guarantee, v.t_ms, v.detail)?;
+        let mut by: BTreeMap<Guarantee, Vec<&Violation>> = BTreeMap::new();
+        for v in &self.violations {
+            by.entry(v.guarantee).or_default().push(v);
         }
-        if self.violations.len() > 20 {
-            writeln!(f, "  ... and {} more", self.violations.len() - 20)?;
+        for (g, list) in by {
+            writeln!(f, "  {g:?}: {} violations", list.len())?;
+            for v in list.iter().take(5) {
+                writeln!(f, "    at {}: {}", v.t_ms, v.detail)?;
+            }
         }
         Ok(())
     }
@@ -327,11 +331,7 @@ fn close_window(world: &World, group: &str, from: u64, to: u64, bounds: Bounds, 
         .filter(|&s| s <= to)
         .max()
         .unwrap_or(0);
-    let blocked = world
-        .blocked
-        .values()
-        .flatten()
-        .any(|s| s.from < to && s.to > from);
+    let blocked = world.disturbed_between(from, to);
     let paused_or_down = world.registries().into_iter().any(|r| {
         let a = world.up_at(r, from).map(|x| x.1);
         let b = world.up_at(r, to).map(|x| x.1);

@@ -60,6 +60,22 @@ pub enum Action {
         /// Receiving host.
         to: usize,
     },
+    /// Host `host`'s outgoing link is congested: capped at `kbit` kbit/s
+    /// with a queue of at most `latency_ms` (packets are delayed up to
+    /// that long, and dropped beyond it).
+    Slow {
+        /// The host.
+        host: usize,
+        /// Rate cap, kbit/s.
+        kbit: u32,
+        /// Longest queueing delay, ms.
+        latency_ms: u32,
+    },
+    /// Host `host`'s link is back to full speed.
+    Unslow {
+        /// The host.
+        host: usize,
+    },
 }
 
 impl Action {

@@ -60,8 +60,11 @@ pub struct Layout {
     pub service_hosts: usize,
     /// Number of services.
     pub services: usize,
-    /// Flags every registry gets on top of its addresses.
-    pub registry_flags: Vec<String>,
+    /// Whether every registry keeps a data directory (`--data-dir
+    /// <run>/<id>-data`, kept across its restarts). Whole-cluster restarts
+    /// are guaranteed safe only with one, so the nemesis draws them only
+    /// then.
+    pub data_dir: bool,
 }
 
 impl Default for Layout {
@@ -70,7 +73,7 @@ impl Default for Layout {
             registries: 3,
             service_hosts: 2,
             services: 4,
-            registry_flags: Vec::new(),
+            data_dir: false,
         }
     }
 }
@@ -148,10 +151,14 @@ impl Cluster {
             "--registries".into(),
             seeds.join(","),
         ];
-        for f in &self.layout.registry_flags {
+        if self.layout.data_dir {
+            args.push("--data-dir".into());
             args.push(
-                f.replace("{id}", &registry(i))
-                    .replace("{dir}", &self.bed.dir().display().to_string()),
+                self.bed
+                    .dir()
+                    .join(format!("{}-data", registry(i)))
+                    .display()
+                    .to_string(),
             );
         }
         let bin = self.bins.server.clone();
@@ -342,7 +349,11 @@ impl Nemesis {
     /// cluster settle. Returns what it did, for the run's output.
     pub fn fault(&mut self, c: &mut Cluster) -> Result<String, String> {
         let regs = c.layout.registries;
-        let what = match self.pick(7) {
+        let mut kind = self.pick(8);
+        if kind == 1 && !c.layout.data_dir {
+            kind = 0;
+        }
+        let what = match kind {
             0 => {
                 let i = self.pick(regs);
                 let down = self.ms(0, 3_000);
@@ -393,6 +404,16 @@ impl Nemesis {
                     "partition host {host} ({}, {cut:?}) for {hold:?}",
                     if two_way { "two-way" } else { "one-way" }
                 )
+            }
+            6 => {
+                let host = self.pick(c.bed.hosts() - 1);
+                let kbit = 8 + 8 * self.pick(4) as u32;
+                let latency = 100 + 100 * self.pick(4) as u32;
+                let hold = self.ms(2_000, 10_000);
+                c.bed.slow(host, kbit, latency)?;
+                std::thread::sleep(hold);
+                c.bed.heal()?;
+                format!("congest host {host} ({kbit} kbit/s, {latency} ms queue) for {hold:?}")
             }
             _ => {
                 let i = self.pick(c.layout.services);

@@ -38,6 +38,8 @@ pub struct World {
     pub nodes: BTreeMap<String, NodeLife>,
     /// Blocked spans of each directed link (from host, to host).
     pub blocked: BTreeMap<(usize, usize), Vec<Span>>,
+    /// Spans during which some host's link was congested.
+    pub slowed: Vec<Span>,
     /// Heal times: when a block was lifted or a paused node resumed.
     pub heals: Vec<u64>,
     /// Number of faults in the log.
@@ -53,6 +55,7 @@ impl World {
         // node -> (host, running, paused, up since)
         let mut state: BTreeMap<String, (usize, bool, bool, u64)> = BTreeMap::new();
         let mut open_blocks: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+        let mut open_slow: BTreeMap<usize, u64> = BTreeMap::new();
         for e in ev {
             let t = e.t_ms;
             if e.action.is_fault() {
@@ -102,7 +105,19 @@ impl World {
                         w.heals.push(t);
                     }
                 }
+                Action::Slow { host, .. } => {
+                    open_slow.entry(*host).or_insert(t);
+                }
+                Action::Unslow { host } => {
+                    if let Some(f) = open_slow.remove(host) {
+                        w.slowed.push(Span { from: f, to: t });
+                        w.heals.push(t);
+                    }
+                }
             }
+        }
+        for from in open_slow.into_values() {
+            w.slowed.push(Span { from, to: u64::MAX });
         }
         let names: Vec<String> = state.keys().cloned().collect();
         for n in names {
@@ -158,13 +173,13 @@ impl World {
         Some(since)
     }
 
-    /// Whether some link touching host `h` (or a node on it) had a fault
-    /// in `[from, to]`: partitions of any registry.
-    pub fn any_block_between(&self, from: u64, to: u64) -> bool {
+    /// Whether a link was blocked or congested at some time in `(from, to)`.
+    pub fn disturbed_between(&self, from: u64, to: u64) -> bool {
         self.blocked
             .values()
             .flatten()
-            .any(|s| s.from <= to && s.to >= from)
+            .chain(&self.slowed)
+            .any(|s| s.from < to && s.to > from)
     }
 
     /// Services of `group` as of the log.
