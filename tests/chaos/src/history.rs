@@ -79,11 +79,12 @@ pub enum Action {
 }
 
 impl Action {
-    /// Whether this action is a fault (not a plain start of the bed).
+    /// Whether this action is a fault: a kill, a pause, one blocked
+    /// direction of a link, a congestion (starts and heals are not).
     pub fn is_fault(&self) -> bool {
         !matches!(
             self,
-            Action::Start { .. } | Action::Cont { .. } | Action::Unblock { .. }
+            Action::Start { .. } | Action::Cont { .. } | Action::Unblock { .. } | Action::Unslow { .. }
         )
     }
 }

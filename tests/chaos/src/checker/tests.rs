@@ -158,6 +158,7 @@ fn disagreement_windows_are_measured_and_bounded() {
     answers.push(members(9_000, "r1", &["a", "b"]));
     let r = check(&bed(), &answers, Bounds::default());
     assert_eq!(r.windows, vec![400, 3_000], "{r}");
+    assert_eq!(r.raw_windows, r.windows);
     let agree = r.of(Guarantee::Agreement);
     assert_eq!(agree.len(), 1, "{r}");
     assert_eq!(agree[0].t_ms, 9_000);
@@ -179,7 +180,8 @@ fn a_window_across_a_partition_counts_from_the_heal() {
     ];
     let r = check(&events, &answers, Bounds::default());
     assert!(r.of(Guarantee::Agreement).is_empty(), "{r}");
-    assert_eq!(r.windows, vec![3_100]);
+    assert_eq!(r.windows, vec![700]);
+    assert_eq!(r.raw_windows, vec![3_100]);
     let late = vec![
         answers[0].clone(),
         answers[1].clone(),
@@ -216,4 +218,30 @@ fn the_report_prints_counts_and_percentiles() {
         text.contains("0 faults injected, 4 answers checked, 0 violations"),
         "{text}"
     );
+}
+
+#[test]
+fn a_window_across_congestion_counts_from_its_end() {
+    let mut events = bed();
+    events.push(ev(
+        5_000,
+        Action::Slow {
+            host: 1,
+            kbit: 16,
+            latency_ms: 400,
+        },
+    ));
+    events.push(ev(8_000, Action::Unslow { host: 1 }));
+    let answers = vec![
+        members(5_500, "r1", &["a", "b"]),
+        members(5_600, "r2", &["a"]),
+        members(8_500, "r2", &["a", "b"]),
+    ];
+    let r = check(&events, &answers, Bounds::default());
+    assert!(r.of(Guarantee::Agreement).is_empty(), "{r}");
+    assert_eq!(r.windows, vec![500]);
+    assert_eq!(r.faults, 1);
+    // Without the congestion the same window is too long.
+    let r = check(&bed(), &answers, Bounds::default());
+    assert_eq!(r.of(Guarantee::Agreement).len(), 1, "{r}");
 }
