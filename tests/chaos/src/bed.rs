@@ -412,6 +412,12 @@ impl Bed {
         if !self.slowed.remove(&host) {
             return Ok(());
         }
+        // What the congestion did: packets sent, dropped, held back.
+        let ns = self.ns(host);
+        if let Ok(stats) = ip(&["netns", "exec", &ns, "tc", "-s", "qdisc", "show", "dev", "eth0"]) {
+            let line = stats.lines().find(|l| l.contains("Sent")).unwrap_or("").trim();
+            eprintln!("chaos bed: host {host} congestion lifted: {line}");
+        }
         ip(&[
             "netns",
             "exec",

@@ -14,7 +14,7 @@
 //!   some registry linked with it has been up for `settle`.
 //! * **refusals**: a registry up and linked with the client for `settle`
 //!   (paused and resumed, restarted, partitioned and healed) refuses
-//!   nothing.
+//!   nothing; a call over a congested link may time out.
 //! * **pause**: a service paused for longer than `detect` is dropped by
 //!   every registry that answers meanwhile (and, by the partial-ring
 //!   check, is back within `grace` after it resumes).
@@ -249,6 +249,11 @@ fn available(world: &World, reg: &str, client: usize, a: &Answer, settle: u64) -
         return false;
     };
     if world.linked_since(client, host, a.t_ms).is_none() || since != since_end {
+        return false;
+    }
+    // A congested path may time the call out (TCP retransmits outlast the
+    // congestion a little): the network's fault, not the registry's.
+    if world.congested(client, host, a.start_ms.saturating_sub(2_000), a.t_ms) {
         return false;
     }
     since.max(linked) + settle <= a.start_ms

@@ -39,7 +39,7 @@ pub struct World {
     /// Blocked spans of each directed link (from host, to host).
     pub blocked: BTreeMap<(usize, usize), Vec<Span>>,
     /// Spans during which some host's link was congested.
-    pub slowed: Vec<Span>,
+    pub slowed: BTreeMap<usize, Vec<Span>>,
     /// Heal times: when a block was lifted or a paused node resumed.
     pub heals: Vec<u64>,
     /// Number of faults in the log.
@@ -110,14 +110,17 @@ impl World {
                 }
                 Action::Unslow { host } => {
                     if let Some(f) = open_slow.remove(host) {
-                        w.slowed.push(Span { from: f, to: t });
+                        w.slowed.entry(*host).or_default().push(Span { from: f, to: t });
                         w.heals.push(t);
                     }
                 }
             }
         }
-        for from in open_slow.into_values() {
-            w.slowed.push(Span { from, to: u64::MAX });
+        for (host, from) in open_slow {
+            w.slowed
+                .entry(host)
+                .or_default()
+                .push(Span { from, to: u64::MAX });
         }
         let names: Vec<String> = state.keys().cloned().collect();
         for n in names {
@@ -178,7 +181,17 @@ impl World {
         self.blocked
             .values()
             .flatten()
-            .chain(&self.slowed)
+            .chain(self.slowed.values().flatten())
+            .any(|s| s.from < to && s.to > from)
+    }
+
+    /// Whether host `a`'s or `b`'s link was congested at some time in
+    /// `(from, to)`: a call between them may time out on the network.
+    pub fn congested(&self, a: usize, b: usize, from: u64, to: u64) -> bool {
+        [a, b]
+            .iter()
+            .filter_map(|h| self.slowed.get(h))
+            .flatten()
             .any(|s| s.from < to && s.to > from)
     }
 

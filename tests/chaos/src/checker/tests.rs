@@ -245,3 +245,26 @@ fn a_window_across_congestion_counts_from_its_end() {
     let r = check(&bed(), &answers, Bounds::default());
     assert_eq!(r.of(Guarantee::Agreement).len(), 1, "{r}");
 }
+
+#[test]
+fn a_call_over_a_congested_link_may_time_out() {
+    let mut events = bed();
+    events.push(ev(
+        20_000,
+        Action::Slow {
+            host: 0,
+            kbit: 8,
+            latency_ms: 200,
+        },
+    ));
+    events.push(ev(25_000, Action::Unslow { host: 0 }));
+    let answers = vec![
+        failed(22_000, "r1", Op::Members, "timed out: no answer within 1s"),
+        failed(26_000, "r1", Op::Members, "timed out: no answer within 1s"),
+        failed(30_000, "r1", Op::Members, "timed out: no answer within 1s"),
+    ];
+    let r = check(&events, &answers, Bounds::default());
+    let refusals = r.of(Guarantee::Refusal);
+    assert_eq!(refusals.len(), 1, "{r}");
+    assert_eq!(refusals[0].t_ms, 30_000);
+}
