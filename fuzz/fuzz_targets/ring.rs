@@ -131,12 +131,16 @@ fn check(params: &Params, members: &[(&str, u32)], keys: &[&str], rotate: usize,
     }
     // Scale level: the smallest at which the ring holds at most
     // UNSCALED_MEAN_WEIGHT × vnodes points per member.
-    let points_at = |level: u32, w: u32| (u64::from(w) * u64::from(params.vnodes) + (1 << level) - 1) >> level;
+    let points_at =
+        |level: u32, w: u32| (u64::from(w) * u64::from(params.vnodes) + (1 << level) - 1) >> level;
     let total_at = |level: u32| members.iter().map(|m| points_at(level, m.1)).sum::<u64>();
     let budget = u64::from(UNSCALED_MEAN_WEIGHT * params.vnodes) * members.len() as u64;
     let level = ring.level();
     assert!(total_at(level) <= budget, "level {level} does not fit");
-    assert!(level == 0 || total_at(level - 1) > budget, "level {level} is not the smallest");
+    assert!(
+        level == 0 || total_at(level - 1) > budget,
+        "level {level} is not the smallest"
+    );
     assert_eq!(ring.point_count() as u64, total_at(level));
 
     // The oracle: every point, sorted by (position, id).

@@ -143,7 +143,8 @@ class GroupView:
     def connected(self) -> bool:
         """True while a Watch stream is open; False while resubscribing."""
     def wait_for_change(self, timeout: Optional[float] = None) -> bool:
-        """Waits for the next snapshot; True if one arrived within ``timeout`` seconds."""
+        """Waits for a snapshot newer than the last one reported; True if one arrived
+        within ``timeout`` seconds (at once if it came between two calls)."""
     def close(self) -> None:
         """Stops following the group (idempotent)."""
     def __enter__(self) -> GroupView: ...

@@ -10,6 +10,7 @@ use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyList, PyString};
 use registry_core::{Client, ClientConfig, Error, GroupView, Pem, TlsConfig};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -211,11 +212,12 @@ impl PyClient {
     fn group(&self, py: Python<'_>, name: PyBackedStr) -> PyResult<PyGroupView> {
         let client = self.get().py_err(py)?;
         let view = block_on(py, async move { client.group(&name).await })?;
+        let seen = AtomicU64::new(*view.subscribe().borrow());
         let slot = Arc::new(ArcSwapOption::from_pointee(view));
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         views.retain(|w| w.strong_count() > 0);
         views.push(Arc::downgrade(&slot));
-        Ok(PyGroupView { view: slot })
+        Ok(PyGroupView { view: slot, seen })
     }
 
     /// The registry addresses this client knows (including discovered ones).
@@ -269,6 +271,9 @@ impl PyClient {
 pub struct PyGroupView {
     /// `None` once closed (by itself or by its client).
     view: Arc<ArcSwapOption<GroupView>>,
+    /// The snapshot count `wait_for_change` last reported, so a snapshot
+    /// that arrives between two calls is reported by the next one.
+    seen: AtomicU64,
 }
 
 impl PyGroupView {
@@ -276,6 +281,11 @@ impl PyGroupView {
         self.view
             .load_full()
             .ok_or_else(|| Error::Unavailable("the group view is closed".into()))
+    }
+
+    /// Records `count` as reported; true if it is newer than the last.
+    fn report(&self, count: u64) -> bool {
+        self.seen.fetch_max(count, Ordering::AcqRel) < count
     }
 }
 
@@ -329,12 +339,17 @@ impl PyGroupView {
         self.view.load().as_ref().is_some_and(|v| v.is_connected())
     }
 
-    /// Waits until a new snapshot arrives; True if one did within
-    /// `timeout` seconds (None: wait forever). Ctrl-C interrupts it.
+    /// Waits until a snapshot newer than the last one this call reported
+    /// (or than the view's first) has arrived; True if one did within
+    /// `timeout` seconds (None: wait forever), at once if one arrived
+    /// between two calls. Ctrl-C interrupts it.
     #[pyo3(signature = (timeout = None))]
     fn wait_for_change(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         let limit = timeout.map(|t| seconds(py, "timeout", t)).transpose()?;
         let mut rx = self.get().py_err(py)?.subscribe();
+        if self.report(*rx.borrow_and_update()) {
+            return Ok(true);
+        }
         let start = std::time::Instant::now();
         let slice = Duration::from_millis(100);
         loop {
@@ -347,7 +362,8 @@ impl PyGroupView {
             };
             let changed = block_on(py, async {
                 match tokio::time::timeout(wait, rx.changed()).await {
-                    Ok(Ok(())) => Ok(Some(true)),
+                    // Another caller may have reported it already: wait on.
+                    Ok(Ok(())) => Ok(self.report(*rx.borrow_and_update()).then_some(true)),
                     // The view was closed: nothing will change any more.
                     Ok(Err(_)) => Ok(Some(false)),
                     Err(_) => Ok(None),

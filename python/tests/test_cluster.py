@@ -142,7 +142,19 @@ def test_wait_for_change_sees_a_join(client, server):
         wait_until(lambda: view.wait_for_change(timeout=1.0) and view.members(), what="a snapshot with late-1")
         assert view.match("k").id == "late-1"
     wait_until(lambda: view.members() == [], what="late-1 to leave")
+    # The leave's snapshot arrived between calls: the next call reports it
+    # at once, exactly once.
+    assert view.wait_for_change(timeout=0.05) is True
     assert view.wait_for_change(timeout=0.05) is False
+
+
+def test_wait_for_change_reports_a_snapshot_that_came_between_calls(client, server):
+    view = client.group("between-group")
+    with Registration("between-1", "between-group", "127.0.0.1:9", "127.0.0.1:0", registries=server.gossip):
+        # Not waiting while it arrives: the join must not be lost.
+        wait_until(lambda: view.members(), what="between-1 in the view")
+        assert view.wait_for_change(timeout=0.05) is True
+        assert view.wait_for_change(timeout=0.05) is False
 
 
 def test_unknown_group_is_not_found(client, server):
