@@ -12,9 +12,10 @@
 //!   answer before it knows whom it is missing.
 //! * **failover**: a client given every registry sees no failed call while
 //!   some registry linked with it has been up for `settle`.
-//! * **refusals**: a registry up and linked with the client for `settle`
-//!   (paused and resumed, restarted, partitioned and healed) refuses
-//!   nothing; a call over a congested link may time out.
+//! * **refusals**: a registry refuses nothing once it has been up for
+//!   `settle` since it started (its sync gate) or for `resume` since it
+//!   resumed from a pause, and linked with the client for `resume`; a call
+//!   over a congested link may time out.
 //! * **pause**: a service paused for longer than `detect` is dropped by
 //!   every registry that answers meanwhile (and, by the partial-ring
 //!   check, is back within `grace` after it resumes).
@@ -36,6 +37,9 @@ pub struct Bounds {
     /// How long a registry must have been up before refusing a call is
     /// wrong (its sync gate).
     pub settle: u64,
+    /// How long a resumed registry, or one whose link with the client
+    /// healed, may take to answer again (the client's reconnect).
+    pub resume: u64,
     /// Longest time to drop a crashed or paused member.
     pub detect: u64,
 }
@@ -46,6 +50,7 @@ impl Default for Bounds {
             agree_within: 1_500,
             grace: 3_000,
             settle: 7_000,
+            resume: 2_000,
             detect: 6_000,
         }
     }
@@ -236,9 +241,10 @@ fn partial_ring(world: &World, a: &Answer, bounds: Bounds, out: &mut Vec<Violati
     }
 }
 
-/// Whether registry `reg` was up and linked with the client for `settle`
-/// over the whole call of `a`.
-fn available(world: &World, reg: &str, client: usize, a: &Answer, settle: u64) -> bool {
+/// Whether registry `reg` was up and linked with the client over the
+/// whole call of `a`, for `settle` since it started (or `resume` since it
+/// resumed), and for `resume` since its link with the client healed.
+fn available(world: &World, reg: &str, client: usize, a: &Answer, bounds: Bounds) -> bool {
     let Some((host, since)) = world.up_at(reg, a.start_ms) else {
         return false;
     };
@@ -256,7 +262,11 @@ fn available(world: &World, reg: &str, client: usize, a: &Answer, settle: u64) -
     if world.congested(client, host, a.start_ms.saturating_sub(2_000), a.t_ms) {
         return false;
     }
-    since.max(linked) + settle <= a.start_ms
+    // A started process passes its sync gate first; a resumed one has
+    // nothing to wait for.
+    let started = world.nodes.get(reg).is_some_and(|l| l.starts.contains(&since));
+    let need = if started { bounds.settle } else { bounds.resume };
+    since + need <= a.start_ms && linked + bounds.resume <= a.start_ms
 }
 
 fn refusals(world: &World, a: &Answer, client: usize, bounds: Bounds, out: &mut Vec<Violation>) {
@@ -267,7 +277,7 @@ fn refusals(world: &World, a: &Answer, client: usize, bounds: Bounds, out: &mut 
         let up: Vec<&str> = world
             .registries()
             .into_iter()
-            .filter(|r| available(world, r, client, a, bounds.settle))
+            .filter(|r| available(world, r, client, a, bounds))
             .collect();
         if !up.is_empty() {
             out.push(Violation {
@@ -276,7 +286,7 @@ fn refusals(world: &World, a: &Answer, client: usize, bounds: Bounds, out: &mut 
                 detail: format!("failover call failed ({:?}) while {up:?} were available", a.error),
             });
         }
-    } else if available(world, &a.registry, client, a, bounds.settle) {
+    } else if available(world, &a.registry, client, a, bounds) {
         out.push(Violation {
             guarantee: Guarantee::Refusal,
             t_ms: a.t_ms,

@@ -137,13 +137,25 @@ fn a_settled_registry_must_not_refuse_but_a_fresh_one_may() {
     let answers = vec![
         failed(11_000, "r1", Op::Members, "timed out: r1"), // paused
         failed(13_000, "r1", Op::Members, "unavailable: syncing"), // just resumed
+        failed(15_000, "r1", Op::Members, "unavailable: syncing"), // resumed 3 s ago
         failed(30_000, "r1", Op::Match, "unavailable: refused"), // long after
         failed(30_000, "r2", Op::Match, "not found: no key"), // not a refusal
     ];
     let r = check(&events, &answers, Bounds::default());
     let refusals = r.of(Guarantee::Refusal);
+    assert_eq!(refusals.len(), 2, "{r}");
+    assert_eq!((refusals[0].t_ms, refusals[1].t_ms), (15_000, 30_000));
+    // A restarted registry has its sync gate.
+    events.push(ev(40_000, Action::Kill { node: "r2".into() }));
+    events.push(start(40_100, "r2", Role::Registry, 1));
+    let answers = vec![
+        failed(45_000, "r2", Op::Members, "unavailable: syncing"),
+        failed(48_000, "r2", Op::Members, "unavailable: syncing"),
+    ];
+    let r = check(&events, &answers, Bounds::default());
+    let refusals = r.of(Guarantee::Refusal);
     assert_eq!(refusals.len(), 1, "{r}");
-    assert_eq!(refusals[0].t_ms, 30_000);
+    assert_eq!(refusals[0].t_ms, 48_000);
 }
 
 #[test]
