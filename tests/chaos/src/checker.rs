@@ -16,6 +16,9 @@
 //!   `settle` since it started (its sync gate) or for `resume` since it
 //!   resumed from a pause, and linked with the client for `resume`; a call
 //!   over a congested link may time out.
+//! * **owners**: two Match answers served from the same ring (the
+//!   registry's Members answers just before and just after agree) name
+//!   the same owner for a key, on every registry.
 //! * **pause**: a service paused for longer than `detect` is dropped by
 //!   every registry that answers meanwhile (and, by the partial-ring
 //!   check, is back within `grace` after it resumes).
@@ -69,6 +72,8 @@ pub enum Guarantee {
     Refusal,
     /// A paused service was not dropped.
     PauseNotDropped,
+    /// Two answers from the same ring named different owners for a key.
+    OwnerMismatch,
 }
 
 /// One broken guarantee, with what shows it.
@@ -174,6 +179,7 @@ pub fn check(events: &[Event], answers: &[Answer], bounds: Bounds) -> Report {
         refusals(&world, a, client_host, bounds, &mut report.violations);
     }
     agreement(&world, &answers, bounds, &mut report);
+    owners(&answers, &mut report.violations);
     pauses(&world, events, &answers, bounds, &mut report.violations);
     report.violations.sort_by_key(|v| v.t_ms);
     report.windows.sort_unstable();
@@ -375,6 +381,52 @@ fn close_window(world: &World, group: &str, from: u64, to: u64, bounds: Bounds, 
                 to - from
             ),
         });
+    }
+}
+
+/// Same ring, same key: same owner, whichever registry answered.
+fn owners(answers: &[&Answer], out: &mut Vec<Violation>) {
+    let mut by_registry: BTreeMap<&str, Vec<&Answer>> = BTreeMap::new();
+    for a in answers
+        .iter()
+        .filter(|a| a.op != Op::Failover && a.error.is_none())
+    {
+        by_registry.entry(a.registry.as_str()).or_default().push(a);
+    }
+    let mut seen: BTreeMap<(String, &str), (&str, &Answer)> = BTreeMap::new();
+    for list in by_registry.values() {
+        let mut prev: Option<String> = None;
+        for (i, a) in list.iter().enumerate() {
+            if a.op == Op::Members {
+                prev = ring_identity(a);
+                continue;
+            }
+            let (Some(key), Some(owner), Some(ring)) = (a.key.as_deref(), a.owner.as_deref(), prev.clone())
+            else {
+                continue;
+            };
+            let next = list[i + 1..]
+                .iter()
+                .find(|b| b.op == Op::Members)
+                .and_then(|b| ring_identity(b));
+            if next.as_ref() != Some(&ring) {
+                continue;
+            }
+            match seen.get(&(ring.clone(), key)) {
+                Some((first, b)) if *first != owner => out.push(Violation {
+                    guarantee: Guarantee::OwnerMismatch,
+                    t_ms: a.t_ms,
+                    detail: format!(
+                        "{} says {key} is owned by {owner}, {} said {first}, both from ring [{ring}]",
+                        a.registry, b.registry
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    seen.insert((ring, key), (owner, a));
+                }
+            }
+        }
     }
 }
 

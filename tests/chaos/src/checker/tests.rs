@@ -280,3 +280,37 @@ fn a_call_over_a_congested_link_may_time_out() {
     assert_eq!(refusals.len(), 1, "{r}");
     assert_eq!(refusals[0].t_ms, 30_000);
 }
+
+fn owner(t: u64, reg: &str, key: &str, owner: &str) -> Answer {
+    Answer {
+        op: Op::Match,
+        key: Some(key.into()),
+        owner: Some(owner.into()),
+        members: None,
+        ..members(t, reg, &[])
+    }
+}
+
+#[test]
+fn the_same_ring_must_give_the_same_owner() {
+    let answers = vec![
+        members(3_000, "r1", &["a", "b"]),
+        owner(3_010, "r1", "k", "a"),
+        members(3_100, "r1", &["a", "b"]),
+        members(3_000, "r2", &["a", "b"]),
+        owner(3_010, "r2", "k", "b"),
+        members(3_100, "r2", &["a", "b"]),
+        // Another ring may well name another owner.
+        members(4_000, "r2", &["b"]),
+        owner(4_010, "r2", "k", "b"),
+        members(4_100, "r2", &["b"]),
+    ];
+    let r = check(&bed(), &answers, Bounds::default());
+    let v = r.of(Guarantee::OwnerMismatch);
+    assert_eq!(v.len(), 1, "{r}");
+    assert!(
+        v[0].detail.contains("r2 says k is owned by b, r1 said a"),
+        "{}",
+        v[0].detail
+    );
+}
