@@ -98,25 +98,6 @@ fn whole_cluster_restart_with_data_dir() {
     assert_clean("whole_cluster_restart_with_data_dir", &r);
 }
 
-/// Every registry killed at once and started again without a data
-/// directory: what #16 found on one host. Probe only (ignored): shows
-/// what the checker sees today.
-#[test]
-#[ignore]
-fn whole_cluster_restart_without_data_dir() {
-    let r = run(
-        "whole_cluster_restart_without_data_dir",
-        Layout::default(),
-        2,
-        |c, _| {
-            c.restart_all_registries(secs(0))?;
-            std::thread::sleep(secs(10));
-            Ok(())
-        },
-    );
-    assert_clean("whole_cluster_restart_without_data_dir", &r);
-}
-
 /// A service paused (SIGSTOP) for 8 s is dropped by every registry, and
 /// after SIGCONT it is back with its keys.
 #[test]
@@ -174,6 +155,28 @@ fn minority_registry_partitioned_and_healed() {
         },
     );
     assert_clean("minority_registry_partitioned_and_healed", &r);
+}
+
+/// The client and one registry cut off together (two-way) from every
+/// other host for 6 s: the client, given every registry, sees no failed
+/// call, since the registry on its side is up and synced.
+#[test]
+fn client_partitioned_with_one_registry() {
+    let r = run(
+        "client_partitioned_with_one_registry",
+        Layout::default(),
+        9,
+        |c, n| {
+            let host = n.pick(3);
+            let side = [host, c.client_host()];
+            c.partition(&side, &[], true, Cut::Prohibit)?;
+            std::thread::sleep(secs(6));
+            c.bed.heal()?;
+            std::thread::sleep(secs(6));
+            Ok(())
+        },
+    );
+    assert_clean("client_partitioned_with_one_registry", &r);
 }
 
 /// A service host that cannot send (one-way, prohibit) for 6 s, healed.
