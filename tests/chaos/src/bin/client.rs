@@ -1,7 +1,9 @@
 //! `registry-chaos-client`: asks every registry of the bed, each on its
 //! own, for a group's members and for the owners of a few keys, and once
 //! more through one client given every registry (with failover); prints
-//! one JSON line per answer ([`registry_chaos::history::Answer`]).
+//! one JSON line per answer ([`registry_chaos::history::Answer`]). A local
+//! view of the group (`GroupView`, fed by Watch) answers too, as registry
+//! "view": its members and its owner of a key, from one snapshot.
 //!
 //! ```text
 //! registry-chaos-client --registry r1=10.213.0.10:9800 --registry r2=10.213.0.11:9800 --group web
@@ -125,6 +127,42 @@ async fn ask_any(addrs: Vec<String>, flags: std::sync::Arc<Flags>) {
     }
 }
 
+/// A local view through the failover client: members and one owner per
+/// round, both from the same snapshot.
+async fn ask_view(addrs: Vec<String>, flags: std::sync::Arc<Flags>) {
+    let mut config = ClientConfig::new(addrs);
+    config.discover_registries = false;
+    let Ok(client) = Client::with_config(config).await else {
+        return;
+    };
+    let view = loop {
+        match client.group(&flags.group).await {
+            Ok(v) => break v,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let mut round = 0usize;
+    loop {
+        let snap = view.snapshot();
+        let now = now_ms();
+        let mut a = answer(now, "view", Op::Members, &flags.group, None);
+        let mut ids: Vec<String> = snap.members().iter().map(|s| s.id.clone()).collect();
+        ids.sort();
+        a.members = Some(ids);
+        a.version = Some(snap.version());
+        print(&a);
+        let key = format!("key-{}", round % flags.keys.max(1));
+        let mut a = answer(now, "view", Op::Match, &flags.group, Some(&key));
+        match snap.match_key(&key) {
+            Ok(s) => a.owner = Some(s.id.clone()),
+            Err(e) => a.error = Some(e.to_string()),
+        }
+        print(&a);
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(flags.interval_ms)).await;
+    }
+}
+
 fn main() {
     let flags = std::sync::Arc::new(Flags::parse());
     let mut named = Vec::new();
@@ -153,8 +191,9 @@ fn main() {
         for (n, a) in &named {
             tasks.push(tokio::spawn(ask_one(n.clone(), a.clone(), flags.clone())));
         }
-        let addrs = named.iter().map(|(_, a)| a.clone()).collect();
-        tasks.push(tokio::spawn(ask_any(addrs, flags.clone())));
+        let addrs: Vec<String> = named.iter().map(|(_, a)| a.clone()).collect();
+        tasks.push(tokio::spawn(ask_any(addrs.clone(), flags.clone())));
+        tasks.push(tokio::spawn(ask_view(addrs, flags.clone())));
         for t in tasks {
             let _ = t.await;
         }
