@@ -101,7 +101,8 @@ impl Cluster {
             c.spawn_registry(i)?;
         }
         for i in 0..c.layout.registries {
-            c.bed.wait_log(&registry(i), "ready", Duration::from_secs(30))?;
+            c.bed
+                .wait_log(&registry(i), ": ready ", Duration::from_secs(30))?;
         }
         for i in 0..c.layout.services {
             let host = c.service_host(i);
