@@ -82,6 +82,8 @@ async fn ask_one(name: String, addr: String, flags: std::sync::Arc<Flags>) {
                 ids.sort();
                 a.members = Some(ids);
                 a.version = Some(m.version);
+                // CHECKSUM: set a.checksum from the answer's ring checksum
+                // once Members carries it (then checker::ring_identity).
             }
             Err(e) => a.error = Some(e.to_string()),
         }
