@@ -153,14 +153,10 @@ impl Cluster {
             seeds.join(","),
         ];
         if self.layout.data_dir {
+            let data = self.bed.dir().join(format!("{}-data", registry(i)));
+            std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
             args.push("--data-dir".into());
-            args.push(
-                self.bed
-                    .dir()
-                    .join(format!("{}-data", registry(i)))
-                    .display()
-                    .to_string(),
-            );
+            args.push(data.display().to_string());
         }
         let bin = self.bins.server.clone();
         self.bed.spawn(&registry(i), Role::Registry, i, &bin, args)
