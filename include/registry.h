@@ -389,6 +389,15 @@ void registry_ring_free(struct registry_ring *ring);
 // `ring` is NULL or a live ring.
 size_t registry_ring_len(const struct registry_ring *ring);
 
+// The ring's checksum: an xxh3-64 of the algorithm name and the members'
+// ids and weights (tests/vectors/README.md defines it byte by byte), the
+// same as a registry reports for a group with these members.
+//
+// # Safety
+// `ring` is a live ring; `out` points to a writable `uint64_t`.
+enum registry_status registry_ring_checksum(const struct registry_ring *ring,
+                                            uint64_t *out);
+
 // Member number `index` of the ring (members are sorted by id): its id
 // and weight. `REGISTRY_NOT_FOUND` when `index >= registry_ring_len()`.
 // The id pointer is the one `registry_ring_locate` returns for that member.
@@ -555,6 +564,16 @@ enum registry_status registry_group_list_get(const struct registry_group_list *l
                                              uint32_t *members_out,
                                              uint64_t *version_out);
 
+// The ring checksum of group number `index` on the registry that answered
+// (equal on registries that hold the same members and weights).
+// `REGISTRY_NOT_FOUND` when `index` is out of range.
+//
+// # Safety
+// `list` is a live list; `out` points to a writable `uint64_t`.
+enum registry_status registry_group_list_checksum(const struct registry_group_list *list,
+                                                  size_t index,
+                                                  uint64_t *out);
+
 // Releases a group list. NULL is a no-op.
 //
 // # Safety
@@ -680,6 +699,16 @@ enum registry_status registry_view_members_generation(const struct registry_view
 // `view` is a live view; `out` points to a writable `uint64_t`.
 enum registry_status registry_view_version(const struct registry_view *view,
                                            uint64_t *out);
+
+// The ring checksum of the snapshot the view answers from: that of the
+// ring it built locally, which equals the one the registry reported for
+// those members (the view refuses a snapshot whose checksums differ).
+// Equal checksums mean equal answers on any registry or client.
+//
+// # Safety
+// `view` is a live view; `out` points to a writable `uint64_t`.
+enum registry_status registry_view_checksum(const struct registry_view *view,
+                                            uint64_t *out);
 
 // Whether the view's Watch stream is open. When false the view answers
 // from its last snapshot while it resubscribes.

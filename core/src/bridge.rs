@@ -11,10 +11,15 @@
 //! ([`Bridge::events`], for tests and tools).
 //!
 //! The joining gate lives here too: [`Bridge::joined`] says when a
-//! registry has learnt the cluster (a push-pull sync answer is in and the
-//! catalog holds every member gossip knows), [`Bridge::wait_joined`]
-//! waits for it up to a timeout. The bridge also watches for another live
-//! process using this node's id and logs it.
+//! registry has learnt the cluster (a push-pull sync answer from a member
+//! that is not itself joining is in, and the catalog holds every member
+//! gossip knows), [`Bridge::wait_joined`] waits for it up to a timeout,
+//! [`Bridge::wait_open`] also for the members remembered from before a
+//! restart ([`gate`]), and [`Bridge::set_open`] tells the cluster the
+//! gate is open. The bridge also watches for another live process using
+//! this node's id and logs it.
+
+pub use gate::{GateReport, Remembered};
 
 use crate::catalog::Catalog;
 use crate::error::Error;
@@ -26,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Most events applied in one catalog batch.
@@ -66,9 +71,22 @@ struct Shared {
     node: Mutex<Option<GossipNode>>,
     /// Last counters read, kept after the node is gone.
     last_stats: Mutex<GossipStats>,
+    /// Set once the feeder stopped on a panic: the catalog no longer
+    /// follows gossip.
+    stalled: watch::Sender<Option<String>>,
 }
 
 impl Shared {
+    fn new(catalog: Arc<Catalog>, on_touched: OnTouched, node: GossipNode) -> Shared {
+        Shared {
+            catalog,
+            on_touched,
+            node: Mutex::new(Some(node)),
+            last_stats: Mutex::new(GossipStats::default()),
+            stalled: watch::channel(None).0,
+        }
+    }
+
     fn with_node<T>(&self, f: impl FnOnce(&GossipNode) -> T) -> Option<T> {
         let node = self.node.lock().unwrap_or_else(|e| e.into_inner());
         node.as_ref().map(f)
@@ -90,6 +108,8 @@ pub struct Bridge {
     injected: mpsc::Sender<MemberEvent>,
     applied: Arc<AtomicU64>,
     gossip_addr: SocketAddr,
+    /// This node's id.
+    id: String,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -102,22 +122,21 @@ impl Bridge {
     pub fn start(node: GossipNode, id: String, catalog: Arc<Catalog>, on_touched: OnTouched) -> Bridge {
         let gossip_addr = node.local_addr();
         let (members, rx) = node.subscribe();
-        let shared = Arc::new(Shared {
-            catalog,
-            on_touched,
-            node: Mutex::new(Some(node)),
-            last_stats: Mutex::new(GossipStats::default()),
-        });
+        let shared = Arc::new(Shared::new(catalog, on_touched, node));
         shared.apply(members.into_iter().map(MemberEvent::Joined).collect());
         let (injected, queue) = mpsc::channel(QUEUE);
         let applied = Arc::new(AtomicU64::new(0));
-        let feeder = tokio::spawn(feed(shared.clone(), rx, queue, applied.clone()));
-        let conflicts = tokio::spawn(watch_conflicts(shared.clone(), id));
+        let feeder = tokio::spawn(supervise(
+            shared.clone(),
+            feed(shared.clone(), rx, queue, applied.clone()),
+        ));
+        let conflicts = tokio::spawn(watch_conflicts(shared.clone(), id.clone()));
         Bridge {
             shared,
             injected,
             applied,
             gossip_addr,
+            id,
             tasks: vec![feeder, conflicts],
         }
     }
@@ -141,15 +160,18 @@ impl Bridge {
     }
 
     /// The joining gate: true once the node has had a push-pull sync
-    /// answer and the catalog has taken in every member gossip knows
-    /// (same metadata; published, or waiting for room under a limit):
-    /// the registry answers from the cluster's view, not from the part
-    /// it learnt first. False once the node has left.
+    /// answer from a member that had learnt the cluster itself (a sync
+    /// with a member that is still joining, e.g. another registry of a
+    /// cluster restarted whole, does not count) and the catalog has taken
+    /// in every member gossip knows (same metadata; published, or waiting
+    /// for room under a limit): the registry answers from the cluster's
+    /// view, not from the part it learnt first. False once the node has
+    /// left.
     pub fn joined(&self) -> bool {
         let Some((stats, members)) = self.shared.with_node(|n| (n.stats(), n.members())) else {
             return false;
         };
-        stats.syncs_received > 0 && members.iter().all(|m| self.shared.catalog.holds(m))
+        stats.syncs_from_joined > 0 && members.iter().all(|m| self.shared.catalog.holds(m))
     }
 
     /// Waits until [`Bridge::joined`], at most `timeout`; returns whether
@@ -185,6 +207,18 @@ impl Bridge {
         }
     }
 
+    /// Completes, with the reason, when the feeder stopped on a panic: the
+    /// catalog would no longer follow gossip, so a registry stops on it
+    /// rather than serve a frozen view. Never completes otherwise.
+    pub async fn stalled(&self) -> String {
+        let mut rx = self.shared.stalled.subscribe();
+        let reason = match rx.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        };
+        reason
+    }
+
     /// Gossip counters (the last ones read once the node has left).
     pub fn stats(&self) -> GossipStats {
         let mut last = self.shared.last_stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -211,6 +245,32 @@ impl Drop for Bridge {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
+        }
+    }
+}
+
+/// Runs the feeder as a task of its own and records a panic of it in
+/// `shared.stalled`. Aborting this future aborts the feeder too.
+async fn supervise(shared: Arc<Shared>, feeder: impl std::future::Future<Output = ()> + Send + 'static) {
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let task = tokio::spawn(feeder);
+    let _guard = AbortOnDrop(task.abort_handle());
+    if let Err(e) = task.await {
+        if e.is_panic() {
+            let payload = e.into_panic();
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let reason = format!("the membership feeder stopped: {what}");
+            tracing::error!("{reason}");
+            shared.stalled.send_replace(Some(reason));
         }
     }
 }
@@ -315,5 +375,6 @@ async fn watch_conflicts(shared: Arc<Shared>, id: String) {
     }
 }
 
+pub mod gate;
 #[cfg(test)]
 mod tests;

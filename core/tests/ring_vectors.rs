@@ -11,7 +11,9 @@
 //! while [`RING_ALGORITHM`] keeps its name: clients compare that name, so a
 //! change of answers needs a new algorithm name.
 
-use registry_core::ring::{key_position, point_position, Ring, HASH_SEED, RING_ALGORITHM, VNODES_PER_WEIGHT};
+use registry_core::ring::{
+    checksum_hex, key_position, point_position, Ring, HASH_SEED, RING_ALGORITHM, VNODES_PER_WEIGHT,
+};
 use registry_core::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -52,6 +54,10 @@ struct MemberSpec {
 struct Case {
     name: String,
     members: Vec<MemberSpec>,
+    /// `Ring::checksum` as 16 lowercase hex digits (absent from files
+    /// written before it existed, so that blessing can still compare them).
+    #[serde(default)]
+    checksum: String,
     n: usize,
     keys: Vec<KeyAnswer>,
 }
@@ -238,6 +244,7 @@ fn generate() -> Vectors {
                         weight: *w,
                     })
                     .collect(),
+                checksum: checksum_hex(ring.checksum()),
                 n,
                 keys,
             }
@@ -285,6 +292,7 @@ Fields: "hash_checks": key_position(key) or point_position(id, vnode), as u32.
 "cases": a ring built from "members" ({id, weight}; order does not matter);
 for each key, "owner" = locate(key) and "top" = locate_n(key, n) with the
 case's "n" (fewer ids when the ring has fewer than n members).
+"checksum": the ring's checksum, 16 lowercase hex digits (tests/vectors/README.md).
 "errors": build the ring from "members", then call locate_n(key, n); "error"
 is the kind of error ("invalid_argument", "not_found") or "ok"."#;
 
@@ -304,9 +312,10 @@ fn render(v: &Vectors) -> String {
     for c in &v.cases {
         let keys: Vec<String> = c.keys.iter().map(|k| j(k)).collect();
         cases.push(format!(
-            "    {{\n      \"name\": {},\n      \"members\": {},\n      \"n\": {},\n      \"keys\": [\n        {}\n      ]\n    }}",
+            "    {{\n      \"name\": {},\n      \"members\": {},\n      \"checksum\": {},\n      \"n\": {},\n      \"keys\": [\n        {}\n      ]\n    }}",
             j(&c.name),
             j(&c.members),
+            j(&c.checksum),
             c.n,
             keys.join(",\n        ")
         ));
@@ -330,6 +339,24 @@ mod erased {
     }
 }
 
+/// The checksum as tests/vectors/README.md defines it, computed here from
+/// that text alone (not from the ring), so the two cannot drift apart.
+fn documented_checksum(members: &[MemberSpec]) -> u64 {
+    let mut sorted: Vec<&MemberSpec> = members.iter().collect();
+    sorted.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&(RING_ALGORITHM.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(RING_ALGORITHM.as_bytes());
+    bytes.extend_from_slice(&(sorted.len() as u32).to_le_bytes());
+    for m in sorted {
+        bytes.extend_from_slice(&(m.id.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(m.id.as_bytes());
+        bytes.extend_from_slice(&m.weight.to_le_bytes());
+        bytes.push(0);
+    }
+    twox_hash::XxHash3_64::oneshot_with_seed(HASH_SEED, &bytes)
+}
+
 fn load() -> Vectors {
     let text = std::fs::read_to_string(path())
         .unwrap_or_else(|e| panic!("{}: {e}; generate it with REGISTRY_BLESS=1", path().display()));
@@ -350,6 +377,13 @@ fn changed_answers(old: &Vectors, new: &Vectors) -> Vec<String> {
             .cases
             .iter()
             .any(|n| n.name == c.name && n.members == c.members && n.n == c.n);
+        let same_sum = new
+            .cases
+            .iter()
+            .any(|n| n.name == c.name && n.checksum == c.checksum);
+        if same_case && !c.checksum.is_empty() && !same_sum {
+            changed.push(format!("{} checksum", c.name));
+        }
         for k in &c.keys {
             match answers.get(&(c.name.clone(), k.key.clone())) {
                 Some(now) if same_case && *now != k => changed.push(format!("{} {:?}", c.name, k.key)),
@@ -412,6 +446,18 @@ fn the_ring_matches_the_shared_vectors() {
     for c in &v.cases {
         let ring = Ring::new(c.members.iter().map(|m| (m.id.as_str(), m.weight)))
             .unwrap_or_else(|e| panic!("case {}: {e}", c.name));
+        assert_eq!(
+            checksum_hex(ring.checksum()),
+            c.checksum,
+            "case {} checksum",
+            c.name
+        );
+        assert_eq!(
+            ring.checksum(),
+            documented_checksum(&c.members),
+            "case {}",
+            c.name
+        );
         let id = |i: usize| ring.members()[i].id.to_string();
         for k in &c.keys {
             let owner = ring.locate(&k.key).map(id);

@@ -162,6 +162,15 @@ static registry_status gr_view_members(const registry_view *v, registry_service_
 static registry_status gr_view_version(const registry_view *v, uint64_t *out, char **err) {
 	GR_CALL(registry_view_version(v, out));
 }
+static registry_status gr_view_checksum(const registry_view *v, uint64_t *out, char **err) {
+	GR_CALL(registry_view_checksum(v, out));
+}
+static registry_status gr_ring_checksum(const registry_ring *r, uint64_t *out, char **err) {
+	GR_CALL(registry_ring_checksum(r, out));
+}
+static registry_status gr_group_list_checksum(const registry_group_list *l, size_t i, uint64_t *out, char **err) {
+	GR_CALL(registry_group_list_checksum(l, i, out));
+}
 static registry_status gr_view_is_connected(const registry_view *v, bool *out, char **err) {
 	GR_CALL(registry_view_is_connected(v, out));
 }

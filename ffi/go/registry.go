@@ -61,6 +61,9 @@ type GroupInfo struct {
 	Members uint32
 	// Version is the group's ring version.
 	Version uint64
+	// Checksum is the group ring's checksum on the registry that answered:
+	// equal on registries that hold the same members and weights.
+	Checksum uint64
 }
 
 // ClientOptions are a Client's settings; the zero value means defaults.
@@ -255,10 +258,14 @@ func (c *Client) Groups() ([]GroupInfo, error) {
 		var name *C.char
 		var members C.uint32_t
 		var version C.uint64_t
+		var sum C.uint64_t
 		if err := check(C.gr_group_list_get(l, C.size_t(i), &name, &members, &version, &msg), msg); err != nil {
 			return nil, failed("groups", err)
 		}
-		out[i] = GroupInfo{Name: C.GoString(name), Members: uint32(members), Version: uint64(version)}
+		if err := check(C.gr_group_list_checksum(l, C.size_t(i), &sum, &msg), msg); err != nil {
+			return nil, failed("groups", err)
+		}
+		out[i] = GroupInfo{Name: C.GoString(name), Members: uint32(members), Version: uint64(version), Checksum: uint64(sum)}
 	}
 	return out, nil
 }

@@ -212,10 +212,11 @@ func vectorsFile() string {
 type ringVectors struct {
 	Algorithm string `json:"algorithm"`
 	Cases     []struct {
-		Name    string         `json:"name"`
-		Members []vectorMember `json:"members"`
-		N       int            `json:"n"`
-		Keys    []struct {
+		Name     string         `json:"name"`
+		Members  []vectorMember `json:"members"`
+		Checksum string         `json:"checksum"`
+		N        int            `json:"n"`
+		Keys     []struct {
 			Key   string   `json:"key"`
 			Owner string   `json:"owner"`
 			Top   []string `json:"top"`
@@ -272,6 +273,9 @@ func TestRingVectors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %s: %v", c.Name, err)
 		}
+		if got := fmt.Sprintf("%016x", r.Checksum()); got != c.Checksum {
+			t.Errorf("case %s: checksum %s, want %s", c.Name, got, c.Checksum)
+		}
 		for _, k := range c.Keys {
 			got, err := r.Locate(k.Key)
 			if err != nil || got != k.Owner {
@@ -297,4 +301,36 @@ func TestRingVectors(t *testing.T) {
 		}
 	}
 	t.Logf("%d keys and %d error cases checked against %s", checked, len(v.Errors), vectorsFile())
+}
+
+// ringChecksum is the checksum of a new ring of ids and weights.
+func ringChecksum(t *testing.T, ids []string, weights []uint32) uint64 {
+	t.Helper()
+	r, err := NewRing(ids, weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	return r.Checksum()
+}
+
+func TestRingChecksum(t *testing.T) {
+	two := ringChecksum(t, []string{"a", "b"}, nil)
+	if two == 0 || ringChecksum(t, []string{"b", "a"}, []uint32{1, 1}) != two {
+		t.Fatalf("the order or explicit weight 1 changed the checksum %016x", two)
+	}
+	for name, other := range map[string]uint64{
+		"a join":          ringChecksum(t, []string{"a", "b", "c"}, nil),
+		"a leave":         ringChecksum(t, []string{"a"}, nil),
+		"a weight change": ringChecksum(t, []string{"a", "b"}, []uint32{1, 2}),
+	} {
+		if other == two {
+			t.Errorf("%s kept the checksum %016x", name, two)
+		}
+	}
+	r, _ := NewRing([]string{"a"}, nil)
+	r.Close()
+	if r.Checksum() != 0 {
+		t.Fatal("a closed ring has checksum 0")
+	}
 }

@@ -81,6 +81,23 @@ func (r *Ring) Len() int {
 	return int(C.registry_ring_len(r.p))
 }
 
+// Checksum is the ring's checksum (0 once closed): an xxh3-64 of the
+// algorithm name and the members' ids and weights, the same a registry
+// reports for a group with these members (tests/vectors/README.md).
+func (r *Ring) Checksum() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.p == nil {
+		return 0
+	}
+	var out C.uint64_t
+	var msg *C.char
+	if check(C.gr_ring_checksum(r.p, &out, &msg), msg) != nil {
+		return 0
+	}
+	return uint64(out)
+}
+
 // id is the Go copy of an id pointer the ring returned.
 func (r *Ring) id(p *C.char) string {
 	if s, ok := r.ids[p]; ok {

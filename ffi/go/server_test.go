@@ -154,11 +154,12 @@ func TestServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := false
+	want := ringChecksum(t, ids, weights)
 	for _, g := range groups {
-		found = found || (g.Name == group && g.Members == 3 && g.Version > 0)
+		found = found || (g.Name == group && g.Members == 3 && g.Version > 0 && g.Checksum == want)
 	}
 	if !found {
-		t.Fatalf("Groups() = %+v lacks %s", groups, group)
+		t.Fatalf("Groups() = %+v lacks %s with checksum %016x", groups, group, want)
 	}
 
 	ring, err := NewRing(ids, weights)
@@ -166,6 +167,9 @@ func TestServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ring.Close()
+	if view.Checksum() != ring.Checksum() || ring.Checksum() != want {
+		t.Fatalf("view checksum %016x, standalone ring %016x", view.Checksum(), ring.Checksum())
+	}
 	for i := 0; i < 2000; i++ {
 		key := fmt.Sprintf("user-%d", i)
 		local, err := view.Match(key)
@@ -198,6 +202,10 @@ func TestServer(t *testing.T) {
 	})
 	if view.Version() <= before {
 		t.Fatalf("version did not grow: %d → %d", before, view.Version())
+	}
+	heavier := ringChecksum(t, ids, []uint32{5, 2, 3})
+	if view.Checksum() != heavier || heavier == want {
+		t.Fatalf("after the weight change the view's checksum is %016x, want %016x", view.Checksum(), heavier)
 	}
 	if err := regs[1].SetAddr("127.0.0.1:9102"); err != nil {
 		t.Fatal(err)
@@ -279,6 +287,9 @@ func TestRingVectorsView(t *testing.T) {
 			m, err := view.Members()
 			return err == nil && len(m.Services) == len(cs.Members)
 		})
+		if got := fmt.Sprintf("%016x", view.Checksum()); got != cs.Checksum {
+			t.Errorf("case %d: view checksum %s, want %s", ci, got, cs.Checksum)
+		}
 		for _, k := range cs.Keys {
 			got, err := view.Match(k.Key)
 			if err != nil || got.ID != k.Owner {

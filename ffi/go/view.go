@@ -152,6 +152,24 @@ func (v *GroupView) Members() (Members, error) {
 	return Members{Services: unpackList(l), Version: uint64(version)}, nil
 }
 
+// Checksum is the ring checksum of the snapshot the view answers from
+// (0 once closed): that of the ring the view built, equal to the one the
+// registry reported for those members (the view refuses a snapshot whose
+// checksums differ).
+func (v *GroupView) Checksum() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return 0
+	}
+	var out C.uint64_t
+	var msg *C.char
+	if check(C.gr_view_checksum(v.p, &out, &msg), msg) != nil {
+		return 0
+	}
+	return uint64(out)
+}
+
 // Version is the ring version of the snapshot the view answers from
 // (0 once closed).
 func (v *GroupView) Version() uint64 {

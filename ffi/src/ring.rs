@@ -122,6 +122,24 @@ pub unsafe extern "C" fn registry_ring_len(ring: *const registry_ring) -> usize 
     unsafe { ring.as_ref() }.map_or(0, |r| r.ids.len())
 }
 
+/// The ring's checksum: an xxh3-64 of the algorithm name and the members'
+/// ids and weights (tests/vectors/README.md defines it byte by byte), the
+/// same as a registry reports for a group with these members.
+///
+/// # Safety
+/// `ring` is a live ring; `out` points to a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_ring_checksum(
+    ring: *const registry_ring,
+    out: *mut u64,
+) -> registry_status {
+    guard("registry_ring_checksum", || {
+        let out = arg_out!(out);
+        *out = arg_ref!(ring).ring.checksum();
+        Ok(())
+    })
+}
+
 /// Member number `index` of the ring (members are sorted by id): its id
 /// and weight. `REGISTRY_NOT_FOUND` when `index >= registry_ring_len()`.
 /// The id pointer is the one `registry_ring_locate` returns for that member.

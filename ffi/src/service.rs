@@ -228,6 +228,7 @@ struct GroupEntry {
     name: CString,
     members: u32,
     version: u64,
+    checksum: u64,
 }
 
 /// The groups known to a registry (from `registry_client_groups`). Opaque;
@@ -245,6 +246,7 @@ impl registry_group_list {
                 name: c_string(&g.name),
                 members: g.members,
                 version: g.version,
+                checksum: g.checksum,
             })
             .collect();
         to_box(registry_group_list { items })
@@ -291,6 +293,33 @@ pub unsafe extern "C" fn registry_group_list_get(
         *name_out = g.name.as_ptr();
         *members_out = g.members;
         *version_out = g.version;
+        Ok(())
+    })
+}
+
+/// The ring checksum of group number `index` on the registry that answered
+/// (equal on registries that hold the same members and weights).
+/// `REGISTRY_NOT_FOUND` when `index` is out of range.
+///
+/// # Safety
+/// `list` is a live list; `out` points to a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_group_list_checksum(
+    list: *const registry_group_list,
+    index: usize,
+    out: *mut u64,
+) -> registry_status {
+    guard("registry_group_list_checksum", || {
+        let list = arg_ref!(list);
+        let out = arg_out!(out);
+        let g = list.items.get(index).ok_or_else(|| FfiError {
+            status: registry_status::REGISTRY_NOT_FOUND,
+            message: format!(
+                "group index {index} is out of range (the list has {})",
+                list.items.len()
+            ),
+        })?;
+        *out = g.checksum;
         Ok(())
     })
 }

@@ -334,6 +334,25 @@ pub unsafe extern "C" fn registry_view_version(view: *const registry_view, out: 
     })
 }
 
+/// The ring checksum of the snapshot the view answers from: that of the
+/// ring it built locally, which equals the one the registry reported for
+/// those members (the view refuses a snapshot whose checksums differ).
+/// Equal checksums mean equal answers on any registry or client.
+///
+/// # Safety
+/// `view` is a live view; `out` points to a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_view_checksum(
+    view: *const registry_view,
+    out: *mut u64,
+) -> registry_status {
+    guard("registry_view_checksum", || {
+        let out = arg_out!(out);
+        *out = arg_ref!(view).inner.checksum();
+        Ok(())
+    })
+}
+
 /// Whether the view's Watch stream is open. When false the view answers
 /// from its last snapshot while it resubscribes.
 ///

@@ -27,12 +27,13 @@ fuzz_target!(
                 version: 7,
                 services: vec![svc("a", 1), svc("b", 3), svc("c", 2)],
                 ring: registry_core::ring::RING_ALGORITHM.into(),
+                checksum: 0,
             };
             let with_kind = |kind: u8, m: Vec<u8>| [vec![kind], m].concat();
             vec![
                 with_kind(0, v1::MatchRequest { group: "g".into(), key: "user:1".into() }.encode_to_vec()),
                 with_kind(1, v1::MatchNRequest { group: "g".into(), key: "k".into(), n: 3 }.encode_to_vec()),
-                with_kind(2, v1::MembersResponse { services: snapshot.services.clone(), version: 7 }.encode_to_vec()),
+                with_kind(2, v1::MembersResponse { services: snapshot.services.clone(), version: 7, checksum: 0 }.encode_to_vec()),
                 with_kind(3, compat::MatchResponse { id: "a".into(), group: "g".into(), addr: "x".into() }.encode_to_vec()),
                 with_kind(5, snapshot.encode_to_vec()),
             ]

@@ -54,6 +54,9 @@ class Ring:
     @property
     def members(self) -> List[Tuple[str, int]]:
         """The members as (id, weight) pairs, sorted by id."""
+    @property
+    def checksum(self) -> int:
+        """The ring's checksum (a u64 of the algorithm, ids and weights); ``f"{c:016x}"`` is the wire's text."""
     def __len__(self) -> int: ...
 
 @final
@@ -69,6 +72,9 @@ class GroupInfo:
     @property
     def version(self) -> int:
         """Ring version on the registry that answered."""
+    @property
+    def checksum(self) -> int:
+        """Checksum of the group's ring on the registry that answered (equal on registries that agree)."""
 
 @final
 class Client:
@@ -139,6 +145,9 @@ class GroupView:
     @property
     def version(self) -> int:
         """Ring version of the snapshot in use, as numbered by the registry."""
+    @property
+    def checksum(self) -> int:
+        """Ring checksum of the snapshot in use; equal to the registry's (a mismatch is refused)."""
     @property
     def connected(self) -> bool:
         """True while a Watch stream is open; False while resubscribing."""

@@ -66,16 +66,19 @@ pub struct PyGroupInfo {
     members: u32,
     /// Ring version on the registry that answered.
     version: u64,
+    /// Checksum of the group's ring on the registry that answered.
+    checksum: u64,
 }
 
 #[pymethods]
 impl PyGroupInfo {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
-            "GroupInfo(name={}, members={}, version={})",
+            "GroupInfo(name={}, members={}, version={}, checksum=0x{:016x})",
             PyString::new(py, &self.name).repr()?,
             self.members,
-            self.version
+            self.version,
+            self.checksum
         ))
     }
 }
@@ -203,6 +206,7 @@ impl PyClient {
                 name: g.name,
                 members: g.members,
                 version: g.version,
+                checksum: g.checksum,
             })
             .collect())
     }
@@ -330,6 +334,14 @@ impl PyGroupView {
     #[getter]
     fn version(&self, py: Python<'_>) -> PyResult<u64> {
         Ok(self.get().py_err(py)?.version())
+    }
+
+    /// Ring checksum of the snapshot in use: that of the ring built
+    /// locally, equal to the one the registry reported (a mismatch is
+    /// refused).
+    #[getter]
+    fn checksum(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.get().py_err(py)?.checksum())
     }
 
     /// True while a Watch stream is open; when False the view answers from

@@ -101,6 +101,13 @@ impl PyRing {
         PyList::new(py, items)
     }
 
+    /// The ring's checksum (algorithm, member ids and weights): the same
+    /// a registry reports for a group with these members.
+    #[getter]
+    fn checksum(&self) -> u64 {
+        self.ring.checksum()
+    }
+
     fn __len__(&self) -> usize {
         self.ring.members().len()
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -77,6 +78,7 @@ def test_register_two_services_then_match_and_members(client, two_services):
     info = {g.name: g for g in client.groups()}
     assert info[GROUP].members == 2
     assert info[GROUP].version >= 1
+    assert info[GROUP].checksum == Ring([(s.id, s.weight) for s in members]).checksum
 
 
 def test_local_view_gives_the_servers_answers(client, two_services):
@@ -91,6 +93,9 @@ def test_local_view_gives_the_servers_answers(client, two_services):
         key = "order-%d" % i
         assert view.match_n(key, 2) == client.match_n(GROUP, key, 2)
     assert view.members() == client.members(GROUP)
+    # The view keeps the checksum of the ring it built: the server's.
+    assert view.checksum == {g.name: g.checksum for g in client.groups()}[GROUP]
+    assert view.checksum == Ring([(s.id, s.weight) for s in view.members()]).checksum
 
 
 def test_standalone_ring_agrees_with_the_server(client, two_services):
@@ -106,12 +111,15 @@ def test_stop_removes_the_member_and_the_view_follows(client, two_services):
     view = client.group(GROUP)
     wait_until(lambda: len(view.members()) == 2, what="both services in the view")
     before = view.version
+    checksum_before = view.checksum
+    assert checksum_before == Ring([("user-1", 1), ("user-2", 2)]).checksum
 
     two_services[0].stop()
     assert not two_services[0].running
     wait_until(lambda: ids(client.members(GROUP)) == ["user-2"], what="user-1 to leave")
     wait_until(lambda: ids(view.members()) == ["user-2"], what="the view to drop user-1")
     assert view.version > before
+    assert view.checksum == Ring([("user-2", 2)]).checksum != checksum_before
     server_version = {g.name: g.version for g in client.groups()}[GROUP]
     wait_until(lambda: view.version == server_version, what="the view to reach the server's version")
     for i in range(100):
@@ -138,8 +146,16 @@ def test_wait_for_change_sees_a_join(client, server):
     assert view.members() == []
     with pytest.raises(NotFoundError):
         view.match("k")
+    # Wait from before the join: the call blocks until the join's snapshot
+    # (one that came between calls is the next test's case).
+    seen = []
+    waiter = threading.Thread(target=lambda: seen.append(view.wait_for_change(timeout=15.0)))
+    waiter.start()
+    time.sleep(0.2)
     with Registration("late-1", "late-group", "127.0.0.1:9", "127.0.0.1:0", registries=server.gossip):
-        wait_until(lambda: view.wait_for_change(timeout=1.0) and view.members(), what="a snapshot with late-1")
+        waiter.join()
+        assert seen == [True]
+        wait_until(lambda: view.members(), what="a snapshot with late-1")
         assert view.match("k").id == "late-1"
     wait_until(lambda: view.members() == [], what="late-1 to leave")
     # The leave's snapshot arrived between calls: the next call reports it

@@ -62,6 +62,20 @@ def test_removing_a_member_moves_only_its_keys():
             assert smaller.locate(key) == full.locate(key)
 
 
+def test_the_checksum_follows_joins_leaves_and_weights_not_order():
+    two = Ring([("a", 1), ("b", 1)]).checksum
+    assert isinstance(two, int) and 0 < two < 2**64
+    assert Ring(["b", "a"]).checksum == two
+    others = {
+        "join": Ring(["a", "b", "c"]).checksum,
+        "leave": Ring(["a"]).checksum,
+        "weight": Ring([("a", 1), ("b", 2)]).checksum,
+        "empty": Ring([]).checksum,
+    }
+    assert two not in others.values(), others
+    assert len(set(others.values())) == len(others)
+
+
 def test_empty_ring_has_no_owner():
     with pytest.raises(NotFoundError):
         Ring([]).locate("k")
@@ -125,6 +139,7 @@ def test_shared_vectors_give_identical_owners(vectors):
     for case in vectors["cases"]:
         members = [(m["id"], m["weight"]) for m in case["members"]]
         for ring in (Ring(members), Ring(list(reversed(members)))):
+            assert f"{ring.checksum:016x}" == case["checksum"], case["name"]
             for v in case["keys"]:
                 assert ring.locate(v["key"]) == v["owner"], (case["name"], v["key"])
                 assert ring.locate_n(v["key"], case["n"]) == v["top"], (case["name"], v["key"])

@@ -36,6 +36,26 @@ impl GroupHistory {
     }
 }
 
+/// Which ring an answer came from: the group's version on this registry
+/// and the ring's checksum, both read from the one snapshot answered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingStamp {
+    /// Version of the snapshot.
+    pub version: u64,
+    /// Checksum of its ring.
+    pub checksum: u64,
+}
+
+impl RingStamp {
+    /// The stamp of `snap`.
+    pub fn of(snap: &GroupSnapshot) -> Self {
+        RingStamp {
+            version: snap.version(),
+            checksum: snap.checksum(),
+        }
+    }
+}
+
 /// Everything a request handler needs: the catalog, the limits, the
 /// metrics and the shutdown signal.
 pub struct Api {
@@ -155,19 +175,19 @@ impl Api {
         })
     }
 
-    /// The member of `group` that owns `key`, and the ring version.
-    pub fn match_key(&self, group: &str, key: &str) -> Result<(Arc<Service>, u64)> {
+    /// The member of `group` that owns `key`, and the ring's stamp.
+    pub fn match_key(&self, group: &str, key: &str) -> Result<(Arc<Service>, RingStamp)> {
         self.check_group(group)?;
         self.check_key(key)?;
         self.check_joined()?;
         let snap = self.live_snapshot(group)?;
         let owner = snap.match_key(key)?.clone();
-        Ok((owner, snap.version()))
+        Ok((owner, RingStamp::of(&snap)))
     }
 
     /// Up to `n` distinct members for `key` in preference order, and the
-    /// ring version.
-    pub fn match_n(&self, group: &str, key: &str, n: u32) -> Result<(Vec<Arc<Service>>, u64)> {
+    /// ring's stamp.
+    pub fn match_n(&self, group: &str, key: &str, n: u32) -> Result<(Vec<Arc<Service>>, RingStamp)> {
         self.check_group(group)?;
         self.check_key(key)?;
         validate::count(n as usize)?;
@@ -176,7 +196,7 @@ impl Api {
         // Never ask the ring for more members than the group has.
         let n = (n as usize).min(snap.members().len());
         let owners = snap.match_n(key, n)?.into_iter().cloned().collect();
-        Ok((owners, snap.version()))
+        Ok((owners, RingStamp::of(&snap)))
     }
 
     /// The members of `group` sorted by id; empty (not an error) when the

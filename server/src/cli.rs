@@ -1,13 +1,16 @@
 //! The `registry` command-line client: `members`, `match`, `groups` and
-//! `watch` against one or more registry servers, as a table or JSON. The
+//! `watch` against one or more registry servers, as a table or JSON, and
+//! `agree`, which asks every given registry and compares their rings. The
 //! calls and their failover are `registry_core::client::Client`'s; this
 //! module only parses flags and prints.
 
 use crate::errors::code_name;
 use clap::{Parser, Subcommand};
 use registry_core::client::{Client, ClientConfig, GroupInfo, TlsConfig};
+use registry_core::ring::checksum_hex;
 use registry_core::{Error, Service};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,12 +26,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 #[command(
     name = "registry",
     version,
-    about = "Query a registry server: members, match, groups, watch"
+    about = "Query a registry server: members, match, groups, watch; compare registries: agree"
 )]
 pub struct Cli {
-    /// gRPC addresses of registry servers, comma-separated; the next is tried when one is unavailable.
+    /// gRPC addresses of registry servers, comma-separated; the next is tried when one is unavailable (agree: every one is asked).
     #[arg(
         long,
+        visible_alias = "registries",
         global = true,
         env = "REGISTRY",
         value_delimiter = ',',
@@ -101,15 +105,41 @@ pub enum Command {
         /// Service group.
         group: String,
     },
+    /// Asks every registry of --registry for its groups and compares each group's ring checksum.
+    /// Exit status 0 when all agree, 3 when two registries disagree, 1 when a registry cannot be asked.
+    Agree {
+        /// Groups to compare [default: every group any registry has].
+        groups: Vec<String>,
+    },
 }
 
-/// Why a command failed: a one-line message.
+/// Exit status of `registry agree` when two registries hold different
+/// rings (different checksums, or a group only some of them have).
+pub const EXIT_DISAGREE: u8 = 3;
+
+/// Why a command failed: a one-line message and the exit status (1, or
+/// [`EXIT_DISAGREE`]).
 #[derive(Debug)]
-pub struct CliError(pub String);
+pub struct CliError {
+    /// What went wrong.
+    pub message: String,
+    /// The process's exit status.
+    pub exit: u8,
+}
+
+impl CliError {
+    /// A failure with exit status 1.
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            exit: 1,
+        }
+    }
+}
 
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -127,13 +157,14 @@ impl From<Error> for CliError {
         } else {
             ""
         };
-        let status = Status::from(e);
-        CliError(format!(
-            "{}: {}{hint}",
-            code_name(status.code()),
-            status.message()
-        ))
+        CliError::new(format!("{}{hint}", error_text(e)))
     }
+}
+
+/// `CODE: message` of an error, as the CLI prints it.
+fn error_text(e: Error) -> String {
+    let status = Status::from(e);
+    format!("{}: {}", code_name(status.code()), status.message())
 }
 
 /// Runs the command, printing to standard output.
@@ -142,6 +173,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     config.connect_timeout = CONNECT_TIMEOUT;
     config.request_timeout = REQUEST_TIMEOUT;
     config.tls = tls_config(&cli)?;
+    if let Command::Agree { groups } = &cli.command {
+        return agree(&config, groups, cli.json).await;
+    }
     let client = Client::with_config(config).await?;
     match cli.command {
         Command::Members { group } => {
@@ -149,7 +183,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if cli.json {
                 println!(
                     "{}",
-                    json!({"group": group, "version": m.version, "services": services_json(&m.services)})
+                    json!({
+                        "group": group,
+                        "version": m.version,
+                        "checksum": checksum_hex(m.checksum),
+                        "services": services_json(&m.services),
+                    })
                 );
             } else {
                 print!("{}", services_table(&m.services));
@@ -180,7 +219,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             if cli.json {
                 let groups: Vec<Value> = groups
                     .iter()
-                    .map(|g| json!({"name": g.name, "members": g.members, "version": g.version}))
+                    .map(|g| {
+                        json!({
+                            "name": g.name,
+                            "members": g.members,
+                            "version": g.version,
+                            "checksum": checksum_hex(g.checksum),
+                        })
+                    })
                     .collect();
                 println!("{}", json!({ "groups": groups }));
             } else {
@@ -188,8 +234,204 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Watch { group } => watch(&client, &group, cli.json).await?,
+        Command::Agree { .. } => {}
     }
     Ok(())
+}
+
+/// What one registry said in `agree`: its groups, or why it could not be asked.
+type Answer = (String, Result<Vec<GroupInfo>, Error>);
+
+/// `registry agree`: asks each registry of `config` (each on its own, no
+/// failover) for its groups, prints per group each registry's version and
+/// checksum, and fails with [`EXIT_DISAGREE`] when they differ, or with 1
+/// when a registry could not be asked.
+async fn agree(config: &ClientConfig, wanted: &[String], as_json: bool) -> Result<(), CliError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, addr) in config.registries.iter().enumerate() {
+        let mut one = config.clone();
+        one.registries = vec![addr.clone()];
+        one.discover_registries = false;
+        one.attempts = Some(1);
+        tasks.spawn(async move {
+            let groups = match Client::with_config(one).await {
+                Ok(client) => client.groups().await,
+                Err(e) => Err(e),
+            };
+            (i, groups)
+        });
+    }
+    let mut answers: Vec<Option<Result<Vec<GroupInfo>, Error>>> = vec![None; config.registries.len()];
+    while let Some(done) = tasks.join_next().await {
+        let (i, groups) = done.map_err(|e| CliError::new(format!("INTERNAL: {e}")))?;
+        answers[i] = Some(groups);
+    }
+    let answers: Vec<Answer> = config
+        .registries
+        .iter()
+        .cloned()
+        .zip(
+            answers
+                .into_iter()
+                .map(|a| a.unwrap_or_else(|| Err(Error::Internal("no answer".into())))),
+        )
+        .collect();
+    let report = Agreement::new(&answers, wanted);
+    if as_json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    report.verdict()
+}
+
+/// What one registry holds of one group: `(registry, Some((version,
+/// checksum)))`, or `None` when it does not have the group.
+pub type Held = (String, Option<(u64, u64)>);
+
+/// The comparison `agree` prints: per group, each answering registry's
+/// version and checksum.
+#[derive(Debug)]
+pub struct Agreement {
+    /// `(group, what each registry holds)` sorted by group.
+    pub groups: Vec<(String, Vec<Held>)>,
+    /// Registries that could not be asked, and why.
+    pub unreachable: Vec<(String, String)>,
+}
+
+impl Agreement {
+    /// Compares `answers` on the groups `wanted` (every group any registry
+    /// has when empty).
+    pub fn new(answers: &[Answer], wanted: &[String]) -> Self {
+        let up: Vec<(&String, &Vec<GroupInfo>)> = answers
+            .iter()
+            .filter_map(|(addr, r)| r.as_ref().ok().map(|g| (addr, g)))
+            .collect();
+        let names: BTreeSet<String> = if wanted.is_empty() {
+            up.iter()
+                .flat_map(|(_, g)| g.iter().map(|g| g.name.clone()))
+                .collect()
+        } else {
+            wanted.iter().cloned().collect()
+        };
+        let groups = names
+            .into_iter()
+            .map(|name| {
+                let seen = up
+                    .iter()
+                    .map(|(addr, gs)| {
+                        let g = gs.iter().find(|g| g.name == name);
+                        ((*addr).clone(), g.map(|g| (g.version, g.checksum)))
+                    })
+                    .collect();
+                (name, seen)
+            })
+            .collect();
+        let unreachable = answers
+            .iter()
+            .filter_map(|(addr, r)| r.as_ref().err().map(|e| (addr.clone(), error_text(e.clone()))))
+            .collect();
+        Agreement { groups, unreachable }
+    }
+
+    /// True when every answering registry has `group`'s ring with the same
+    /// checksum (or none of them has the group).
+    fn agrees(seen: &[Held]) -> bool {
+        seen.windows(2)
+            .all(|w| w[0].1.map(|(_, c)| c) == w[1].1.map(|(_, c)| c))
+    }
+
+    /// Groups on which the answering registries disagree.
+    pub fn disagreeing(&self) -> Vec<&str> {
+        self.groups
+            .iter()
+            .filter(|(_, seen)| !Self::agrees(seen))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// Ok when all agree and every registry answered; else the error with
+    /// its exit status ([`EXIT_DISAGREE`] first: it is a finding, while an
+    /// unreachable registry only leaves the comparison incomplete).
+    pub fn verdict(&self) -> Result<(), CliError> {
+        let differ = self.disagreeing();
+        if !differ.is_empty() {
+            return Err(CliError {
+                message: format!(
+                    "registries disagree on {} group(s): {}",
+                    differ.len(),
+                    differ.join(", ")
+                ),
+                exit: EXIT_DISAGREE,
+            });
+        }
+        if !self.unreachable.is_empty() {
+            let who: Vec<String> = self
+                .unreachable
+                .iter()
+                .map(|(a, e)| format!("{a}: {e}"))
+                .collect();
+            return Err(CliError::new(format!(
+                "cannot compare every registry: {}{REGISTRY_FLAG_HINT}",
+                who.join("; ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// One row per group and registry, then one per unreachable registry.
+    pub fn table(&self) -> String {
+        let mut rows = Vec::new();
+        for (name, seen) in &self.groups {
+            let agree = if Self::agrees(seen) { "yes" } else { "NO" };
+            for (addr, ring) in seen {
+                let (version, checksum) = match ring {
+                    Some((v, c)) => (v.to_string(), checksum_hex(*c)),
+                    None => ("-".into(), "(no members)".into()),
+                };
+                rows.push(vec![name.clone(), addr.clone(), version, checksum, agree.into()]);
+            }
+        }
+        // The error itself goes to standard error, with the verdict.
+        for (addr, _) in &self.unreachable {
+            rows.push(vec![
+                "*".into(),
+                addr.clone(),
+                "-".into(),
+                "(unreachable)".into(),
+                "?".into(),
+            ]);
+        }
+        if rows.is_empty() {
+            return "(no groups)\n".to_string();
+        }
+        table(&["GROUP", "REGISTRY", "VERSION", "CHECKSUM", "AGREE"], &rows)
+    }
+
+    /// The comparison as one JSON object.
+    pub fn json(&self) -> Value {
+        let groups: Vec<Value> = self
+            .groups
+            .iter()
+            .map(|(name, seen)| {
+                let registries: Vec<Value> = seen
+                    .iter()
+                    .map(|(addr, ring)| match ring {
+                        Some((v, c)) => json!({"registry": addr, "version": v, "checksum": checksum_hex(*c)}),
+                        None => json!({"registry": addr, "version": null, "checksum": null}),
+                    })
+                    .collect();
+                json!({"name": name, "agree": Self::agrees(seen), "registries": registries})
+            })
+            .collect();
+        let unreachable: Vec<Value> = self
+            .unreachable
+            .iter()
+            .map(|(a, e)| json!({"registry": a, "error": e}))
+            .collect();
+        let agree = self.disagreeing().is_empty() && self.unreachable.is_empty();
+        json!({"agree": agree, "groups": groups, "unreachable": unreachable})
+    }
 }
 
 /// The TLS settings the flags ask for (`None` without `--tls-ca`).
@@ -221,13 +463,15 @@ async fn watch(client: &Client, group: &str, as_json: bool) -> Result<(), CliErr
                                 "version": snap.version,
                                 "services": services_json(&services),
                                 "ring": snap.ring,
+                                "checksum": checksum_hex(snap.checksum),
                             })
                         );
                     } else {
                         println!(
-                            "# {} version {}: {} member(s)",
+                            "# {} version {} checksum {}: {} member(s)",
                             printable(&snap.group),
                             snap.version,
+                            checksum_hex(snap.checksum),
                             services.len()
                         );
                         print!("{}", services_table(&services));
@@ -283,9 +527,16 @@ pub fn groups_table(groups: &[GroupInfo]) -> String {
     }
     let rows: Vec<Vec<String>> = groups
         .iter()
-        .map(|g| vec![g.name.clone(), g.members.to_string(), g.version.to_string()])
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                g.members.to_string(),
+                g.version.to_string(),
+                checksum_hex(g.checksum),
+            ]
+        })
         .collect();
-    table(&["GROUP", "MEMBERS", "VERSION"], &rows)
+    table(&["GROUP", "MEMBERS", "VERSION", "CHECKSUM"], &rows)
 }
 
 /// A cell as printed: control characters escaped (`\n`, `\u{1b}`), so
@@ -377,7 +628,9 @@ mod tests {
             name: "g\nh".into(),
             members: 1,
             version: 2,
+            checksum: 0xab,
         }]);
+        assert!(groups.contains("00000000000000ab"), "{groups}");
         assert_eq!(groups.lines().count(), 2, "{groups}");
     }
 

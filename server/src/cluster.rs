@@ -14,31 +14,35 @@ use crate::config::Settings;
 use crate::metrics::{self, NO_LABELS};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
-use registry_core::bridge::Bridge;
+use registry_core::bridge::{Bridge, GateReport, Remembered};
 use registry_core::gossip::{GossipConfig, GossipNode, GossipStats};
 use registry_core::{Catalog, MemberEvent, Service, REGISTRY_GROUP};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// This server's cluster membership: the gossip node feeding the catalog
 /// (through the bridge) and the registry's own entry.
 pub struct Cluster {
     me: Service,
     bridge: Bridge,
+    /// Notified after each batch that changed the catalog.
+    changed: Arc<Notify>,
 }
 
 impl Cluster {
     /// Starts gossip as this registry (id, gRPC address `advertise`) and
-    /// feeds `catalog` from it. Fails (one line) when the gossip address
-    /// cannot be bound or the metadata is invalid; nothing keeps running
-    /// then.
+    /// feeds `catalog` from it. `joining`: the joining gate is closed
+    /// (sync answers say so until [`Cluster::set_open`]). Fails (one line)
+    /// when the gossip address cannot be bound or the metadata is invalid;
+    /// nothing keeps running then.
     pub async fn start(
         settings: &Settings,
         advertise: &str,
         catalog: Arc<Catalog>,
         history: Arc<GroupHistory>,
+        joining: bool,
     ) -> Result<Cluster, String> {
         let me = Service::new(settings.id.clone(), REGISTRY_GROUP, advertise);
         me.validate()
@@ -48,6 +52,7 @@ impl Cluster {
             advertise: settings.bind_advertise,
             seeds: settings.registries.clone(),
             keyring: settings.keyring.clone(),
+            joining,
             ..GossipConfig::lan()
         };
         let node = GossipNode::start(config, me.clone())
@@ -56,13 +61,39 @@ impl Cluster {
         // Only groups the catalog accepted a member into are recorded (a
         // member refused by a limit does not make its group "left"); a
         // group is recorded before any later batch can empty it.
+        let changed = Arc::new(Notify::new());
+        let notify = changed.clone();
         let record = Arc::new(move |groups: &[String]| {
             for group in groups {
                 history.record(group);
             }
+            notify.notify_one();
         });
         let bridge = Bridge::start(node, me.id.clone(), catalog, record);
-        Ok(Cluster { me, bridge })
+        Ok(Cluster { me, bridge, changed })
+    }
+
+    /// Notified after each batch of membership changes the catalog took.
+    pub fn changed(&self) -> &Notify {
+        &self.changed
+    }
+
+    /// The joining gate with members remembered from before a restart:
+    /// see [`Bridge::wait_open`].
+    pub async fn wait_open(&self, remembered: &[Remembered], timeout: Duration) -> GateReport {
+        self.bridge.wait_open(remembered, timeout).await
+    }
+
+    /// The gate opened: this registry's sync answers now count for
+    /// joining members.
+    pub fn set_open(&self) {
+        self.bridge.set_open();
+    }
+
+    /// Live members with their gossip address: what the data directory
+    /// keeps.
+    pub fn members_at(&self) -> Vec<Remembered> {
+        self.bridge.members_at()
     }
 
     /// This registry's entry in [`REGISTRY_GROUP`].
@@ -101,6 +132,13 @@ impl Cluster {
     pub async fn refused(&self) -> String {
         let e = self.bridge.refused().await;
         format!("this registry's --id is taken: {}", e.message())
+    }
+
+    /// Completes, with a message for the operator, when the membership
+    /// feeder stopped on a panic ([`Bridge::stalled`]): the catalog would
+    /// no longer follow gossip.
+    pub async fn stalled(&self) -> String {
+        self.bridge.stalled().await
     }
 
     /// Gossip counters (the last ones read once the node has left).
@@ -167,6 +205,11 @@ impl Collector for Cluster {
             "registry_gossip_syncs_received",
             "Push-pull sync answers applied.",
             s.syncs_received,
+        )?;
+        counter(
+            "registry_gossip_syncs_from_joined",
+            "Push-pull sync answers from members not joining themselves (what the joining gate waits for).",
+            s.syncs_from_joined,
         )?;
         counter(
             "registry_gossip_id_conflicts",

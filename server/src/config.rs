@@ -128,9 +128,13 @@ pub struct Flags {
     #[arg(help = Limit::RingMemory.describe(), long = "max-ring-memory", env = "REGISTRY_MAX_RING_MEMORY", default_value_t = DEFAULT_MAX_RING_MEMORY_MIB, value_parser = parse_mib, value_name = "MIB")]
     pub max_ring_memory: usize,
 
-    /// With --registries: seconds to wait for the first sync with the cluster before serving anyway; until then queries get UNAVAILABLE and health is NOT_SERVING (0: serve at once)
+    /// With --registries (or remembered members in --data-dir): longest wait, in seconds, to learn the cluster before serving anyway (a sync with a member that is not itself joining, and every remembered member back or found down); until then queries get UNAVAILABLE and health is NOT_SERVING (0: serve at once)
     #[arg(long = "sync-timeout", env = "REGISTRY_SYNC_TIMEOUT", default_value_t = DEFAULT_SYNC_TIMEOUT_SECS, value_parser = parse_sync_timeout, value_name = "SECONDS")]
     pub sync_timeout: f64,
+
+    /// Directory where this registry keeps the last membership it knew, so that after a restart (even of every registry at once) it waits for the members it remembers before answering; one directory per registry [default: none, a restarted registry remembers nothing]
+    #[arg(long = "data-dir", env = "REGISTRY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// Server certificate chain (PEM); with --tls-key, the gRPC and HTTP listeners serve TLS only [default: plain text]
     #[arg(long = "tls-cert", env = "REGISTRY_TLS_CERT", value_name = "FILE")]
@@ -190,6 +194,8 @@ pub struct Settings {
     pub sync_timeout: Duration,
     /// Connection cap and timeouts of each listener.
     pub connections: ConnectionLimits,
+    /// Where the last known membership is kept (`None`: nowhere).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Limits applied to every request, whatever the front door.
@@ -256,6 +262,7 @@ impl Flags {
                 header_read_timeout: Duration::from_secs_f64(self.header_read_timeout),
                 idle_timeout: Duration::from_secs_f64(self.idle_timeout),
             },
+            data_dir: self.data_dir,
         })
     }
 }
@@ -279,6 +286,7 @@ impl Settings {
             tls: None,
             sync_timeout: Duration::from_secs_f64(DEFAULT_SYNC_TIMEOUT_SECS),
             connections: ConnectionLimits::default(),
+            data_dir: None,
         }
     }
 }
@@ -331,27 +339,24 @@ fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    parse_host_port(s)?;
+    parse_host_port(s, true)?;
     s.to_socket_addrs()
         .map_err(|e| format!("cannot resolve {s:?}: {e}"))?
         .next()
         .ok_or_else(|| format!("{s:?} resolves to no address"))
 }
 
-/// Checks `HOST:PORT` (a name or an IP, `[v6]:port` too) without resolving.
-fn parse_host_port(s: &str) -> Result<String, String> {
+/// Checks `HOST:PORT` (a name or an IP, `[v6]:port` too) without
+/// resolving, by the rule of a member's address
+/// (`registry_core::validate::addr`); `listen` also allows port 0 (any
+/// free port).
+fn parse_host_port(s: &str, listen: bool) -> Result<String, String> {
     let s = s.trim();
-    if s.parse::<SocketAddr>().is_ok() {
-        return Ok(s.to_string());
-    }
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?} is not HOST:PORT"))?;
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
-        return Err(format!("{s:?} is not HOST:PORT"));
-    }
-    port.parse::<u16>()
-        .map_err(|_| format!("{s:?} has no valid port"))?;
+    let checked = match s.strip_suffix(":0") {
+        Some(host) if listen => format!("{host}:1"),
+        _ => s.to_string(),
+    };
+    registry_core::validate::addr(&checked).map_err(|e| e.message().replace(":1\"", ":0\""))?;
     Ok(s.to_string())
 }
 
@@ -369,7 +374,7 @@ fn parse_seed(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Ok(String::new())
     } else {
-        parse_host_port(s)
+        parse_host_port(s, false)
     }
 }
 
@@ -479,6 +484,13 @@ mod tests {
         assert_eq!(s.limits.catalog.max_members_per_group, 10_000);
         assert!(s.registries.is_empty());
         assert!(check_name("id", &s.id).is_ok());
+        assert_eq!(s.data_dir, None, "no data directory unless asked");
+        let d = parse(&["--data-dir", "/var/lib/registry"])
+            .unwrap()
+            .into_settings()
+            .unwrap();
+        assert_eq!(d.data_dir, Some(PathBuf::from("/var/lib/registry")));
+        assert!(parse(&["--data-dir", ""]).is_err(), "an empty path is refused");
     }
 
     #[test]
@@ -512,6 +524,16 @@ mod tests {
     fn bad_values_are_rejected() {
         assert!(parse(&["--addr", "nonsense"]).is_err());
         assert!(parse(&["--registries", "a:1,:2"]).is_err());
+        // Seeds follow a member address's rule, with its wording.
+        for bad in ["reg:0", "reg:99999", "http://reg:1", "::1:7370", "bad host:1"] {
+            let e = parse(&["--registries", bad]).unwrap_err().to_string();
+            assert!(e.contains("is not host:port"), "{bad}: {e}");
+        }
+        assert!(parse(&["--registries", "[::1]:7370"]).is_ok());
+        // A listen address may take any free port, by name too.
+        assert!(parse(&["--bind", "localhost:0"]).is_ok());
+        let e = parse(&["--bind", "local host:0"]).unwrap_err().to_string();
+        assert!(e.contains("\"local host:0\" is not host:port"), "{e}");
         let empty = parse(&["--registries", ""]).unwrap().into_settings().unwrap();
         assert!(empty.registries.is_empty());
         assert!(parse(&["--registries", "host-without-port"]).is_err());

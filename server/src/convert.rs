@@ -12,5 +12,6 @@ pub fn snapshot(snap: &GroupSnapshot) -> v1::Snapshot {
         version: snap.version(),
         services: snap.members().iter().map(|s| v1::Service::from(&**s)).collect(),
         ring: RING_ALGORITHM.to_string(),
+        checksum: snap.checksum(),
     }
 }

@@ -1,10 +1,12 @@
-//! Starting and stopping the daemon: bind every listener first (so a bad
-//! address fails before anything starts), then membership, then serve;
-//! on shutdown leave the cluster, end Watch streams and drain requests.
+//! Starting and stopping the daemon: open the data directory and bind
+//! every listener first (so a bad file or address fails before anything
+//! starts), then membership, then serve; on shutdown save the membership,
+//! leave the cluster, end Watch streams and drain requests.
 
 use crate::api::{Api, GroupHistory};
 use crate::cluster::Cluster;
 use crate::config::Settings;
+use crate::datadir::{DataDir, SAVE_DEBOUNCE};
 use crate::grpc;
 use crate::http;
 use crate::listener::{self, Listener};
@@ -12,6 +14,7 @@ use crate::metrics::{Metrics, RequestCollector};
 use crate::shutdown::Shutdown;
 use crate::tls::Tls;
 use prometheus_client::registry::Registry;
+use registry_core::bridge::Remembered;
 use registry_core::{Catalog, MemberEvent};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +27,13 @@ use tower_layer::{Identity, Stack};
 
 /// Longest wait for in-flight requests to finish on shutdown.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// With a data directory, how often the membership is compared with the
+/// file even without a change notice (a member that moved its gossip
+/// address with the same metadata).
+const SAVE_CHECK: Duration = Duration::from_secs(30);
+
+/// An open data directory and the membership it remembered at start.
+type Data = (Arc<DataDir>, Vec<Remembered>);
 
 /// A server whose listeners are bound but that serves nothing yet.
 pub struct Bound {
@@ -33,6 +43,7 @@ pub struct Bound {
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     tls: Option<Arc<Tls>>,
+    data: Option<Data>,
 }
 
 /// Binds the gRPC and HTTP listeners. The error is one line naming the
@@ -42,6 +53,15 @@ pub async fn bind(settings: Settings) -> Result<Bound, String> {
     // Certificates first: a bad file fails before any port is taken.
     let tls = match &settings.tls {
         Some(files) => Some(Arc::new(Tls::load(files)?)),
+        None => None,
+    };
+    // The data directory too (locked: one registry per directory).
+    let data = match &settings.data_dir {
+        Some(dir) => {
+            let d = DataDir::open(dir)?;
+            let remembered = d.load()?;
+            Some((Arc::new(d), remembered))
+        }
         None => None,
     };
     let grpc = TcpListener::bind(settings.grpc_addr).await.map_err(|e| {
@@ -65,6 +85,7 @@ pub async fn bind(settings: Settings) -> Result<Bound, String> {
         grpc_addr,
         http_addr,
         tls,
+        data,
     })
 }
 
@@ -89,6 +110,7 @@ impl Bound {
             grpc_addr,
             http_addr,
             tls,
+            data,
         } = self;
         let advertise = settings.grpc_advertise(grpc_addr);
         let catalog = Arc::new(Catalog::with_limits(settings.limits.catalog));
@@ -103,15 +125,18 @@ impl Bound {
             shutdown.clone(),
         ));
         let (routes, health) = grpc::routes(api.clone()).await?;
-        // With seeds, refuse queries until the cluster is learnt (below).
-        let gated = !settings.registries.is_empty() && !settings.sync_timeout.is_zero();
+        // With seeds or remembered members, refuse queries until the
+        // cluster is learnt (below).
+        let remembered: Vec<Remembered> = data.as_ref().map(|d| d.1.clone()).unwrap_or_default();
+        let others = remembered.iter().filter(|r| r.id != settings.id).count();
+        let gated = (!settings.registries.is_empty() || others > 0) && !settings.sync_timeout.is_zero();
         if gated {
             api.set_joining(true);
             grpc::set_not_serving(&health).await;
         }
         // Gossip last among the things that can fail, so that a bad address
         // never leaves a half-started member in the cluster.
-        let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history).await?);
+        let cluster = Arc::new(Cluster::start(&settings, &advertise, catalog, history, gated).await?);
 
         let limits = settings.connections;
         let accept = |listener| listener::Accept {
@@ -153,21 +178,28 @@ impl Bound {
             advertise,
             tls: tls.is_some(),
         };
+        let keeper = data.map(|(dir, _)| Keeper {
+            dir,
+            cluster: cluster.clone(),
+            id: settings.id.clone(),
+        });
         let gate = if gated {
             tracing::info!(
                 timeout = ?settings.sync_timeout,
-                "joining: queries wait for the first sync with the cluster"
+                remembered = others,
+                "joining: queries wait for a sync with a member that is not joining itself and for every remembered member"
             );
-            Some(tokio::spawn(open_when_synced(
-                api.clone(),
-                cluster.clone(),
-                health.clone(),
-                settings.sync_timeout,
-                ready,
-            )))
+            let gate = Gate {
+                api: api.clone(),
+                cluster: cluster.clone(),
+                health: health.clone(),
+                timeout: settings.sync_timeout,
+                remembered,
+            };
+            Some(tokio::spawn(gate.open_when_synced(ready, keeper.clone())))
         } else {
             ready.log(false);
-            None
+            keeper.clone().map(|k| tokio::spawn(k.run()))
         };
         Ok(Running {
             grpc_addr,
@@ -179,6 +211,7 @@ impl Bound {
             grpc_task,
             http_task,
             gate,
+            keeper,
         })
     }
 }
@@ -211,27 +244,87 @@ impl Ready {
     }
 }
 
-/// Refuses queries until the cluster is learnt: the first push-pull sync
-/// answer is in and the catalog holds every member gossip knows; or, at
-/// the latest, after `timeout` (all seeds down: serve what is known).
-/// A restarted registry thus never answers from a partial ring.
-async fn open_when_synced(
+/// The joining gate's parts.
+struct Gate {
     api: Arc<Api>,
     cluster: Arc<Cluster>,
     health: HealthReporter,
     timeout: Duration,
-    ready: Ready,
-) {
-    let synced = cluster.wait_synced(timeout).await;
-    if !synced {
-        tracing::warn!(
-            ?timeout,
-            "not synced with the cluster within --sync-timeout (no member answered, or membership kept changing); serving what this registry knows"
-        );
+    remembered: Vec<Remembered>,
+}
+
+impl Gate {
+    /// Refuses queries until the cluster is learnt: a push-pull sync
+    /// answer from a member that is not joining itself is in, the catalog
+    /// holds every member gossip knows and every remembered member is
+    /// back or found down; or, at the latest, after `timeout` (serve what
+    /// is known, logged). Then keeps the membership in the data directory
+    /// (`keeper`).
+    async fn open_when_synced(self, ready: Ready, keeper: Option<Keeper>) {
+        let r = self.cluster.wait_open(&self.remembered, self.timeout).await;
+        if r.joined {
+            tracing::info!(
+                waited_ms = r.waited.as_millis() as u64,
+                rejoined = ?r.rejoined,
+                down = ?r.down,
+                "joining: learnt the cluster (remembered members back or not answering within 3 s)"
+            );
+        } else {
+            tracing::warn!(
+                timeout = ?self.timeout,
+                missing = ?r.missing,
+                rejoined = ?r.rejoined,
+                "not synced with the cluster within --sync-timeout (no member that is not joining itself answered, remembered members missing, or membership kept changing); serving what this registry knows"
+            );
+        }
+        self.cluster.set_open();
+        self.api.set_joining(false);
+        grpc::set_serving(&self.health).await;
+        ready.log(r.joined);
+        if let Some(k) = keeper {
+            k.run().await;
+        }
     }
-    api.set_joining(false);
-    grpc::set_serving(&health).await;
-    ready.log(synced);
+}
+
+/// Keeps the membership in the data directory once the gate is open
+/// (before, the file's remembered membership is what the gate waits for).
+#[derive(Clone)]
+struct Keeper {
+    dir: Arc<DataDir>,
+    cluster: Arc<Cluster>,
+    id: String,
+}
+
+impl Keeper {
+    /// Writes the membership now, and again [`SAVE_DEBOUNCE`] after each
+    /// change (at least every [`SAVE_CHECK`] if it differs), until aborted.
+    async fn run(self) {
+        let mut last: Option<Vec<Remembered>> = None;
+        loop {
+            let members = self.cluster.members_at();
+            if last.as_ref() != Some(&members) {
+                let (dir, id, m) = (self.dir.clone(), self.id.clone(), members.clone());
+                match tokio::task::spawn_blocking(move || dir.save(&id, &m)).await {
+                    Ok(Ok(())) => last = Some(members),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "data directory: membership not saved"),
+                    Err(e) => tracing::warn!(error = %e, "data directory: save task failed"),
+                }
+            }
+            tokio::select! {
+                _ = self.cluster.changed().notified() => {}
+                _ = tokio::time::sleep(SAVE_CHECK) => {}
+            }
+            tokio::time::sleep(SAVE_DEBOUNCE).await;
+        }
+    }
+
+    /// Writes the membership once (on a clean shutdown).
+    fn save_now(&self) {
+        if let Err(e) = self.dir.save(&self.id, &self.cluster.members_at()) {
+            tracing::warn!(error = %e, "data directory: membership not saved at shutdown");
+        }
+    }
 }
 
 /// A serving registry.
@@ -244,8 +337,10 @@ pub struct Running {
     shutdown: Shutdown,
     grpc_task: JoinHandle<Result<(), String>>,
     http_task: JoinHandle<Result<(), String>>,
-    /// The joining gate, while it waits.
+    /// The joining gate, while it waits (then the data directory's keeper).
     gate: Option<JoinHandle<()>>,
+    /// The data directory's keeper, if any.
+    keeper: Option<Keeper>,
 }
 
 impl Running {
@@ -289,13 +384,15 @@ impl Running {
         &self.cluster
     }
 
-    /// Completes when a server task stops by itself (an error), or when
-    /// another live registry holds this one's `--id`.
+    /// Completes when a server task stops by itself (an error), when
+    /// another live registry holds this one's `--id`, or when the
+    /// membership feeder stopped (the registry would serve a frozen view).
     pub async fn failed(&mut self) -> String {
         tokio::select! {
             r = &mut self.grpc_task => describe(r),
             r = &mut self.http_task => describe(r),
             e = self.cluster.refused() => e,
+            e = self.cluster.stalled() => e,
         }
     }
 
@@ -304,6 +401,13 @@ impl Running {
     pub async fn shutdown(self) {
         if let Some(gate) = &self.gate {
             gate.abort();
+        }
+        // The membership as it stands, unless still joining (the file
+        // then keeps what the gate was waiting for).
+        if let Some(k) = &self.keeper {
+            if self.api.is_serving() {
+                k.save_now();
+            }
         }
         grpc::set_not_serving(&self.health).await;
         self.cluster.leave().await;

@@ -59,9 +59,10 @@ impl Registry for V1 {
         let res = self
             .api
             .match_key(&r.group, &r.key)
-            .map(|(s, version)| v1::MatchResponse {
+            .map(|(s, ring)| v1::MatchResponse {
                 service: Some(v1::Service::from(&*s)),
-                version,
+                version: ring.version,
+                checksum: ring.checksum,
             });
         finish(&self.api, Method::Match, start, res)
     }
@@ -72,9 +73,10 @@ impl Registry for V1 {
         let res = self
             .api
             .match_n(&r.group, &r.key, r.n)
-            .map(|(owners, version)| v1::MatchNResponse {
+            .map(|(owners, ring)| v1::MatchNResponse {
                 services: owners.iter().map(|s| v1::Service::from(&**s)).collect(),
-                version,
+                version: ring.version,
+                checksum: ring.checksum,
             });
         finish(&self.api, Method::MatchN, start, res)
     }
@@ -90,6 +92,7 @@ impl Registry for V1 {
             .map(|snap| v1::MembersResponse {
                 services: snap.members().iter().map(|s| v1::Service::from(&**s)).collect(),
                 version: snap.version(),
+                checksum: snap.checksum(),
             });
         finish(&self.api, Method::Members, start, res)
     }
@@ -103,6 +106,7 @@ impl Registry for V1 {
                     name: g.group().to_string(),
                     members: u32::try_from(g.members().len()).unwrap_or(u32::MAX),
                     version: g.version(),
+                    checksum: g.checksum(),
                 })
                 .collect(),
         });

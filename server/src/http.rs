@@ -1,6 +1,9 @@
 //! The HTTP/JSON front door: `/v1/match`, `/v1/match_n`, `/v1/members`,
 //! `/v1/groups`, `/healthz` and `/metrics`.
 //!
+//! Every answer from a group's ring carries its `"checksum"` as a string of
+//! 16 lowercase hex digits (a JSON number would lose a u64's low bits).
+//!
 //! Query strings are decoded here, byte-exact: a parameter whose
 //! percent-decoded bytes are not UTF-8 is an InvalidArgument (400), never
 //! silently replaced by U+FFFD (which a lossy decoder would do, and which
@@ -15,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::registry::Registry;
+use registry_core::ring::checksum_hex;
 use registry_core::{Error, Service};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -77,8 +81,8 @@ fn finish(api: &Api, method: Method, start: Instant, res: Result<Value, Error>) 
 async fn get_match(State(st): State<HttpState>, RawQuery(q): RawQuery) -> Response {
     let start = Instant::now();
     let res = Params::parse(q.as_deref()).and_then(|p| {
-        let (s, version) = st.api.match_key(&p.get("group")?, &p.get("key")?)?;
-        Ok(json!({"service": service_json(&s), "version": version}))
+        let (s, ring) = st.api.match_key(&p.get("group")?, &p.get("key")?)?;
+        Ok(json!({"service": service_json(&s), "version": ring.version, "checksum": checksum_hex(ring.checksum)}))
     });
     finish(&st.api, Method::HttpMatch, start, res)
 }
@@ -87,9 +91,9 @@ async fn get_match_n(State(st): State<HttpState>, RawQuery(q): RawQuery) -> Resp
     let start = Instant::now();
     let res = Params::parse(q.as_deref()).and_then(|p| {
         let n = p.get_u32("n")?;
-        let (owners, version) = st.api.match_n(&p.get("group")?, &p.get("key")?, n)?;
+        let (owners, ring) = st.api.match_n(&p.get("group")?, &p.get("key")?, n)?;
         let services: Vec<Value> = owners.iter().map(|s| service_json(s)).collect();
-        Ok(json!({"services": services, "version": version}))
+        Ok(json!({"services": services, "version": ring.version, "checksum": checksum_hex(ring.checksum)}))
     });
     finish(&st.api, Method::HttpMatchN, start, res)
 }
@@ -99,7 +103,7 @@ async fn get_members(State(st): State<HttpState>, RawQuery(q): RawQuery) -> Resp
     let res = Params::parse(q.as_deref()).and_then(|p| {
         let snap = st.api.members(&p.get("group")?)?;
         let services: Vec<Value> = snap.members().iter().map(|s| service_json(s)).collect();
-        Ok(json!({"services": services, "version": snap.version()}))
+        Ok(json!({"services": services, "version": snap.version(), "checksum": checksum_hex(snap.checksum())}))
     });
     finish(&st.api, Method::HttpMembers, start, res)
 }
@@ -109,7 +113,14 @@ async fn get_groups(State(st): State<HttpState>) -> Response {
     let res = st.api.groups().map(|groups| {
         let groups: Vec<Value> = groups
             .iter()
-            .map(|g| json!({"name": g.group(), "members": g.members().len(), "version": g.version()}))
+            .map(|g| {
+                json!({
+                    "name": g.group(),
+                    "members": g.members().len(),
+                    "version": g.version(),
+                    "checksum": checksum_hex(g.checksum()),
+                })
+            })
             .collect();
         json!({ "groups": groups })
     });

@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod config;
 pub mod convert;
 pub mod daemon;
+pub mod datadir;
 pub mod errors;
 pub mod grpc;
 pub mod http;

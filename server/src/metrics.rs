@@ -19,6 +19,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use registry_core::limits::LimitCounters;
+use registry_core::ring::checksum::checksum_low53;
 use registry_core::{Catalog, GroupSnapshot, Limit};
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -291,6 +292,14 @@ impl Collector for Scrape {
         )?;
         gauge(
             &mut enc,
+            "registry_group_ring_checksum",
+            "Low 53 bits of each group's ring checksum (exact as a float); equal on registries that agree.",
+            groups
+                .iter()
+                .map(|g| ([("group", g.group())], checksum_low53(g.checksum()))),
+        )?;
+        gauge(
+            &mut enc,
             "registry_watch_streams",
             "Watch streams open now.",
             [(NO_LABELS, self.watch_streams)],
@@ -448,6 +457,13 @@ mod tests {
         ));
         assert!(out.contains("registry_members{group=\"we\\\"b\"} 1"));
         assert!(out.contains("registry_ring_version{group=\"we\\\"b\"} 1"));
+        let sum = catalog.snapshot("we\"b").unwrap().checksum();
+        let line = format!(
+            "registry_group_ring_checksum{{group=\"we\\\"b\"}} {}\n",
+            sum & ((1 << 53) - 1)
+        );
+        assert!(out.contains(&line), "{out}");
+        assert!(out.contains("# TYPE registry_group_ring_checksum gauge\n"));
         assert_eq!(m.count(Method::Match, Code::Ok), 2);
         assert!(out.contains("registry_limit_rejections_total{limit=\"watch_streams\"} 0"));
         m.limit_rejected(Limit::WatchStreams);

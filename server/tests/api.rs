@@ -571,3 +571,112 @@ async fn a_non_utf8_key_over_grpc_is_refused_and_the_server_stays_up() {
     assert_eq!(ok.service.map(|s| s.id).as_deref(), Some("a"));
     running.shutdown().await;
 }
+
+/// Every answer's checksum as the catalog's snapshot of `group` has it.
+fn catalog_checksum(running: &registry_server::daemon::Running, group: &str) -> u64 {
+    running.catalog().snapshot_or_empty(group).checksum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_checksum_of_the_ring_it_came_from() {
+    use registry_core::ring::{checksum_hex, Ring};
+    let running = start("r-sum").await;
+    let mut c = client(&running).await;
+    let mut stream = c
+        .watch(v1::WatchRequest { group: "web".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let empty = next(&mut stream).await;
+    assert_eq!(
+        empty.checksum,
+        Ring::default().checksum(),
+        "the empty group's ring"
+    );
+    let mut heavy = svc("b", "web");
+    heavy.weight = 2;
+    // Join, join, weight change, leave: each step a new checksum, that of
+    // a ring built from the members alone.
+    let steps: Vec<(MemberEvent, Vec<(&str, u32)>)> = vec![
+        (MemberEvent::Joined(svc("a", "web")), vec![("a", 1)]),
+        (MemberEvent::Joined(svc("b", "web")), vec![("a", 1), ("b", 1)]),
+        (MemberEvent::Updated(heavy), vec![("a", 1), ("b", 2)]),
+        (MemberEvent::Left(svc("a", "web")), vec![("b", 2)]),
+    ];
+    let mut seen = vec![empty.checksum];
+    for (event, members) in steps {
+        feed(&running, vec![event.clone()]).await;
+        let want = Ring::new(members.iter().copied()).unwrap().checksum();
+        assert_eq!(catalog_checksum(&running, "web"), want, "after {event:?}");
+        assert!(!seen.contains(&want), "a new checksum after {event:?}");
+        seen.push(want);
+        let hex = checksum_hex(want);
+        let watched = next(&mut stream).await;
+        assert_eq!(watched.checksum, want, "Watch after {event:?}");
+
+        let m = c
+            .r#match(v1::MatchRequest {
+                group: "web".into(),
+                key: "k".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((m.version, m.checksum), (watched.version, want));
+        let n = c
+            .match_n(v1::MatchNRequest {
+                group: "web".into(),
+                key: "k".into(),
+                n: 2,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((n.version, n.checksum), (watched.version, want));
+        let mem = c
+            .members(v1::MembersRequest { group: "web".into() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(mem.checksum, want);
+        let groups = c.groups(v1::GroupsRequest {}).await.unwrap().into_inner();
+        let web = groups
+            .groups
+            .iter()
+            .find(|g| g.name == "web")
+            .expect("web listed");
+        assert_eq!((web.version, web.checksum), (watched.version, want));
+
+        for path in [
+            "/v1/match?group=web&key=k",
+            "/v1/match_n?group=web&key=k&n=2",
+            "/v1/members?group=web",
+        ] {
+            let j = get(running.http_addr(), path).await.json();
+            assert_eq!(j["checksum"], hex.as_str(), "{path}");
+            assert_eq!(j["version"], watched.version, "{path}");
+        }
+        let j = get(running.http_addr(), "/v1/groups").await.json();
+        let web = j["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "web")
+            .cloned();
+        assert_eq!(web.expect("web listed")["checksum"], hex.as_str());
+        let metrics = get(running.http_addr(), "/metrics").await.body;
+        let line = format!(
+            "registry_group_ring_checksum{{group=\"web\"}} {}\n",
+            want & ((1 << 53) - 1)
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    // A group with no members: Members answers with the empty ring's.
+    let none = c
+        .members(v1::MembersRequest { group: "none".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(none.checksum, Ring::default().checksum());
+    running.shutdown().await;
+}

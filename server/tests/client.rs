@@ -98,6 +98,18 @@ async fn local_view_matches_the_server_converges_and_survives_a_registry_crash()
         .map(|s| s.id)
         .collect();
     assert_eq!(local3, remote3);
+    // The view keeps the checksum of the snapshot it built; the server
+    // reports the same for the same members.
+    let three = registry_core::ring::Ring::new([("svc-1", 1), ("svc-2", 2), ("svc-3", 1)])
+        .expect("ring")
+        .checksum();
+    assert_eq!(snap.checksum(), three);
+    eventually(
+        "the server's checksum is the view's",
+        Duration::from_secs(10),
+        || async { client.members(GROUP).await.map(|m| m.checksum).ok() == Some(view.checksum()) },
+    )
+    .await;
 
     // A join and a leave: the view converges to the server's version.
     let s4 = register("svc-4", 1, &gossip).await;
@@ -111,9 +123,18 @@ async fn local_view_matches_the_server_converges_and_survives_a_registry_crash()
             view_ids(&view) == want
                 && server.services.iter().map(|s| s.id.clone()).collect::<Vec<_>>() == want
                 && view.version() == server.version
+                && view.checksum() == server.checksum
         },
     )
     .await;
+    let after = registry_core::ring::Ring::new([("svc-1", 1), ("svc-3", 1), ("svc-4", 1)])
+        .expect("ring")
+        .checksum();
+    assert_eq!(view.checksum(), after);
+    assert_ne!(after, three);
+    let groups = client.groups().await.expect("groups");
+    let info = groups.iter().find(|g| g.name == GROUP).expect("group listed");
+    assert_eq!(info.checksum, after);
 
     // Kill registry A (the one in use): calls keep succeeding through B,
     // the view answers from its last snapshot, then resubscribes.

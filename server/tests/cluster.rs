@@ -296,9 +296,16 @@ async fn watch_through_the_cli_sees_first_member_every_change_and_the_empty_grou
         "no members yet: an empty snapshot"
     );
     let mut version = first["version"].as_u64().expect("version");
+    // Each snapshot line carries the checksum of the ring of its members.
+    let sum = |want: &[&str]| {
+        let ring = registry_core::ring::Ring::new(want.iter().map(|id| (*id, 1))).expect("ring");
+        registry_core::ring::checksum_hex(ring.checksum())
+    };
+    assert_eq!(first["checksum"], sum(&[]).as_str());
     let mut step = |want: &[&str]| {
         let snap = next_line(&rx);
         assert_eq!(ids(&snap), want);
+        assert_eq!(snap["checksum"], sum(want).as_str(), "{snap}");
         let v = snap["version"].as_u64().expect("version");
         assert!(v > version, "versions grow");
         version = v;
@@ -317,6 +324,7 @@ async fn watch_through_the_cli_sees_first_member_every_change_and_the_empty_grou
         Vec::<String>::new(),
         "the last member gone: an empty snapshot, not an error"
     );
+    assert_eq!(snap["checksum"], sum(&[]).as_str());
     // Nothing else arrives: one message per change.
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
     drop(r);
@@ -434,4 +442,134 @@ async fn a_registry_stopped_with_sigterm_leaves_and_exits_0() {
     eprintln!("reg-t2 dropped by reg-t1 {took:?} after its exit");
     let logs: Vec<String> = r2.logs.try_iter().collect();
     assert!(logs.iter().any(|l| l.contains("left the cluster")), "{logs:?}");
+}
+
+/// Runs `registry --registries <registries> [--json] agree [groups]`;
+/// returns its exit status and standard output.
+async fn cli_agree(registries: &str, json: bool, groups: &[&str]) -> (i32, String) {
+    let mut args = vec!["--registries".to_string(), registries.to_string()];
+    if json {
+        args.push("--json".into());
+    }
+    args.push("agree".into());
+    args.extend(groups.iter().map(|g| g.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(CLI)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run registry agree")
+    })
+    .await
+    .expect("task");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+}
+
+/// `(version, checksum)` of `group` from the Groups answer of `c`.
+async fn ring_of(c: &mut RegistryClient<Channel>, group: &str) -> Option<(u64, u64)> {
+    let groups = c.groups(v1::GroupsRequest {}).await.ok()?.into_inner().groups;
+    groups
+        .into_iter()
+        .find(|g| g.name == group)
+        .map(|g| (g.version, g.checksum))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converged_registries_report_one_checksum_and_registry_agree_says_so() {
+    use registry_core::ring::{checksum_hex, Ring};
+    let r1 = registry("sum-1", "127.0.0.1:0", &[]);
+    let r1_gossip = r1.field("gossip");
+    let r2 = registry("sum-2", "127.0.0.1:0", std::slice::from_ref(&r1_gossip));
+    let seeds = vec![r1_gossip.clone(), r2.field("gossip")];
+    let (mut c1, mut c2) = (connect(&r1).await, connect(&r2).await);
+    let _s1 = service("web-1", &seeds);
+    let s2 = service("web-2", &seeds);
+    wait_members(
+        &mut [&mut c1, &mut c2],
+        "web",
+        &["web-1", "web-2"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    let two = Ring::new([("web-1", 1), ("web-2", 1)]).unwrap().checksum();
+    let (a, b) = (
+        ring_of(&mut c1, "web").await.unwrap(),
+        ring_of(&mut c2, "web").await.unwrap(),
+    );
+    assert_eq!(
+        (a.1, b.1),
+        (two, two),
+        "both registries hold the ring of web-1 and web-2"
+    );
+    let both = format!("{},{}", r1.field("grpc"), r2.field("grpc"));
+    let (code, out) = cli_agree(&both, false, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&checksum_hex(two)) && out.contains("yes") && !out.contains("NO"),
+        "{out}"
+    );
+    assert!(out.contains("registry-group"), "every group is compared: {out}");
+
+    // A leave changes the checksum, on both, to the same value again.
+    drop(s2);
+    wait_members(&mut [&mut c1, &mut c2], "web", &["web-1"], FAILURE_DEADLINE).await;
+    let one = Ring::new([("web-1", 1)]).unwrap().checksum();
+    assert_ne!(one, two);
+    assert_eq!(ring_of(&mut c1, "web").await.map(|r| r.1), Some(one));
+    assert_eq!(ring_of(&mut c2, "web").await.map(|r| r.1), Some(one));
+    let (code, out) = cli_agree(&both, true, &["web"]).await;
+    assert_eq!(code, 0, "{out}");
+    let j: serde_json::Value = serde_json::from_str(out.lines().next().unwrap_or("")).expect("one JSON line");
+    assert_eq!(j["agree"], true);
+    assert_eq!(
+        j["groups"][0]["registries"][1]["checksum"],
+        checksum_hex(one).as_str()
+    );
+
+    // A registry that does not answer: exit 1, naming it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, out) = cli_agree(&format!("{both},{closed}"), false, &["web"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&closed.to_string()) && out.contains("UNAVAILABLE"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_agree_exits_3_when_two_registries_hold_different_rings() {
+    use registry_core::MemberEvent;
+    // Two registries of separate clusters, fed different members of web.
+    let (one, two) = (common::start("apart-1").await, common::start("apart-2").await);
+    common::feed(&one, vec![MemberEvent::Joined(common::svc("web-1", "web"))]).await;
+    common::feed(
+        &two,
+        vec![
+            MemberEvent::Joined(common::svc("web-1", "web")),
+            MemberEvent::Joined(common::svc("web-2", "web")),
+        ],
+    )
+    .await;
+    common::feed(&one, vec![MemberEvent::Joined(common::svc("only-here", "solo"))]).await;
+    let both = format!("{},{}", one.grpc_addr(), two.grpc_addr());
+    let (code, out) = cli_agree(&both, false, &["web"]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("NO") && out.contains("disagree on 1 group(s): web"),
+        "{out}"
+    );
+    // A group only one of them has is a disagreement too.
+    let (code, out) = cli_agree(&both, true, &["solo"]).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("\"agree\":false"), "{out}");
+    // Asked alone, each registry agrees with itself.
+    let (code, out) = cli_agree(&one.grpc_addr().to_string(), false, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    one.shutdown().await;
+    two.shutdown().await;
 }

@@ -180,3 +180,109 @@ async fn a_registry_is_ready_only_once_it_knows_the_cluster() {
     assert!(admitted.iter().all(|id| id.starts_with("svc-")), "{admitted:?}");
     drop(services);
 }
+
+/// A fresh empty directory under the target dir's temp space.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// Runs `registry-server` with `args` until it exits (at most 20 s);
+/// its exit code and standard error.
+fn run_server(args: &[String]) -> (Option<i32>, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_registry-server"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn registry-server");
+    let done = common::Proc::new(child).finish(Duration::from_secs(20));
+    (done.code, String::from_utf8_lossy(&done.stderr).to_string())
+}
+
+/// One data directory, one registry: a second one stops with an error
+/// naming the directory; a membership file that is not one stops the
+/// start with an error naming the file and what to do.
+#[test]
+fn a_data_directory_in_use_or_corrupt_stops_the_start_with_a_clear_error() {
+    let dir = temp_dir("in-use");
+    let flag = ["--data-dir".to_string(), dir.display().to_string()];
+    let first = common::spawn_registry_with("dd-1", "127.0.0.1:0", &[], &flag);
+    let args = common::registry_args("dd-2", "127.0.0.1:0", "127.0.0.1:0", &[], &flag);
+    let (code, err) = run_server(&args);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("in use by another registry-server") && err.contains(&dir.display().to_string()),
+        "{err}"
+    );
+    drop(first); // kill -9: the lock goes with the process
+
+    std::fs::write(dir.join("members.json"), "{\"format\":1,").unwrap();
+    let (code, err) = run_server(&args);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("members.json") && err.contains("move it away"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A registry with a data directory and no seeds still waits for the
+/// members it remembers; one that does not come back is taken as down
+/// after a bounded wait, and the gate opens with the rest.
+#[test]
+fn a_registry_restarted_with_a_data_directory_waits_for_the_members_it_remembers() {
+    let dir = temp_dir("remember");
+    let flag = [
+        "--data-dir".to_string(),
+        dir.display().to_string(),
+        "--sync-timeout".to_string(),
+        "20".to_string(),
+    ];
+    let r1 = common::spawn_registry_with("mem-1", "127.0.0.1:0", &[], &flag);
+    let gossip = r1.field("gossip");
+    let svc = spawn_service("mem-svc", "web", std::slice::from_ref(&gossip));
+    let file = dir.join("members.json");
+    common::block_until("the data directory names the service", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.contains("mem-svc"))
+    });
+    // A member that will not come back.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    let ghost = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    text = text.replacen(
+        "\"members\": [",
+        &format!(
+            "\"members\": [\n    {{\"id\": \"ghost\", \"gossip\": \"{}\"}},",
+            ghost.local_addr().unwrap()
+        ),
+        1,
+    );
+    drop(r1);
+    std::fs::write(&file, text).unwrap();
+
+    // No --registries: only the data directory leads it back.
+    let start = Instant::now();
+    let r1 = common::spawn_registry_args("mem-1", "127.0.0.1:0", &gossip, &[], &flag);
+    let took = start.elapsed();
+    assert_eq!(r1.ready["fields"]["synced"], true, "{}", r1.ready);
+    assert!(took >= Duration::from_secs(3), "waited for the ghost: {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "the ghost is taken as down: {took:?}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = connect_started(&r1).await;
+        assert_eq!(
+            member_ids(&mut c, "web").await,
+            vec!["mem-svc"],
+            "answers with the service"
+        );
+    });
+    drop((svc, r1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -163,10 +163,17 @@ fn a_single_node_registry_serves_the_cli_and_http_then_stops_on_sigterm() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().map(|l| l.split_whitespace().collect::<Vec<_>>()),
-        Some(vec!["GROUP", "MEMBERS", "VERSION"])
+        Some(vec!["GROUP", "MEMBERS", "VERSION", "CHECKSUM"])
     );
     let row: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
     assert_eq!(&row[..2], ["registry-group", "1"]);
+    let solo = registry_core::ring::Ring::new([("solo", 1)])
+        .expect("ring")
+        .checksum();
+    assert_eq!(
+        row.get(3).copied(),
+        Some(registry_core::ring::checksum_hex(solo).as_str())
+    );
 
     let out = cli(&grpc, &["members", "registry-group", "--json"]);
     assert!(out.status.success());

@@ -78,12 +78,7 @@ async fn a_lagged_subscription_resyncs_the_catalog() {
     let catalog = Arc::new(Catalog::new());
     let (on, _seen) = recorder();
     let gossip = node("me", &[]).await;
-    let shared = Shared {
-        catalog: catalog.clone(),
-        on_touched: on,
-        node: Mutex::new(Some(gossip)),
-        last_stats: Mutex::new(GossipStats::default()),
-    };
+    let shared = Shared::new(catalog.clone(), on, gossip);
     // The catalog still holds a member that left while events were missed.
     shared.apply(vec![MemberEvent::Joined(Service::new(
         "gone",
@@ -124,4 +119,139 @@ async fn the_gate_opens_only_after_a_sync_with_every_member_held() {
 
     joiner.leave().await;
     assert!(!joiner.joined(), "a node that left has not joined");
+}
+
+async fn node_joining(id: &str, seeds: &[&Bridge], joining: bool) -> GossipNode {
+    let config = GossipConfig {
+        seeds: seeds.iter().map(|b| b.gossip_addr().to_string()).collect(),
+        joining,
+        ..GossipConfig::local()
+    };
+    let addr = format!("127.0.0.1:{}", 7000 + id.len());
+    GossipNode::start(config, Service::new(id, crate::service::REGISTRY_GROUP, addr))
+        .await
+        .expect("start gossip")
+}
+
+/// Two registries restarted together: each one's sync answer says it is
+/// joining, so neither opens on the other; a member that did not restart
+/// (not joining) opens both once it is reached.
+#[tokio::test]
+async fn a_sync_with_a_joining_peer_does_not_open_the_gate() {
+    let (on, _) = recorder();
+    let a = Bridge::start(
+        node_joining("a", &[], true).await,
+        "a".into(),
+        Arc::new(Catalog::new()),
+        on,
+    );
+    let (on, _) = recorder();
+    let b = Bridge::start(
+        node_joining("bb", &[&a], true).await,
+        "bb".into(),
+        Arc::new(Catalog::new()),
+        on,
+    );
+    assert!(
+        !b.wait_joined(Duration::from_millis(1500)).await,
+        "a is joining too"
+    );
+    assert!(b.stats().syncs_received > 0, "a did answer");
+    assert!(!a.joined());
+
+    let (on, _) = recorder();
+    let s = Bridge::start(
+        node_joining("svc", &[&a], false).await,
+        "svc".into(),
+        Arc::new(Catalog::new()),
+        on,
+    );
+    assert!(
+        a.wait_joined(Duration::from_secs(10)).await,
+        "the service answered a"
+    );
+    assert!(
+        b.wait_joined(Duration::from_secs(10)).await,
+        "b asks again, the service first"
+    );
+    drop(s);
+}
+
+/// With remembered members, the gate waits for them: one that is live is
+/// announced to and comes back; one that never answers is taken as down
+/// after REMEMBERED_WAIT.
+#[tokio::test]
+async fn the_gate_waits_for_remembered_members_and_takes_silent_ones_as_down() {
+    let (on, _) = recorder();
+    let live = Bridge::start(
+        node_joining("live", &[], false).await,
+        "live".into(),
+        Arc::new(Catalog::new()),
+        on,
+    );
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let remembered = vec![
+        Remembered {
+            id: "live".into(),
+            gossip: live.gossip_addr(),
+        },
+        Remembered {
+            id: "gone".into(),
+            gossip: silent.local_addr().unwrap(),
+        },
+    ];
+    let (on, _) = recorder();
+    let catalog = Arc::new(Catalog::new());
+    // No seeds: only the remembered members lead it to the cluster.
+    let me = Bridge::start(
+        node_joining("me", &[], true).await,
+        "me".into(),
+        catalog.clone(),
+        on,
+    );
+    let report = me.wait_open(&remembered, Duration::from_secs(20)).await;
+    assert!(report.joined, "{report:?}");
+    assert_eq!(report.rejoined, ["live"]);
+    assert_eq!(report.down, ["gone"]);
+    assert!(report.waited >= gate::REMEMBERED_WAIT, "{report:?}");
+    assert_eq!(ids(&catalog, crate::service::REGISTRY_GROUP), ["live", "me"]);
+
+    // A short timeout ends the wait with the silent one still awaited.
+    let (on, _) = recorder();
+    let other = Bridge::start(
+        node_joining("other", &[&live], true).await,
+        "other".into(),
+        Arc::new(Catalog::new()),
+        on,
+    );
+    let report = other
+        .wait_open(&remembered[1..], Duration::from_millis(300))
+        .await;
+    assert!(!report.joined && report.missing == ["gone"], "{report:?}");
+    assert!(other.stats().syncs_from_joined > 0);
+    other.set_open();
+    assert!(!other.shared.with_node(GossipNode::is_joining).unwrap());
+}
+
+#[tokio::test]
+async fn a_panicking_feeder_is_reported_as_stalled() {
+    let catalog = Arc::new(Catalog::new());
+    let on: OnTouched = Arc::new(|g: &[String]| {
+        if g.iter().any(|g| g == "boom") {
+            panic!("test panic in a batch");
+        }
+    });
+    let me = node("stall", &[]).await;
+    let bridge = Bridge::start(me, "stall".into(), catalog.clone(), on);
+    let quiet = tokio::time::timeout(Duration::from_millis(200), bridge.stalled()).await;
+    assert!(quiet.is_err(), "a healthy feeder is not stalled");
+    let events = bridge.events();
+    events
+        .send(MemberEvent::Joined(Service::new("x", "boom", "127.0.0.1:9")))
+        .await
+        .unwrap();
+    let reason = tokio::time::timeout(Duration::from_secs(5), bridge.stalled())
+        .await
+        .expect("the stall is reported");
+    assert!(reason.contains("test panic in a batch"), "{reason}");
 }

@@ -1,4 +1,5 @@
-//! Groups → members → an immutable ring snapshot with a version.
+//! Groups → members → an immutable ring snapshot with a version and a
+//! checksum ([`GroupSnapshot::checksum`], the ring's).
 //!
 //! Writers (the gossip event feed) go through one mutex and apply events in
 //! batches, rebuilding each touched group's ring once per batch. Readers

@@ -55,6 +55,12 @@ impl GroupSnapshot {
         self.version
     }
 
+    /// Checksum of the group's ring ([`Ring::checksum`]): equal on every
+    /// registry and client that holds the same members and weights.
+    pub fn checksum(&self) -> u64 {
+        self.ring.checksum()
+    }
+
     /// Members sorted by id (empty when the group has none).
     pub fn members(&self) -> &[Arc<Service>] {
         &self.services

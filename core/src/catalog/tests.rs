@@ -432,3 +432,37 @@ fn permutations(v: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
         v.swap(k, i);
     }
 }
+
+#[test]
+fn checksums_follow_membership_not_versions_or_event_order() {
+    let (one, two) = (Catalog::new(), Catalog::new());
+    one.apply_batch([
+        MemberEvent::Joined(svc("a", "g")),
+        MemberEvent::Joined(svc("b", "g")),
+    ]);
+    two.apply(MemberEvent::Joined(svc("c", "g")));
+    two.apply(MemberEvent::Joined(svc("b", "g")));
+    two.apply(MemberEvent::Joined(svc("a", "g")));
+    two.apply(MemberEvent::Left(svc("c", "g")));
+    let (s1, s2) = (
+        one.snapshot("g").expect("group"),
+        two.snapshot("g").expect("group"),
+    );
+    assert_ne!(s1.version(), s2.version());
+    assert_eq!(s1.checksum(), s2.checksum());
+    assert_eq!(s1.checksum(), s1.ring().checksum());
+    let mut heavier = svc("a", "g");
+    heavier.weight = 2;
+    one.apply(MemberEvent::Updated(heavier));
+    let s3 = one.snapshot("g").expect("group");
+    assert_ne!(s3.checksum(), s1.checksum());
+    // Address or tag changes do not change which keys a member owns.
+    let mut moved = svc("b", "g");
+    moved.addr = "127.0.0.1:9".into();
+    one.apply(MemberEvent::Updated(moved));
+    assert_eq!(one.snapshot("g").expect("group").checksum(), s3.checksum());
+    assert_eq!(
+        one.snapshot_or_empty("none").checksum(),
+        Ring::default().checksum()
+    );
+}

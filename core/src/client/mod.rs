@@ -9,7 +9,7 @@
 //!
 //! [`Client::group`] returns a [`GroupView`]: a background task follows the
 //! group through `Watch`, rebuilds the group's ring locally with the very
-//! same [`GroupSnapshot`] code the server uses, and swaps it in. Lookups
+//! same [`GroupSnapshot`](crate::catalog::GroupSnapshot) code the server uses, and swaps it in. Lookups
 //! load an `Arc` and take no lock a writer can hold. When the stream breaks
 //! the view keeps answering from its last snapshot and resubscribes through
 //! another registry.
@@ -87,6 +87,9 @@ pub struct Members {
     pub services: Vec<Service>,
     /// The group's ring version on the registry that answered.
     pub version: u64,
+    /// Checksum of that registry's ring of these members
+    /// ([`crate::ring::Ring::checksum`]).
+    pub checksum: u64,
 }
 
 /// Summary of one group, from `groups`.
@@ -98,6 +101,9 @@ pub struct GroupInfo {
     pub members: u32,
     /// Ring version on the registry that answered.
     pub version: u64,
+    /// Checksum of the group's ring on the registry that answered: equal
+    /// on registries that agree on the members, whatever their versions.
+    pub checksum: u64,
 }
 
 /// One known registry and its (lazily connected) channel.
@@ -389,6 +395,7 @@ impl Client {
         Ok(Members {
             services: resp.services.into_iter().map(Service::from).collect(),
             version: resp.version,
+            checksum: resp.checksum,
         })
     }
 
@@ -408,6 +415,7 @@ impl Client {
                 name: g.name,
                 members: g.members,
                 version: g.version,
+                checksum: g.checksum,
             })
             .collect())
     }

@@ -119,3 +119,32 @@ fn the_exhausted_error_names_every_registry_tried() {
     );
     assert!(matches!(exhausted(&[], "x"), Error::Unavailable(_)));
 }
+
+fn wire_snapshot(checksum: u64) -> v1::Snapshot {
+    let svc = |id: &str| v1::Service::from(&Service::new(id, "g", "127.0.0.1:1"));
+    v1::Snapshot {
+        group: "g".into(),
+        version: 7,
+        services: vec![svc("b"), svc("a")],
+        ring: crate::ring::RING_ALGORITHM.into(),
+        checksum,
+    }
+}
+
+#[test]
+fn a_view_keeps_the_checksum_it_checked_and_refuses_a_different_one() {
+    let want = crate::ring::Ring::new([("a", 1), ("b", 1)]).unwrap().checksum();
+    let snap = view::snapshot_from_wire(wire_snapshot(want)).unwrap();
+    assert_eq!(snap.checksum(), want);
+    // A registry that sends no checksum (0) is not checked.
+    assert_eq!(
+        view::snapshot_from_wire(wire_snapshot(0)).unwrap().checksum(),
+        want
+    );
+    let e = view::snapshot_from_wire(wire_snapshot(want ^ 1)).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Internal(_)), "{text}");
+    assert!(text.contains("ring checksum mismatch"), "{text}");
+    assert!(text.contains(&crate::ring::checksum_hex(want ^ 1)), "{text}");
+    assert!(text.contains(&crate::ring::checksum_hex(want)), "{text}");
+}

@@ -4,7 +4,7 @@
 use super::Client;
 use crate::catalog::GroupSnapshot;
 use crate::error::{Error, Result};
-use crate::ring::RING_ALGORITHM;
+use crate::ring::{checksum_hex, RING_ALGORITHM};
 use crate::service::Service;
 use crate::validate;
 use crate::wire::v1;
@@ -70,8 +70,10 @@ struct ViewShared {
 }
 
 /// Turns one Watch message into a local snapshot, refusing rings this
-/// client cannot reproduce.
-fn snapshot_from_wire(msg: v1::Snapshot) -> Result<GroupSnapshot> {
+/// client cannot reproduce: another algorithm, or a locally built ring
+/// whose checksum differs from the one the registry sent (0: a registry
+/// that does not send one, not checked).
+pub(crate) fn snapshot_from_wire(msg: v1::Snapshot) -> Result<GroupSnapshot> {
     if !msg.ring.is_empty() && msg.ring != RING_ALGORITHM {
         return Err(Error::Internal(format!(
             "registry uses ring {:?}, this client knows only {RING_ALGORITHM:?}",
@@ -83,7 +85,19 @@ fn snapshot_from_wire(msg: v1::Snapshot) -> Result<GroupSnapshot> {
         .into_iter()
         .map(|s| Arc::new(Service::from(s)))
         .collect();
-    GroupSnapshot::new(msg.group, msg.version, services)
+    let snap = GroupSnapshot::new(msg.group, msg.version, services)?;
+    if msg.checksum != 0 && snap.checksum() != msg.checksum {
+        return Err(Error::Internal(format!(
+            "ring checksum mismatch for group {:?} at version {}: the registry's ring is {}, \
+             this client's ring of the same members is {}; the two would give different owners \
+             (a ring algorithm drift), so the snapshot is refused",
+            snap.group(),
+            snap.version(),
+            checksum_hex(msg.checksum),
+            checksum_hex(snap.checksum())
+        )));
+    }
+    Ok(snap)
 }
 
 /// Follows a group until the view is dropped (which aborts this task).
@@ -103,6 +117,9 @@ async fn follow(client: Client, group: String, shared: Arc<ViewShared>) {
                         }
                         Err(e) => {
                             tracing::warn!(group, error = %e, "view: watch stream failed");
+                            if let Ok(mut slot) = shared.last_error.lock() {
+                                *slot = Some(e);
+                            }
                             break;
                         }
                     }
@@ -145,6 +162,7 @@ impl std::fmt::Debug for GroupView {
         f.debug_struct("GroupView")
             .field("group", &snap.group())
             .field("version", &snap.version())
+            .field("checksum", &checksum_hex(snap.checksum()))
             .field("members", &snap.members().len())
             .field("connected", &self.is_connected())
             .finish()
@@ -189,6 +207,12 @@ impl GroupView {
     /// that sent it.
     pub fn version(&self) -> u64 {
         self.shared.snapshot.load().version()
+    }
+
+    /// Checksum of the snapshot in use: the ring this view built, equal to
+    /// the one the registry reported for it (a mismatch is refused).
+    pub fn checksum(&self) -> u64 {
+        self.shared.snapshot.load().checksum()
     }
 
     /// True while a Watch stream is open; when false the view answers from

@@ -31,6 +31,7 @@
 //! | `claim_timeout` | 250 ms | a new node that finds another member holding its service id asks it for its record every `meta_tick`; a live holder answers within a round trip and the newcomer is refused, a crashed one cannot, and the newcomer (a restart) takes the id after this (see `machine::conflict`) |
 //! | `sync_interval` | 30 s | push-pull of all metadata with one random member (also done on joining): heals partitions and anything gossip missed |
 //! | `remove_down_after` | 1 h | how long a down identity is remembered (stops stale updates resurrecting it) |
+//! | `joining` | false | a registry starts with it while its joining gate is closed: its sync answers then say so, and a joining peer does not count them as a sync with the cluster (services never join in that sense and leave it off) |
 //! | `event_capacity` | 4,096 | events buffered per subscriber before it lags and must resync with `members()`; the channel preallocates every slot (~140 bytes each), so 65,536 cost 9 MB of RSS in every node, services included |
 
 use super::keyring::Keyring;
@@ -116,6 +117,10 @@ pub struct GossipConfig {
     pub remove_down_after: Duration,
     /// Capacity of the event channel of each subscriber. Default 4,096.
     pub event_capacity: usize,
+    /// Starts as joining: sync answers say this node has not learnt the
+    /// cluster itself yet, until [`crate::gossip::GossipNode::set_joined`].
+    /// Default false (services, and registries without a joining gate).
+    pub joining: bool,
 }
 
 impl Default for GossipConfig {
@@ -153,6 +158,7 @@ impl GossipConfig {
             sync_interval: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(3600),
             event_capacity: 4_096,
+            joining: false,
         }
     }
 

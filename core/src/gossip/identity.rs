@@ -10,7 +10,7 @@
 //! started. Two identities with the same address are the same member at two
 //! points in time, and the larger generation wins (`win_addr_conflict`), so a
 //! process restarted on the same address replaces its previous life at once.
-//! When the cluster wrongly declares a node down, foca calls [`NodeId::renew`]
+//! When the cluster wrongly declares a node down, foca calls `renew` (`foca::Identity::renew`)
 //! and the node rejoins with a larger generation (auto-rejoin).
 
 use std::fmt;

@@ -9,9 +9,16 @@
 //!           | 0x04 record                     (sync: "here is mine, send all yours")
 //!           | 0x05 (len:varint record)*       (sync answer, as many as fit)
 //!           | 0x06 record                     (a record to apply and gossip on)
+//!           | 0x07 (len:varint record)*       (sync answer of a node still joining)
 //! record   := node_id version:varint flags:u8 id group addr weight:varint
 //!             tag_count:varint (key value)*   (strings: varint length + UTF-8)
 //! ```
+//!
+//! `0x07` is `0x05` from a registry whose joining gate is still closed:
+//! its records are applied, but a joining receiver does not count it as a
+//! sync with the cluster. Nodes older than this kind drop it as a bad
+//! envelope (they never take a still-joining peer's answer: they ask
+//! again), so mixing versions during an upgrade only slows such a sync.
 //!
 //! The same `record` bytes are also foca custom broadcasts, so metadata
 //! spreads epidemically with membership updates. `meta_version` in every
@@ -41,6 +48,10 @@ pub const KIND_META_BATCH: u8 = 0x05;
 /// Body kind: a record the receiver should also gossip on (sent to seeds
 /// with an announce, so the record spreads with the join).
 pub const KIND_META_SPREAD: u8 = 0x06;
+
+/// Body kind: several length-prefixed records (answer to a sync) from a
+/// node that has not learnt the cluster itself yet (its gate is closed).
+pub const KIND_META_BATCH_JOINING: u8 = 0x07;
 
 /// Bytes the envelope adds around a foca packet at most: wire tag, nonce,
 /// AEAD tag, body kind and a 10-byte varint.

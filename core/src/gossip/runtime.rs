@@ -56,6 +56,7 @@ enum Command {
     Update(Service, oneshot::Sender<Result<()>>),
     Leave(oneshot::Sender<Result<()>>),
     SetKeyring(Option<Keyring>, oneshot::Sender<()>),
+    Announce(Vec<SocketAddr>),
 }
 
 /// A running gossip member: a UDP socket and a task driving the protocol.
@@ -202,6 +203,31 @@ impl GossipNode {
         drop(self);
     }
 
+    /// Live members with their gossip address, this node included, sorted
+    /// by id.
+    pub fn members_at(&self) -> Vec<(SocketAddr, Service)> {
+        lock(&self.shared.machine).members_at()
+    }
+
+    /// Asks the members at `addrs` to let this node join (as to a seed),
+    /// e.g. members remembered from before a restart. Does nothing once
+    /// the node has left.
+    pub fn announce_to(&self, addrs: Vec<SocketAddr>) {
+        let _ = self.cmd.send(Command::Announce(addrs));
+    }
+
+    /// Whether this node's sync answers still say it is joining (see
+    /// [`GossipConfig::joining`]).
+    pub fn is_joining(&self) -> bool {
+        lock(&self.shared.machine).is_joining()
+    }
+
+    /// This node's joining gate opened: its sync answers now count as a
+    /// sync with the cluster for the members that receive them.
+    pub fn set_joined(&self) {
+        lock(&self.shared.machine).set_joined();
+    }
+
     /// Packet and membership counters.
     pub fn stats(&self) -> GossipStats {
         let mut stats = lock(&self.shared.machine).stats();
@@ -316,6 +342,7 @@ impl Driver {
                         tracing::info!("gossip: left the cluster");
                         return;
                     }
+                    Some(Command::Announce(addrs)) => self.shared.step(|m| m.announce(&addrs)).1,
                     Some(Command::SetKeyring(k, tx)) => {
                         let ((), out) = self.shared.step(|m| m.set_keyring(k));
                         let _ = tx.send(());

@@ -38,6 +38,9 @@ pub struct GossipStats {
     /// Push-pull sync answers applied (each a batch of a member's records):
     /// the first one means this node has learnt what the cluster knew.
     pub syncs_received: u64,
+    /// Of `syncs_received`, answers from a member that had learnt the
+    /// cluster itself (not still joining): what a joining gate waits for.
+    pub syncs_from_joined: u64,
     /// Times another live process was seen claiming this node's service id.
     pub id_conflicts: u64,
     /// Members currently known live, this node excluded.

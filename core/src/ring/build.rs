@@ -216,6 +216,7 @@ fn pack(members: Vec<Member>, layout: Layout, point: impl Fn(usize, u32) -> u32)
     }
 
     Ok(Ring {
+        checksum: super::checksum::of_sorted(&members),
         members: members.into_boxed_slice(),
         points: points.into_boxed_slice(),
         index: index.into_boxed_slice(),

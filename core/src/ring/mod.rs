@@ -31,6 +31,15 @@
 //!
 //! `tests/vectors/ring.json` holds answers that pin all of this down.
 //!
+//! # The checksum
+//!
+//! [`Ring::checksum`] is `XXH3_64bits_withSeed(bytes, HASH_SEED)` over:
+//! `u32` length and bytes of `RING_ALGORITHM`, `u32` member count, then per
+//! member in id order `u32` id length, id bytes, `u32` weight and one state
+//! byte (`0`, serving; the place for a draining state). Integers are
+//! little-endian. Equal checksums mean equal rings; see [`checksum`] for
+//! the full definition.
+//!
 //! # Movement
 //!
 //! A key's owner is the point that minimises (clockwise distance, id).
@@ -111,10 +120,12 @@
 //! in this range; see BENCHMARKS.md for timings.
 
 mod build;
+pub mod checksum;
 mod hash;
 mod plan;
 
 pub use build::Builder;
+pub use checksum::{checksum_hex, parse_checksum_hex};
 pub use hash::{key_position, point_position, HASH_SEED, VNODE_STEP};
 pub use plan::RingPlan;
 
@@ -154,7 +165,7 @@ pub struct Member {
 }
 
 /// An immutable consistent-hash ring.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Ring {
     /// Members sorted by id; a member's index here is its index in `points`.
     members: Box<[Member]>,
@@ -170,6 +181,22 @@ pub struct Ring {
     bucket_bits: u32,
     /// Scale level: a member of weight `w` has `ceil(w V / 2^level)` points.
     level: u32,
+    /// [`checksum::of_sorted`] of `members`.
+    checksum: u64,
+}
+
+impl Default for Ring {
+    /// The empty ring.
+    fn default() -> Self {
+        Ring {
+            members: Box::default(),
+            points: Box::default(),
+            index: Box::default(),
+            bucket_bits: 0,
+            level: 0,
+            checksum: checksum::of_sorted(&[]),
+        }
+    }
 }
 
 impl std::fmt::Debug for Ring {
@@ -179,6 +206,7 @@ impl std::fmt::Debug for Ring {
             .field("points", &self.points.len())
             .field("bucket_bits", &self.bucket_bits)
             .field("level", &self.level)
+            .field("checksum", &checksum_hex(self.checksum))
             .finish()
     }
 }
@@ -207,6 +235,12 @@ impl Ring {
     /// Members sorted by id; `locate` returns indexes into this slice.
     pub fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    /// Checksum of what defines the ring (algorithm, member ids and
+    /// weights; see [`checksum`]): equal checksums mean equal answers.
+    pub fn checksum(&self) -> u64 {
+        self.checksum
     }
 
     /// Number of members.

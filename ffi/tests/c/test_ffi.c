@@ -191,6 +191,7 @@ static void test_view_bad_input(void) {
   EXPECT_ERR(registry_view_match_n_len(NULL, "k", 1, 1, &l), REGISTRY_INVALID_ARGUMENT, "view is NULL");
   EXPECT_ERR(registry_view_members(NULL, &l, &version), REGISTRY_INVALID_ARGUMENT, "view is NULL");
   EXPECT_ERR(registry_view_version(NULL, &version), REGISTRY_INVALID_ARGUMENT, "registry_view_version: view is NULL");
+  EXPECT_ERR(registry_view_checksum(NULL, &version), REGISTRY_INVALID_ARGUMENT, "registry_view_checksum: view is NULL");
   EXPECT_ERR(registry_view_is_connected(NULL, &connected), REGISTRY_INVALID_ARGUMENT, "view is NULL");
   CHECK(version == 7 && connected == true); /* untouched on failure */
   EXPECT_ERR(registry_view_match(NULL, "k", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
@@ -221,6 +222,8 @@ static void test_result_objects_bad_input(void) {
   EXPECT_ERR(registry_service_tag(NULL, 0, &k, &v), REGISTRY_INVALID_ARGUMENT, "registry_service_tag: service is NULL");
   EXPECT_ERR(registry_group_list_get(NULL, 0, &k, &members, &version), REGISTRY_INVALID_ARGUMENT,
              "registry_group_list_get: list is NULL");
+  EXPECT_ERR(registry_group_list_checksum(NULL, 0, &version), REGISTRY_INVALID_ARGUMENT,
+             "registry_group_list_checksum: list is NULL");
 }
 
 static void test_ring_bad_input(void) {
@@ -268,7 +271,34 @@ static void test_ring_bad_input(void) {
   EXPECT_ERR(registry_ring_locate_n(r, "k", 3, NULL, &count), REGISTRY_INVALID_ARGUMENT, "ids_out is NULL");
   EXPECT_ERR(registry_ring_locate_n(r, "k", 3, out, NULL), REGISTRY_INVALID_ARGUMENT, "count_out is NULL");
   EXPECT_ERR(registry_ring_locate_n(NULL, "k", 3, out, &count), REGISTRY_INVALID_ARGUMENT, "ring is NULL");
+  uint64_t sum = 7;
+  EXPECT_ERR(registry_ring_checksum(NULL, &sum), REGISTRY_INVALID_ARGUMENT, "registry_ring_checksum: ring is NULL");
+  EXPECT_ERR(registry_ring_checksum(r, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  CHECK(sum == 7); /* untouched on failure */
   registry_ring_free(r);
+}
+
+/* The checksum of a ring of `count` members (0 on failure). */
+static uint64_t ring_sum(const char **ids, const uint32_t *weights, size_t count) {
+  registry_ring *r = NULL;
+  uint64_t sum = 0;
+  if (EXPECT_OK(registry_ring_new(ids, weights, count, &r))) EXPECT_OK(registry_ring_checksum(r, &sum));
+  registry_ring_free(r);
+  return sum;
+}
+
+/* The checksum names the members and weights, not their order. */
+static void test_ring_checksum(void) {
+  current_test = "ring_checksum";
+  const char *ab[] = {"a", "b"}, *ba[] = {"b", "a"}, *abc[] = {"a", "b", "c"};
+  uint32_t ones[] = {1, 1, 1}, heavier_b[] = {1, 2};
+  uint64_t two = ring_sum(ab, NULL, 2);
+  CHECK(two != 0);
+  CHECK(ring_sum(ba, ones, 2) == two);        /* order and explicit weight 1 do not matter */
+  CHECK(ring_sum(abc, NULL, 3) != two);       /* a join */
+  CHECK(ring_sum(ab, NULL, 1) != two);        /* a leave */
+  CHECK(ring_sum(ab, heavier_b, 2) != two);   /* a weight change */
+  CHECK(ring_sum(NULL, NULL, 0) != two);      /* the empty ring has its own */
 }
 
 static void test_ring_semantics(void) {
@@ -347,6 +377,19 @@ static void check_vectors(const char *path) {
     size_t n = jn ? (size_t)jn->number : 1;
     registry_ring *r = NULL;
     if (!keys || !EXPECT_OK(ring_from_json(json_get(cs, "members"), &r))) continue;
+    json *want_sum = json_get(cs, "checksum");
+    uint64_t sum = 0;
+    char hex[17];
+    if (EXPECT_OK(registry_ring_checksum(r, &sum))) {
+      snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sum);
+      if (!want_sum || want_sum->type != JSON_STRING || strcmp(hex, want_sum->string) != 0) {
+        failed++;
+        fprintf(stderr, "FAIL ring_vectors: case %zu checksum: got %s, want %s\n", c, hex,
+                want_sum && want_sum->type == JSON_STRING ? want_sum->string : "(none)");
+      } else {
+        passed++;
+      }
+    }
     const char **top = calloc(n + 1, sizeof *top);
     for (size_t k = 0; k < keys->len; k++) {
       json *kv = keys->items[k];
@@ -606,21 +649,28 @@ static void test_server(const char *addr, const char *gossip) {
   EXPECT_OK(registry_view_version(v, &view_version));
   CHECK(view_version > 0);
 
+  /* The view's checksum is that of the standalone ring of the same
+   * members, and the registry's Groups reports the same one. */
+  uint64_t view_sum = 0, want_sum = ring_sum(ids, weights, 3);
+  EXPECT_OK(registry_view_checksum(v, &view_sum));
+  CHECK(view_sum == want_sum && want_sum != 0);
   registry_group_list *gl = NULL;
   if (EXPECT_OK(registry_client_groups(c, &gl))) {
     int found = 0;
     for (size_t i = 0; i < registry_group_list_len(gl); i++) {
       const char *name;
       uint32_t members;
-      uint64_t gv;
+      uint64_t gv, gsum = 0;
       EXPECT_OK(registry_group_list_get(gl, i, &name, &members, &gv));
-      if (!strcmp(name, group)) found = members == 3 && gv > 0;
+      EXPECT_OK(registry_group_list_checksum(gl, i, &gsum));
+      if (!strcmp(name, group)) found = members == 3 && gv > 0 && gsum == want_sum;
     }
     CHECK(found);
     const char *name;
     uint32_t members;
     uint64_t gv;
     EXPECT_ERR(registry_group_list_get(gl, 999, &name, &members, &gv), REGISTRY_NOT_FOUND, "out of range");
+    EXPECT_ERR(registry_group_list_checksum(gl, 999, &gv), REGISTRY_NOT_FOUND, "out of range");
     registry_group_list_free(gl);
   }
 
@@ -737,6 +787,15 @@ static void check_vectors_view(const char *path, const char *addr, const char *g
       regs[m] = register_service(gossip, group, id->string, "127.0.0.1:1", w ? (uint32_t)w->number : 1, NULL);
     }
     if (CHECK_WAIT(wait_view(v, members->len, NULL, 0))) {
+      /* The view's checksum is the case's: the registry's ring and the
+       * view's local one are the vectors' ring. */
+      json *want_sum = json_get(cases->items[ci], "checksum");
+      uint64_t sum = 0;
+      char hex[17];
+      if (EXPECT_OK(registry_view_checksum(v, &sum))) {
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sum);
+        CHECK(want_sum && want_sum->type == JSON_STRING && !strcmp(hex, want_sum->string));
+      }
       for (size_t k = 0; k < keys->len; k++) {
         json *key = json_get(keys->items[k], "key"), *owner = json_get(keys->items[k], "owner");
         json *top = json_get(keys->items[k], "top"), *jn = json_get(cases->items[ci], "n");
@@ -1187,6 +1246,7 @@ int main(int argc, char **argv) {
   test_result_objects_bad_input();
   test_ring_bad_input();
   test_ring_semantics();
+  test_ring_checksum();
   check_vectors(vectors);
   test_registration_bad_input();
   test_last_error_is_per_thread();

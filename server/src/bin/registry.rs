@@ -5,10 +5,12 @@
 //! registry match GROUP KEY [-n N]
 //! registry groups
 //! registry watch GROUP
+//! registry agree [GROUP...]
 //! ```
 //! `--registry ADDR[,ADDR]` (env `REGISTRY`, default 127.0.0.1:9800),
 //! `--json` for JSON output. Exit code 0 on success, 1 on an error from the
-//! registry or when none answers, 2 on a usage error.
+//! registry or when none answers (agree: when one does not), 2 on a usage
+//! error, 3 when `agree` finds registries that disagree.
 
 use clap::Parser;
 use registry_server::cli::{run, Cli};
@@ -27,7 +29,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("registry: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit)
         }
     }
 }

@@ -486,3 +486,49 @@ impl WatchLog {
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
+
+/// Starts `program` with `args` (JSON logs at info) without waiting for
+/// it: every stderr line arrives on the receiver, from a thread that keeps
+/// the pipe drained.
+pub fn spawn_piped(program: &str, args: &[String]) -> (Proc, std::sync::mpsc::Receiver<String>) {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .args(["--log-format", "json"])
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Proc::new(child), rx)
+}
+
+/// A loopback address with a port that was free a moment ago (UDP when
+/// `udp`, else TCP), for a process that must restart at the same address.
+pub fn free_addr(udp: bool) -> String {
+    let addr = if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr())
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr())
+    };
+    addr.expect("a free loopback port").to_string()
+}
+
+/// Polls `cond` every 20 ms for up to 20 s, blocking the thread; panics
+/// naming `what` if it never holds.
+pub fn block_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -23,11 +23,11 @@
 //! publishes its record once it holds its id ([`Claim`]): a newcomer never
 //! displaces a live holder.
 //!
-//! One module per concern, each with its own state: [`announce`] (the
-//! announce schedule), [`meta`] (records,
-//! foca's broadcast handler, repair requests), [`sync`] (push-pull),
-//! [`view`] (membership news and the view diff), [`hold`] (the failure
-//! hold), [`conflict`] (the claim on the id, two processes with one id).
+//! One module per concern, each with its own state: `announce` (the
+//! announce schedule), `meta` (records,
+//! foca's broadcast handler, repair requests), `sync` (push-pull),
+//! `view` (membership news and the view diff), `hold` (the failure
+//! hold), `conflict` (the claim on the id, two processes with one id).
 
 mod announce;
 mod conflict;
@@ -43,8 +43,8 @@ use super::config::GossipConfig;
 use super::identity::NodeId;
 use super::keyring::Keyring;
 use super::packet::{
-    MetaRecord, KIND_FOCA, KIND_META, KIND_META_BATCH, KIND_META_REQUEST, KIND_META_SPREAD,
-    KIND_SYNC_REQUEST, WIRE_PLAIN, WIRE_SEALED,
+    MetaRecord, KIND_FOCA, KIND_META, KIND_META_BATCH, KIND_META_BATCH_JOINING, KIND_META_REQUEST,
+    KIND_META_SPREAD, KIND_SYNC_REQUEST, WIRE_PLAIN, WIRE_SEALED,
 };
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
@@ -127,6 +127,8 @@ pub struct Machine {
     max_packet: usize,
     local: MetaRecord,
     left: bool,
+    /// This node's joining gate is closed (see [`Machine::set_joined`]).
+    joining: bool,
     clock: Clock,
     stats: GossipStats,
     meta: Repair,
@@ -170,6 +172,7 @@ impl Machine {
             max_packet: config.max_packet_size,
             local,
             left: false,
+            joining: config.joining,
             stats: GossipStats::default(),
             meta,
             sync: sync::SyncState::new(config, &clock, seed),
@@ -394,7 +397,8 @@ impl Machine {
                 self.send(from, &reply);
             }
             Some(&KIND_SYNC_REQUEST) => self.on_sync_request(from, rest),
-            Some(&KIND_META_BATCH) => self.on_meta_batch(rest),
+            Some(&KIND_META_BATCH) => self.on_meta_batch(from, rest, true),
+            Some(&KIND_META_BATCH_JOINING) => self.on_meta_batch(from, rest, false),
             Some(&KIND_META_SPREAD) => self.on_meta_spread(rest),
             Some(&KIND_META) => self.on_meta(rest),
             Some(&KIND_META_REQUEST) if rest.is_empty() => {}

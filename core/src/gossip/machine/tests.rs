@@ -106,3 +106,88 @@ fn the_first_announce_goes_out_when_the_first_timer_fires() {
     let (next, _) = announce(&out).expect("the next announce is scheduled");
     assert_eq!(next, config.join_retry_interval);
 }
+
+/// The datagrams `to` sends back for a sync request (without a record)
+/// from `from`.
+fn sync_answer(to: &mut Machine, from: SocketAddr) -> Vec<Vec<u8>> {
+    to.drain();
+    to.handle_packet(from, &[WIRE_PLAIN, KIND_SYNC_REQUEST]);
+    to.drain()
+        .packets
+        .into_iter()
+        .filter(|(dst, _)| *dst == from)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+/// A node whose gate is closed answers a sync with the joining kind: its
+/// receiver applies it (it counts for the claim on an id) but does not
+/// count it as a sync with the cluster; once the gate opens, it does.
+#[test]
+fn a_sync_answer_from_a_joining_node_does_not_count_as_joined() {
+    let (a, b): (SocketAddr, SocketAddr) = (
+        "127.0.0.1:7001".parse().unwrap(),
+        "127.0.0.1:7002".parse().unwrap(),
+    );
+    let joining = GossipConfig {
+        joining: true,
+        ..GossipConfig::lan()
+    };
+    let mut ma = Machine::new(
+        &joining,
+        NodeId::with_gen(a, 1),
+        Service::new("ra", "g", "10.0.0.1:80"),
+        1,
+    )
+    .unwrap();
+    let mut mb = Machine::new(
+        &joining,
+        NodeId::with_gen(b, 1),
+        Service::new("rb", "g", "10.0.0.2:80"),
+        2,
+    )
+    .unwrap();
+    assert!(mb.is_joining());
+
+    let answer = sync_answer(&mut mb, a);
+    assert!(!answer.is_empty());
+    assert!(
+        answer.iter().all(|d| d[1] == KIND_META_BATCH_JOINING),
+        "joining kind"
+    );
+    for d in &answer {
+        ma.handle_packet(b, d);
+    }
+    assert!(
+        ma.stats().syncs_received > 0,
+        "still an answer (the claim uses it)"
+    );
+    assert_eq!(ma.stats().syncs_from_joined, 0, "not a sync with the cluster");
+
+    mb.set_joined();
+    let answer = sync_answer(&mut mb, a);
+    assert!(answer.iter().all(|d| d[1] == KIND_META_BATCH));
+    for d in &answer {
+        ma.handle_packet(b, d);
+    }
+    assert_eq!(ma.stats().syncs_from_joined, 1);
+}
+
+/// A services' node (never joining) answers with the plain kind.
+#[test]
+fn a_node_that_is_not_joining_answers_with_the_plain_kind() {
+    let (a, s): (SocketAddr, SocketAddr) = (
+        "127.0.0.1:7001".parse().unwrap(),
+        "127.0.0.1:7003".parse().unwrap(),
+    );
+    let mut ms = Machine::new(
+        &GossipConfig::lan(),
+        NodeId::with_gen(s, 1),
+        Service::new("web-1", "web", "10.0.0.3:80"),
+        3,
+    )
+    .unwrap();
+    assert!(!ms.is_joining());
+    let answer = sync_answer(&mut ms, a);
+    assert!(!answer.is_empty() && answer.iter().all(|d| d[1] == KIND_META_BATCH));
+}

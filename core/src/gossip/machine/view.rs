@@ -52,6 +52,13 @@ impl View {
 }
 
 impl Machine {
+    /// Live members with their gossip address, this node included, sorted
+    /// by id: what a registry remembers to find them again after a restart.
+    pub fn members_at(&self) -> Vec<(SocketAddr, Service)> {
+        // The view is keyed by id: already sorted.
+        self.view.published.values().cloned().collect()
+    }
+
     /// Membership news from foca.
     pub(super) fn on_notification(&mut self, n: OwnedNotification<NodeId>) {
         // foca may track another life of our own address (a previous run,
