@@ -154,13 +154,15 @@ impl fmt::Display for Report {
     }
 }
 
-/// What decides that two registries hold the same ring.
-///
-/// CHECKSUM: this is the one place to switch to the ring checksum once
-/// every answer carries it: return `a.checksum` when it is `Some`. Until
-/// then two registries agree when they list the same member ids.
+/// What decides that two registries hold the same ring: the ring
+/// checksum the answer carries (equal checksums, equal answers); for an
+/// answer without one (a recorded run from before checksums), the member
+/// ids it lists.
 pub fn ring_identity(a: &Answer) -> Option<String> {
-    a.members.as_ref().map(|m| m.join(","))
+    match &a.checksum {
+        Some(c) => Some(c.clone()),
+        None => a.members.as_ref().map(|m| m.join(",")),
+    }
 }
 
 /// Checks `answers` against the nemesis log `events`.
@@ -393,7 +395,7 @@ fn owners(answers: &[&Answer], out: &mut Vec<Violation>) {
     {
         by_registry.entry(a.registry.as_str()).or_default().push(a);
     }
-    let mut seen: BTreeMap<(String, &str), (&str, &Answer)> = BTreeMap::new();
+    let mut seen: Seen = BTreeMap::new();
     for list in by_registry.values() {
         let mut prev: Option<String> = None;
         for (i, a) in list.iter().enumerate() {
@@ -401,10 +403,15 @@ fn owners(answers: &[&Answer], out: &mut Vec<Violation>) {
                 prev = ring_identity(a);
                 continue;
             }
-            let (Some(key), Some(owner), Some(ring)) = (a.key.as_deref(), a.owner.as_deref(), prev.clone())
-            else {
+            let (Some(key), Some(owner)) = (a.key.as_deref(), a.owner.as_deref()) else {
                 continue;
             };
+            // A Match that carries its ring's checksum names its ring.
+            if let Some(ring) = a.checksum.clone() {
+                check_owner(&mut seen, ring, key, owner, a, out);
+                continue;
+            }
+            let Some(ring) = prev.clone() else { continue };
             let next = list[i + 1..]
                 .iter()
                 .find(|b| b.op == Op::Members)
@@ -412,20 +419,34 @@ fn owners(answers: &[&Answer], out: &mut Vec<Violation>) {
             if next.as_ref() != Some(&ring) {
                 continue;
             }
-            match seen.get(&(ring.clone(), key)) {
-                Some((first, b)) if *first != owner => out.push(Violation {
-                    guarantee: Guarantee::OwnerMismatch,
-                    t_ms: a.t_ms,
-                    detail: format!(
-                        "{} says {key} is owned by {owner}, {} said {first}, both from ring [{ring}]",
-                        a.registry, b.registry
-                    ),
-                }),
-                Some(_) => {}
-                None => {
-                    seen.insert((ring, key), (owner, a));
-                }
-            }
+            check_owner(&mut seen, ring, key, owner, a, out);
+        }
+    }
+}
+
+/// Owners seen per (ring, key), with the answer that first named each.
+type Seen<'a> = BTreeMap<(String, &'a str), (&'a str, &'a Answer)>;
+
+fn check_owner<'a>(
+    seen: &mut Seen<'a>,
+    ring: String,
+    key: &'a str,
+    owner: &'a str,
+    a: &'a Answer,
+    out: &mut Vec<Violation>,
+) {
+    match seen.get(&(ring.clone(), key)) {
+        Some((first, b)) if *first != owner => out.push(Violation {
+            guarantee: Guarantee::OwnerMismatch,
+            t_ms: a.t_ms,
+            detail: format!(
+                "{} says {key} is owned by {owner}, {} said {first}, both from ring [{ring}]",
+                a.registry, b.registry
+            ),
+        }),
+        Some(_) => {}
+        None => {
+            seen.insert((ring, key), (owner, a));
         }
     }
 }

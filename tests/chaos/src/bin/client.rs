@@ -1,5 +1,6 @@
 //! `registry-chaos-client`: asks every registry of the bed, each on its
-//! own, for a group's members and for the owners of a few keys, and once
+//! own, for a group's members and for the owners of a few keys (with the
+//! ring's version and checksum), and once
 //! more through one client given every registry (with failover); prints
 //! one JSON line per answer ([`registry_chaos::history::Answer`]). A local
 //! view of the group (`GroupView`, fed by Watch) answers too, as registry
@@ -13,7 +14,10 @@ use clap::Parser;
 use registry_chaos::history::{Answer, Op};
 use registry_chaos::now_ms;
 use registry_core::client::{Client, ClientConfig};
+use registry_core::ring::checksum_hex;
+use registry_core::wire::v1::{registry_client::RegistryClient, MatchRequest};
 use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
 
 /// Flags of the chaos client.
 #[derive(Debug, Parser)]
@@ -58,7 +62,7 @@ fn answer(start_ms: u64, registry: &str, op: Op, group: &str, key: Option<&str>)
 /// One registry on its own: no failover, short timeouts, so each answer
 /// says what that registry holds.
 async fn ask_one(name: String, addr: String, flags: std::sync::Arc<Flags>) {
-    let mut config = ClientConfig::new([addr]);
+    let mut config = ClientConfig::new([addr.clone()]);
     config.discover_registries = false;
     config.attempts = Some(1);
     config.connect_timeout = Duration::from_millis(500);
@@ -71,6 +75,14 @@ async fn ask_one(name: String, addr: String, flags: std::sync::Arc<Flags>) {
             return;
         }
     };
+    let endpoint = match Endpoint::from_shared(format!("http://{addr}")) {
+        Ok(e) => e.connect_timeout(Duration::from_millis(500)),
+        Err(e) => {
+            eprintln!("registry-chaos-client: {name}: {e}");
+            return;
+        }
+    };
+    let mut raw = RegistryClient::new(endpoint.connect_lazy());
     let mut round = 0usize;
     loop {
         let start = now_ms();
@@ -82,24 +94,42 @@ async fn ask_one(name: String, addr: String, flags: std::sync::Arc<Flags>) {
                 ids.sort();
                 a.members = Some(ids);
                 a.version = Some(m.version);
-                // CHECKSUM: set a.checksum from the answer's ring checksum
-                // once Members carries it (then checker::ring_identity).
+                a.checksum = Some(checksum_hex(m.checksum));
             }
             Err(e) => a.error = Some(e.to_string()),
         }
         print(&a);
         let key = format!("key-{}", round % flags.keys.max(1));
-        let start = now_ms();
-        let got = client.match_key(&flags.group, &key).await;
-        let mut a = answer(start, &name, Op::Match, &flags.group, Some(&key));
-        match got {
-            Ok(s) => a.owner = Some(s.id),
-            Err(e) => a.error = Some(e.to_string()),
-        }
-        print(&a);
+        print(&match_one(&mut raw, &name, &flags.group, &key).await);
         round += 1;
         tokio::time::sleep(Duration::from_millis(flags.interval_ms)).await;
     }
+}
+
+/// One Match on the wire, for the version and checksum of the ring that
+/// answered (the client's `match_key` returns the owner only).
+async fn match_one(raw: &mut RegistryClient<Channel>, name: &str, group: &str, key: &str) -> Answer {
+    let start = now_ms();
+    let req = MatchRequest {
+        group: group.into(),
+        key: key.into(),
+    };
+    let got = tokio::time::timeout(Duration::from_secs(1), raw.r#match(req)).await;
+    let mut a = answer(start, name, Op::Match, group, Some(key));
+    match got {
+        Ok(Ok(resp)) => {
+            let resp = resp.into_inner();
+            a.owner = resp.service.map(|s| s.id);
+            a.version = Some(resp.version);
+            a.checksum = Some(checksum_hex(resp.checksum));
+        }
+        Ok(Err(status)) if status.code() == tonic::Code::NotFound => {
+            a.error = Some(format!("not found: {}", status.message()));
+        }
+        Ok(Err(status)) => a.error = Some(format!("{:?}: {}", status.code(), status.message())),
+        Err(_) => a.error = Some("timed out: no answer within 1s".into()),
+    }
+    a
 }
 
 /// Every registry with the client's own failover.
@@ -152,9 +182,12 @@ async fn ask_view(addrs: Vec<String>, flags: std::sync::Arc<Flags>) {
         ids.sort();
         a.members = Some(ids);
         a.version = Some(snap.version());
+        a.checksum = Some(checksum_hex(snap.checksum()));
         print(&a);
         let key = format!("key-{}", round % flags.keys.max(1));
         let mut a = answer(now, "view", Op::Match, &flags.group, Some(&key));
+        a.version = Some(snap.version());
+        a.checksum = Some(checksum_hex(snap.checksum()));
         match snap.match_key(&key) {
             Ok(s) => a.owner = Some(s.id.clone()),
             Err(e) => a.error = Some(e.to_string()),

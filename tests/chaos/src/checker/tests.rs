@@ -314,3 +314,20 @@ fn the_same_ring_must_give_the_same_owner() {
         v[0].detail
     );
 }
+
+#[test]
+fn the_checksum_names_the_ring() {
+    // Same members, different checksums (say, another weight): they
+    // disagree; a Match with its checksum needs no bracketing.
+    let mut a1 = members(3_000, "r1", &["a", "b"]);
+    a1.checksum = Some("00000000000000aa".into());
+    let mut a2 = members(3_001, "r2", &["a", "b"]);
+    a2.checksum = Some("00000000000000bb".into());
+    assert_ne!(ring_identity(&a1), ring_identity(&a2));
+    let mut m1 = owner(3_010, "r1", "k", "a");
+    m1.checksum = Some("00000000000000cc".into());
+    let mut m2 = owner(3_020, "view", "k", "b");
+    m2.checksum = Some("00000000000000cc".into());
+    let r = check(&bed(), &[m1, m2], Bounds::default());
+    assert_eq!(r.of(Guarantee::OwnerMismatch).len(), 1, "{r}");
+}
