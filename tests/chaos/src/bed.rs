@@ -208,6 +208,11 @@ impl Bed {
         });
     }
 
+    /// Adds something observed (not done by the bed) to the log.
+    pub fn observe(&mut self, e: Event) {
+        self.events.push(e);
+    }
+
     /// The log so far.
     pub fn events(&self) -> &[Event] {
         &self.events

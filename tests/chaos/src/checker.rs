@@ -19,6 +19,9 @@
 //! * **owners**: two Match answers served from the same ring (the
 //!   registry's Members answers just before and just after agree) name
 //!   the same owner for a key, on every registry.
+//! * **false failures**: a service that was up, not paused, and linked
+//!   both ways with every registry for `detect` (its link not congested)
+//!   is never declared down (its own log says when it was).
 //! * **pause**: a service paused for longer than `detect` is dropped by
 //!   every registry that answers meanwhile (and, by the partial-ring
 //!   check, is back within `grace` after it resumes).
@@ -74,6 +77,8 @@ pub enum Guarantee {
     PauseNotDropped,
     /// Two answers from the same ring named different owners for a key.
     OwnerMismatch,
+    /// A service that stayed up and reachable was declared down.
+    FalseFailure,
 }
 
 /// One broken guarantee, with what shows it.
@@ -182,6 +187,7 @@ pub fn check(events: &[Event], answers: &[Answer], bounds: Bounds) -> Report {
     }
     agreement(&world, &answers, bounds, &mut report);
     owners(&answers, &mut report.violations);
+    false_failures(&world, events, bounds, &mut report.violations);
     pauses(&world, events, &answers, bounds, &mut report.violations);
     report.violations.sort_by_key(|v| v.t_ms);
     report.windows.sort_unstable();
@@ -447,6 +453,41 @@ fn check_owner<'a>(
         Some(_) => {}
         None => {
             seen.insert((ring, key), (owner, a));
+        }
+    }
+}
+
+fn false_failures(world: &World, events: &[Event], bounds: Bounds, out: &mut Vec<Violation>) {
+    use crate::history::{Action, Role};
+    for e in events {
+        let Action::DeclaredDown { node } = &e.action else {
+            continue;
+        };
+        if !matches!(world.role(node), Some(Role::Service { .. })) {
+            continue;
+        }
+        let t = e.t_ms;
+        let from = t.saturating_sub(bounds.detect);
+        let Some((host, since)) = world.up_at(node, t) else {
+            continue;
+        };
+        if since > from || world.congested(host, host, from, t) {
+            continue;
+        }
+        let reachable = world.registries().iter().all(|r| {
+            world.host_at(r, t).is_some_and(|rh| {
+                world.linked_since(host, rh, t).is_some_and(|l| l <= from)
+                    && !world.congested(rh, rh, from, t)
+            })
+        });
+        if reachable {
+            out.push(Violation {
+                guarantee: Guarantee::FalseFailure,
+                t_ms: t,
+                detail: format!(
+                    "{node} was declared down though it stayed up and reachable from every registry"
+                ),
+            });
         }
     }
 }

@@ -76,6 +76,12 @@ pub enum Action {
         /// The host.
         host: usize,
     },
+    /// Observed, not done: `node` logged that the cluster had declared it
+    /// down (and rejoined).
+    DeclaredDown {
+        /// The node.
+        node: String,
+    },
 }
 
 impl Action {
@@ -84,7 +90,11 @@ impl Action {
     pub fn is_fault(&self) -> bool {
         !matches!(
             self,
-            Action::Start { .. } | Action::Cont { .. } | Action::Unblock { .. } | Action::Unslow { .. }
+            Action::Start { .. }
+                | Action::Cont { .. }
+                | Action::Unblock { .. }
+                | Action::Unslow { .. }
+                | Action::DeclaredDown { .. }
         )
     }
 }
@@ -182,5 +192,36 @@ mod tests {
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].members.as_deref(), Some(&["a".to_string()][..]));
         assert!(!a[0].refused());
+    }
+}
+
+/// Milliseconds since the epoch of a log line's RFC 3339 UTC timestamp
+/// (`2026-12-03T18:10:09.382194Z ...`), if it starts with one.
+pub fn log_time_ms(line: &str) -> Option<u64> {
+    let ts = line.get(..26)?;
+    let num = |r: std::ops::Range<usize>| ts.get(r).and_then(|x| x.parse::<i64>().ok());
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
+    // Days from the civil date (proleptic Gregorian).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = ((days * 86_400 + h * 3_600 + mi * 60 + s) * 1_000) + us / 1_000;
+    u64::try_from(ms).ok()
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn log_timestamps_are_read_as_epoch_ms() {
+        assert_eq!(super::log_time_ms("1970-01-01T00:00:01.500000Z x"), Some(1_500));
+        assert_eq!(
+            super::log_time_ms("2026-12-03T18:10:09.382194Z  INFO x"),
+            Some(1_796_321_409_382)
+        );
+        assert_eq!(super::log_time_ms("not a time"), None);
     }
 }

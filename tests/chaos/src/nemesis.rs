@@ -289,13 +289,46 @@ impl Cluster {
     }
 
     /// Checks the history so far and writes the report and the logs.
-    pub fn check(&self, bounds: Bounds) -> Result<Report, String> {
+    /// Adds what the services' logs show to the log first: each time one
+    /// was declared down by the cluster.
+    pub fn check(&mut self, bounds: Bounds) -> Result<Report, String> {
+        for e in self.declared_down() {
+            self.bed.observe(e);
+        }
         self.bed.save_events()?;
         let report = check(self.bed.events(), &self.answers(), bounds);
         let text = report.to_string();
         std::fs::write(self.bed.dir().join("report.txt"), &text).map_err(|e| e.to_string())?;
         eprint!("{text}");
         Ok(report)
+    }
+}
+
+impl Cluster {
+    /// Every "declared down by the cluster" line of every service process.
+    fn declared_down(&self) -> Vec<crate::history::Event> {
+        let mut out = Vec::new();
+        for i in 0..self.layout.services {
+            for g in 1..=64 {
+                let path = self.bed.dir().join(format!("{}.{g}.log", service(i)));
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    break;
+                };
+                for line in text
+                    .lines()
+                    .filter(|l| l.contains("declared down by the cluster"))
+                {
+                    if let Some(t_ms) = crate::history::log_time_ms(line) {
+                        let node = service(i);
+                        out.push(crate::history::Event {
+                            t_ms,
+                            action: crate::history::Action::DeclaredDown { node },
+                        });
+                    }
+                }
+            }
+        }
+        out
     }
 }
 

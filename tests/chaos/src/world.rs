@@ -105,6 +105,7 @@ impl World {
                         w.heals.push(t);
                     }
                 }
+                Action::DeclaredDown { .. } => {}
                 Action::Slow { host, .. } => {
                     open_slow.entry(*host).or_insert(t);
                 }

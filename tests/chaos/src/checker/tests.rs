@@ -331,3 +331,26 @@ fn the_checksum_names_the_ring() {
     let r = check(&bed(), &[m1, m2], Bounds::default());
     assert_eq!(r.of(Guarantee::OwnerMismatch).len(), 1, "{r}");
 }
+
+#[test]
+fn a_reachable_service_declared_down_is_a_false_failure() {
+    let mut events = bed();
+    // Service c's host 4 cannot send for 6 s; right after the heal b (on
+    // host 2, linked with both registries all along) says it was declared
+    // down: false. c's own notice, and a's after a pause, are not.
+    events.push(start(0, "c", web(), 4));
+    for to in 0..4 {
+        events.push(ev(10_000, Action::Block { from: 4, to }));
+        events.push(ev(16_000, Action::Unblock { from: 4, to }));
+    }
+    events.push(ev(16_200, Action::DeclaredDown { node: "b".into() }));
+    events.push(ev(16_300, Action::DeclaredDown { node: "c".into() }));
+    events.push(ev(30_000, Action::Stop { node: "a".into() }));
+    events.push(ev(35_000, Action::Cont { node: "a".into() }));
+    events.push(ev(35_100, Action::DeclaredDown { node: "a".into() }));
+    let r = check(&events, &[], Bounds::default());
+    let v = r.of(Guarantee::FalseFailure);
+    assert_eq!(v.len(), 1, "{r}");
+    assert_eq!(v[0].t_ms, 16_200);
+    assert!(v[0].detail.starts_with("b "), "{}", v[0].detail);
+}
