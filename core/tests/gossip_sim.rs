@@ -155,6 +155,33 @@ fn partition_heals_into_one_cluster() {
     }
 }
 
+/// A host that cannot send for 6 s (a one-way partition) suspects every
+/// peer while the cluster declares it down. Once healed, its own members
+/// rejoin; the members that stayed reachable must not be declared down
+/// (their identity, renewed on a false failure, stays the same).
+#[test]
+fn a_one_way_partition_declares_no_reachable_member_down() {
+    let n = 30;
+    let muted = [n - 2, n - 1];
+    let mut sim = cluster(n, SimConfig::default(), Duration::from_millis(5));
+    assert!(sim.run_until(secs(20), |s| s.converged()).is_some());
+    let before: Vec<_> = (0..n).map(|i| sim.node(i).map(|m| m.identity())).collect();
+    sim.partition_one_way(|i| u32::from(muted.contains(&i)));
+    sim.run_for(secs(6));
+    sim.heal();
+    let t = sim
+        .run_until(secs(60), |s| s.converged())
+        .expect("the cluster did not heal");
+    sim.run_for(secs(10));
+    println!("healed after {t:?}");
+    let renewed: Vec<usize> = (0..n)
+        .filter(|i| !muted.contains(i))
+        .filter(|&i| sim.node(i).map(|m| m.identity()) != before[i])
+        .collect();
+    assert!(renewed.is_empty(), "reachable members declared down: {renewed:?}");
+    assert!(sim.converged());
+}
+
 #[test]
 fn late_joiner_learns_everyone_and_restart_replaces() {
     let mut sim = cluster(200, SimConfig::default(), Duration::from_millis(5));

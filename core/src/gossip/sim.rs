@@ -115,6 +115,8 @@ pub struct Sim {
     watch: Option<EventFilter>,
     log: Vec<(Duration, usize, MemberEvent)>,
     partitioned: bool,
+    /// With `partitioned`: only nodes of group 0 reach other groups.
+    one_way: bool,
     delivered: u64,
     tap: Vec<Vec<u8>>,
     tap_max: usize,
@@ -135,6 +137,7 @@ impl Sim {
             watch: None,
             log: Vec::new(),
             partitioned: false,
+            one_way: false,
             delivered: 0,
             tap: Vec::new(),
             tap_max: 0,
@@ -225,11 +228,21 @@ impl Sim {
             n.group = group_of(i);
         }
         self.partitioned = true;
+        self.one_way = false;
+    }
+
+    /// Mutes nodes: a node with `group_of(i) != 0` can send only to nodes
+    /// of its own group, while every node still reaches it (a one-way
+    /// partition: its host cannot send out). [`Sim::heal`] undoes it.
+    pub fn partition_one_way(&mut self, group_of: impl Fn(usize) -> u32) {
+        self.partition(group_of);
+        self.one_way = true;
     }
 
     /// Removes any partition.
     pub fn heal(&mut self) {
         self.partitioned = false;
+        self.one_way = false;
     }
 
     /// The machine of node `i`, if it is running.
@@ -405,7 +418,8 @@ impl Sim {
                 self.tap.push(data.clone());
             }
             let Some(&j) = self.by_addr.get(&to) else { continue };
-            if self.partitioned && self.nodes[i].group != self.nodes[j].group {
+            let (gi, gj) = (self.nodes[i].group, self.nodes[j].group);
+            if self.partitioned && gi != gj && !(self.one_way && gi == 0) {
                 continue;
             }
             if self.cfg.loss > 0.0 && self.rng.random::<f64>() < self.cfg.loss {

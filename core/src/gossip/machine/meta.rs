@@ -211,6 +211,12 @@ impl Machine {
             return;
         }
         let src = header.src;
+        match header.message {
+            foca::Message::Ack(n) | foca::Message::ForwardedAck { probe_number: n, .. } => {
+                self.health.answered(n)
+            }
+            _ => {}
+        }
         if header.message == foca::Message::Feed {
             // foca's news first: a first Feed makes the node active, and
             // the join sync goes to the member that fed it.

@@ -31,6 +31,7 @@
 
 mod announce;
 mod conflict;
+mod health;
 mod hold;
 mod meta;
 mod sync;
@@ -50,7 +51,7 @@ use super::stats::GossipStats;
 use crate::error::{Error, Result};
 use crate::service::{MemberEvent, Service};
 pub use conflict::Claim;
-use foca::{Foca, OwnedNotification};
+use foca::{Codec as _, Foca, OwnedNotification};
 use meta::{check_record_len, lock, MetaHandler, Repair};
 use rand_foca::rngs::SmallRng;
 use rand_foca::SeedableRng;
@@ -63,6 +64,9 @@ use std::time::Duration;
 pub enum MachineTimer {
     /// A foca protocol timer.
     Foca(foca::Timer<NodeId>),
+    /// A suspicion's "down" verdict held while this node could not be
+    /// heard (see the health module): dropped once it is heard again.
+    HeldDown(foca::Timer<NodeId>),
     /// The metadata repair tick.
     Tick,
     /// The announce schedule (see [`Machine::set_seeds`]); a driver that
@@ -101,6 +105,10 @@ impl foca::Runtime<NodeId> for FocaOut {
     }
 }
 
+/// How many suspicion timeouts a node that cannot get answers holds its
+/// verdicts at most ([`health`]).
+const HEALTH_HOLD_CAP: u32 = 10;
+
 type FocaT = Foca<NodeId, NodeCodec, SmallRng, MetaHandler>;
 
 /// The machine's clock: repair ticks since start and their period.
@@ -137,6 +145,7 @@ pub struct Machine {
     hold: hold::FailureHold,
     conflicts: conflict::Conflicts,
     announcer: announce::Announcer,
+    health: health::Health,
 }
 
 impl Machine {
@@ -180,6 +189,7 @@ impl Machine {
             hold: hold::FailureHold::new(clock.ticks(config.failure_hold)),
             conflicts: conflict::Conflicts::new(clock.ticks(config.claim_timeout)),
             announcer: announce::Announcer::default(),
+            health: health::Health::new(clock.ticks(config.suspect_to_down_after * HEALTH_HOLD_CAP)),
             config: config.clone(),
             clock,
         };
@@ -328,15 +338,22 @@ impl Machine {
     /// Handles a due timer.
     pub fn handle_timer(&mut self, timer: MachineTimer) {
         match timer {
-            MachineTimer::Foca(t) => {
-                if let Err(e) = self.foca.handle_timer(t, &mut self.fout) {
-                    tracing::trace!(error = %e, "gossip: timer");
-                }
+            MachineTimer::Foca(t @ foca::Timer::ChangeSuspectToDown { .. }) => {
+                self.on_suspect_timeout(t, false)
             }
+            MachineTimer::HeldDown(t) => self.on_suspect_timeout(t, true),
+            MachineTimer::Foca(t) => self.foca_timer(t),
             MachineTimer::Tick => self.on_tick(),
             MachineTimer::Announce(gen) => self.on_announce_timer(gen),
         }
         self.process();
+    }
+
+    /// Hands a due timer to foca.
+    fn foca_timer(&mut self, t: foca::Timer<NodeId>) {
+        if let Err(e) = self.foca.handle_timer(t, &mut self.fout) {
+            tracing::trace!(error = %e, "gossip: timer");
+        }
     }
 
     /// The repair tick: held failures that are due, missing records,
@@ -452,6 +469,12 @@ impl Machine {
                 break;
             }
             for (to, data) in fout.sends {
+                if let Ok(h) = NodeCodec.decode_header(&data[..]) {
+                    self.health.sent(h.src_incarnation, self.clock.tick);
+                    if let foca::Message::Ping(n) = h.message {
+                        self.health.probe_sent(n, self.clock.tick);
+                    }
+                }
                 let mut body = Vec::with_capacity(data.len() + 11);
                 body.push(KIND_FOCA);
                 put_varint(&mut body, self.local.version);

@@ -119,6 +119,7 @@ impl Machine {
     /// The cluster declared this node down; foca rejoined as `new`.
     fn on_rejoin(&mut self, new: NodeId) {
         tracing::info!(identity = %new, "gossip: declared down by the cluster; rejoined");
+        self.health.renewed();
         lock(&self.meta.table).local = new;
         self.local.node = new;
         self.local.version = 1;
