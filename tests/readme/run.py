@@ -58,6 +58,7 @@ READMES = [
     "python/README.md",
     "examples/README.md",
     "tools/README.md",
+    "tests/chaos/README.md",
 ]
 MARKER = re.compile(r"<!--\s*doc-test:\s*(.*?)\s*-->")
 BLOCK_TIMEOUT = 900
