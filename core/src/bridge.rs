@@ -40,7 +40,7 @@ pub const MAX_BATCH: usize = 4096;
 pub const QUEUE: usize = 16 * 1024;
 /// How often the node is checked for another live process using its id.
 const CONFLICT_CHECK: Duration = Duration::from_secs(1);
-/// How often [`Bridge::wait_joined`] looks at the cluster.
+/// How often the joining gate and the id claim look at the cluster.
 const JOIN_POLL: Duration = Duration::from_millis(20);
 
 /// Called with the groups each applied batch changed (groups the catalog
@@ -178,16 +178,7 @@ impl Bridge {
     /// it joined (false: no member answered in time, or membership kept
     /// changing).
     pub async fn wait_joined(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.joined() {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(JOIN_POLL).await;
-        }
+        self.wait_open(&[], timeout).await.joined
     }
 
     /// Completes with the error when this node's claim on its id is

@@ -119,13 +119,6 @@ impl Cluster {
         self.bridge.events_applied()
     }
 
-    /// The joining gate: waits until this registry has had a push-pull
-    /// sync answer and the catalog holds every member gossip knows, at
-    /// most `timeout`; returns whether it did ([`Bridge::wait_joined`]).
-    pub async fn wait_synced(&self, timeout: Duration) -> bool {
-        self.bridge.wait_joined(timeout).await
-    }
-
     /// Completes, with a message for the operator, when another live
     /// member holds this registry's `--id` (its entry is then never
     /// published); never completes once the id is held.
@@ -215,6 +208,11 @@ impl Collector for Cluster {
             "registry_gossip_id_conflicts",
             "Times another live process claimed this registry's id.",
             s.id_conflicts,
+        )?;
+        counter(
+            "registry_gossip_stale_verdicts_refused",
+            "Verdicts refused after a partition healed: a member declared down saying a live member is down.",
+            s.stale_verdicts_refused,
         )?;
         metrics::gauge(
             &mut enc,

@@ -43,6 +43,9 @@ pub struct GossipStats {
     pub syncs_from_joined: u64,
     /// Times another live process was seen claiming this node's service id.
     pub id_conflicts: u64,
+    /// Verdicts refused after a partition healed: "you are down" from a
+    /// member declared down, and news from it that a live member is down.
+    pub stale_verdicts_refused: u64,
     /// Members currently known live, this node excluded.
     pub live_members: u64,
 }

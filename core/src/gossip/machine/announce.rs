@@ -93,6 +93,13 @@ impl Machine {
         self.schedule_announce(self.announce_every());
     }
 
+    /// This node rejoined under a new identity: it announces at once, as
+    /// at start, so the cluster's answer tells it who is live.
+    pub(super) fn announce_again(&mut self) {
+        self.announcer.last_tick = None;
+        self.schedule_announce(Duration::ZERO);
+    }
+
     /// foca knows no member any more: announce again `join_retry_interval`
     /// after the last announce (at once if that is past).
     pub(super) fn on_alone(&mut self) {

@@ -90,6 +90,11 @@ impl Health {
         self.incarnation = incarnation;
     }
 
+    /// The incarnation of this node's last outgoing header.
+    pub(super) fn incarnation(&self) -> u16 {
+        self.incarnation
+    }
+
     /// This node's identity changed (it rejoined): its incarnation starts
     /// again.
     pub(super) fn renewed(&mut self) {

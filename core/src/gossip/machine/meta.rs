@@ -199,7 +199,10 @@ impl Machine {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if let Err(e) = self.foca.handle_data(rest, &mut self.fout) {
+        let Some(rest) = self.screen_verdicts(&header, rest) else {
+            return;
+        };
+        if let Err(e) = self.foca.handle_data(&rest, &mut self.fout) {
             use foca::Error as E;
             match e {
                 E::DataFromOurselves => self.stats.dropped_from_self += 1,

@@ -27,16 +27,20 @@
 //! announce schedule), `meta` (records,
 //! foca's broadcast handler, repair requests), `sync` (push-pull),
 //! `view` (membership news and the view diff), `hold` (the failure
-//! hold), `conflict` (the claim on the id, two processes with one id).
+//! hold), `conflict` (the claim on the id, two processes with one id),
+//! `health` and `verdict` (verdicts formed while this node was unheard),
+//! `envelope` (plain or sealed datagrams).
 
 mod announce;
 mod conflict;
+mod envelope;
 mod health;
 mod hold;
 mod meta;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod verdict;
 mod view;
 
 use super::codec::{put_varint, NodeCodec};
@@ -45,7 +49,7 @@ use super::identity::NodeId;
 use super::keyring::Keyring;
 use super::packet::{
     MetaRecord, KIND_FOCA, KIND_META, KIND_META_BATCH, KIND_META_BATCH_JOINING, KIND_META_REQUEST,
-    KIND_META_SPREAD, KIND_SYNC_REQUEST, WIRE_PLAIN, WIRE_SEALED,
+    KIND_META_SPREAD, KIND_SYNC_REQUEST,
 };
 use super::stats::GossipStats;
 use crate::error::{Error, Result};
@@ -55,7 +59,6 @@ use foca::{Codec as _, Foca, OwnedNotification};
 use meta::{check_record_len, lock, MetaHandler, Repair};
 use rand_foca::rngs::SmallRng;
 use rand_foca::SeedableRng;
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -105,10 +108,6 @@ impl foca::Runtime<NodeId> for FocaOut {
     }
 }
 
-/// How many suspicion timeouts a node that cannot get answers holds its
-/// verdicts at most ([`health`]).
-const HEALTH_HOLD_CAP: u32 = 10;
-
 type FocaT = Foca<NodeId, NodeCodec, SmallRng, MetaHandler>;
 
 /// The machine's clock: repair ticks since start and their period.
@@ -146,6 +145,7 @@ pub struct Machine {
     conflicts: conflict::Conflicts,
     announcer: announce::Announcer,
     health: health::Health,
+    verdicts: verdict::Verdicts,
 }
 
 impl Machine {
@@ -189,7 +189,8 @@ impl Machine {
             hold: hold::FailureHold::new(clock.ticks(config.failure_hold)),
             conflicts: conflict::Conflicts::new(clock.ticks(config.claim_timeout)),
             announcer: announce::Announcer::default(),
-            health: health::Health::new(clock.ticks(config.suspect_to_down_after * HEALTH_HOLD_CAP)),
+            health: health::Health::new(clock.ticks(config.health_hold_max)),
+            verdicts: verdict::Verdicts::new(clock.ticks(config.verdict_window)),
             config: config.clone(),
             clock,
         };
@@ -386,22 +387,6 @@ impl Machine {
         self.process();
     }
 
-    /// The body of a datagram, or `None` (counted) when its envelope does
-    /// not match this node's keyring or does not open.
-    fn open<'a>(&mut self, data: &'a [u8]) -> Option<Cow<'a, [u8]>> {
-        match (data.first(), &self.keyring) {
-            (Some(&WIRE_PLAIN), None) => return Some(Cow::Borrowed(&data[1..])),
-            (Some(&WIRE_PLAIN), Some(_)) => self.stats.dropped_unencrypted += 1,
-            (Some(&WIRE_SEALED), None) => self.stats.dropped_unexpected_encrypted += 1,
-            (Some(&WIRE_SEALED), Some(k)) => match k.open(data) {
-                Some(b) => return Some(Cow::Owned(b)),
-                None => self.stats.dropped_decrypt_failed += 1,
-            },
-            _ => self.stats.dropped_bad_envelope += 1,
-        }
-        None
-    }
-
     /// Hands an opened body to the concern its kind belongs to.
     fn dispatch(&mut self, from: SocketAddr, body: &[u8]) {
         let rest = body.get(1..).unwrap_or_default();
@@ -421,29 +406,6 @@ impl Machine {
             Some(&KIND_META_REQUEST) if rest.is_empty() => {}
             _ => self.stats.dropped_bad_envelope += 1,
         }
-    }
-
-    /// Wraps a body into a datagram (sealed if a keyring is set) and queues it.
-    fn send(&mut self, to: SocketAddr, body: &[u8]) {
-        let dgram = match &self.keyring {
-            Some(k) => match k.seal(body) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::error!(error = %e, "gossip: seal failed");
-                    self.stats.send_errors += 1;
-                    return;
-                }
-            },
-            None => {
-                let mut d = Vec::with_capacity(body.len() + 1);
-                d.push(WIRE_PLAIN);
-                d.extend_from_slice(body);
-                d
-            }
-        };
-        self.stats.packets_sent += 1;
-        self.stats.bytes_sent += dgram.len() as u64;
-        self.out.packets.push((to, dgram));
     }
 
     /// Turns foca's output and new records into datagrams, timers and

@@ -1,6 +1,7 @@
 //! Unit tests of the gossip machine: inputs found by the fuzz targets.
 
 use super::*;
+use crate::gossip::packet::WIRE_PLAIN;
 
 /// A metadata record for `node` carrying `service` at `version`, as a
 /// plain `KIND_META_SPREAD` datagram.

@@ -80,6 +80,13 @@ impl Machine {
             }
             OwnedNotification::MemberDown(id) => {
                 self.view.live.remove(&id);
+                let left = lock(&self.meta.table)
+                    .entries
+                    .get(&id.addr)
+                    .is_some_and(|r| r.node == id && r.leaving);
+                if !left {
+                    self.verdicts.down(id, self.clock.tick);
+                }
                 self.mark_addr_dirty(id.addr);
             }
             OwnedNotification::Rename(old, new) => self.on_rename(old, new),
@@ -120,6 +127,8 @@ impl Machine {
     fn on_rejoin(&mut self, new: NodeId) {
         tracing::info!(identity = %new, "gossip: declared down by the cluster; rejoined");
         self.health.renewed();
+        self.forget_recent_verdicts();
+        self.announce_again();
         lock(&self.meta.table).local = new;
         self.local.node = new;
         self.local.version = 1;

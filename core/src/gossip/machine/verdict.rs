@@ -1,0 +1,288 @@
+//! Verdicts across a healed two-way partition. A node cut off both ways
+//! hears nobody, so it declares the members it probes down while the
+//! cluster declares it down; nobody suspects it where it can hear, so
+//! local health (see `health`) never holds it. Left to foca, the heal
+//! ends in a mutual kill: each side tells the other it is down (foca
+//! honours that news even from a member it holds down), and the cut-off
+//! node, once rejoined, keeps its old verdicts and gossips them. Members
+//! that stayed reachable then have to rejoin. Three rules stop that:
+//!
+//! 1. A "you are down" from a member this node saw declared down (or from
+//!    a later life at its address) is refused, unless this node is itself
+//!    cut off: it saw at least as many members declared down recently as
+//!    it holds live (itself included). The minority side of a partition
+//!    yields; an even split yields on both sides, as foca would. A member
+//!    that says so is talking: this node forgets its own verdict on it
+//!    and says "you are down" back, so a member that holds this node down
+//!    and is not cut off forgets that verdict in turn: two members that
+//!    each hold the other down (each rejoined by others) take each other
+//!    back at once.
+//! 2. From such a discredited sender, news that a member this node holds
+//!    live (or this node) is down is stripped before foca reads it;
+//!    suspicions pass, as they can be refuted.
+//! 3. A node that the cluster declared down forgets, as it rejoins, the
+//!    verdicts it saw recently: they were formed while it could not hear
+//!    the cluster. It learns again who is live from the cluster's answers
+//!    (a verdict the cluster shares reaches it again as news).
+//!
+//! "Recently" is `GossipConfig::verdict_window`; past it foca's own rule
+//! (both sides rejoin) applies again, so no stand-off outlives it.
+
+use super::Machine;
+use crate::gossip::codec::{put_varint, NodeCodec};
+use crate::gossip::identity::NodeId;
+use crate::gossip::packet::KIND_FOCA;
+use bytes::Buf;
+use foca::{Codec as _, Header, Message, State};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// Members seen declared down.
+pub(super) struct Verdicts {
+    /// Members declared down (leaves excluded), oldest first, with the tick.
+    downs: VecDeque<(NodeId, u64)>,
+    /// Members whose verdict this node forgot, as they proved alive.
+    forgotten: VecDeque<(NodeId, u64)>,
+    /// Members this node told, in answer, that it holds them down.
+    answered: VecDeque<(NodeId, u64)>,
+    /// `verdict_window` in ticks.
+    window: u64,
+}
+
+impl Verdicts {
+    /// `window`: how long a verdict counts as recent, in ticks.
+    pub(super) fn new(window: u64) -> Verdicts {
+        Verdicts {
+            downs: VecDeque::new(),
+            answered: VecDeque::new(),
+            forgotten: VecDeque::new(),
+            window,
+        }
+    }
+
+    /// `id` was declared down at `tick`.
+    pub(super) fn down(&mut self, id: NodeId, tick: u64) {
+        self.prune(tick);
+        self.downs.push_back((id, tick));
+    }
+
+    /// Whether `to` was not answered yet in the window (it is then
+    /// counted as answered).
+    fn first_answer(&mut self, to: NodeId, tick: u64) -> bool {
+        let from = tick.saturating_sub(self.window);
+        self.answered.retain(|(_, at)| *at >= from);
+        if self.answered.iter().any(|(id, _)| *id == to) {
+            return false;
+        }
+        self.answered.push_back((to, tick));
+        true
+    }
+
+    /// Whether this node forgot its verdict on `id` recently.
+    fn forgot(&self, id: &NodeId, tick: u64) -> bool {
+        let from = tick.saturating_sub(self.window);
+        self.forgotten.iter().any(|(f, at)| f == id && *at >= from)
+    }
+
+    /// Whether this node forgot any verdict recently.
+    fn forgot_any(&self, tick: u64) -> bool {
+        let from = tick.saturating_sub(self.window);
+        self.forgotten.back().is_some_and(|(_, at)| *at >= from)
+    }
+
+    /// Whether a life at `addr` was declared down recently.
+    fn discredited(&self, addr: SocketAddr, tick: u64) -> bool {
+        self.recent(tick).any(|id| id.addr == addr)
+    }
+
+    /// Whether this node saw at least as many members declared down
+    /// recently as it holds live (`live` others, plus itself).
+    fn cut_off(&self, live: usize, tick: u64) -> bool {
+        self.recent(tick).count() > live
+    }
+
+    fn recent(&self, tick: u64) -> impl Iterator<Item = &NodeId> {
+        let from = tick.saturating_sub(self.window);
+        self.downs
+            .iter()
+            .filter(move |(_, at)| *at >= from)
+            .map(|(id, _)| id)
+    }
+
+    fn prune(&mut self, tick: u64) {
+        let from = tick.saturating_sub(self.window);
+        while self.downs.front().is_some_and(|(_, at)| *at < from) {
+            self.downs.pop_front();
+        }
+        while self.forgotten.front().is_some_and(|(_, at)| *at < from) {
+            self.forgotten.pop_front();
+        }
+    }
+}
+
+impl Machine {
+    /// This node was declared down and rejoined: it forgets the verdicts
+    /// it saw recently (rule 3).
+    pub(super) fn forget_recent_verdicts(&mut self) {
+        let tick = self.clock.tick;
+        let recent: Vec<NodeId> = self.verdicts.recent(tick).copied().collect();
+        for id in recent {
+            self.forget_verdict(id);
+        }
+        self.verdicts.downs.clear();
+    }
+
+    /// foca forgets that `id` is down: news of it, or a datagram from
+    /// it, brings it back. Returns whether foca held it down.
+    fn forget_verdict(&mut self, id: NodeId) -> bool {
+        let held = self
+            .foca
+            .iter_membership_state()
+            .any(|m| *m.id() == id && m.state() == State::Down);
+        if held {
+            self.verdicts.forgotten.push_back((id, self.clock.tick));
+            if let Err(e) = self
+                .foca
+                .handle_timer(foca::Timer::RemoveDown(id), &mut self.fout)
+            {
+                tracing::trace!(error = %e, "gossip: forget a verdict");
+            }
+        }
+        held
+    }
+
+    /// Tells `to`, whose verdict on this node was refused, that this node
+    /// holds (or held) it down: `to` then forgets its verdict in turn (or,
+    /// cut off, yields). Sent once per forgotten verdict and once per
+    /// sender in the window, so two members cannot echo it forever.
+    fn answer_mutual_verdict(&mut self, to: NodeId) {
+        let header = Header {
+            src: self.identity(),
+            src_incarnation: self.health.incarnation(),
+            dst: to,
+            message: Message::TurnUndead,
+        };
+        let mut body = vec![KIND_FOCA];
+        put_varint(&mut body, self.local.version);
+        if NodeCodec.encode_header(&header, &mut body).is_ok() {
+            self.send(to.addr, &body);
+        }
+    }
+
+    /// Applies rules 1 and 2 to a foca datagram (`header` decoded from
+    /// `data`) before foca reads it: `None` refuses it, else the datagram
+    /// foca gets.
+    pub(super) fn screen_verdicts<'a>(
+        &mut self,
+        header: &Header<NodeId>,
+        data: &'a [u8],
+    ) -> Option<Cow<'a, [u8]>> {
+        let tick = self.clock.tick;
+        let src = header.src;
+        let discredited = self.verdicts.discredited(src.addr, tick);
+        if !discredited && !self.verdicts.forgot_any(tick) {
+            return Some(Cow::Borrowed(data));
+        }
+        let mut out = Cow::Borrowed(data);
+        if header.message == Message::TurnUndead && discredited {
+            if self.verdicts.cut_off(self.view.live.len(), tick) {
+                return Some(out);
+            }
+            tracing::debug!(from = %src, "gossip: refused a verdict on this node from a member declared down");
+            self.stats.stale_verdicts_refused += 1;
+            if self.forget_verdict(src) || self.verdicts.first_answer(src, tick) {
+                self.answer_mutual_verdict(src);
+            }
+            // Read as plain gossip: the sender is still heard.
+            out = Cow::Owned(as_gossip(header, data)?);
+        } else if header.message == Message::Broadcast {
+            return Some(out);
+        }
+        match self.strip_stale_downs(&out, discredited, tick) {
+            Some((kept, stripped)) if stripped > 0 => {
+                tracing::debug!(from = %src, stripped, "gossip: stripped verdicts on live members");
+                self.stats.stale_verdicts_refused += stripped;
+                Some(Cow::Owned(kept))
+            }
+            _ => Some(out),
+        }
+    }
+
+    /// `data` without its stale updates, and how many were removed:
+    /// news that a member was declared down whose verdict this node
+    /// forgot (it talked since), and, from a `discredited` sender, that a
+    /// member this node holds live (or this node) is down. `None` if it
+    /// does not decode (foca then counts it).
+    fn strip_stale_downs(&self, data: &[u8], discredited: bool, tick: u64) -> Option<(Vec<u8>, u64)> {
+        let mut buf = data;
+        NodeCodec.decode_header(&mut buf).ok()?;
+        let header_len = data.len() - buf.len();
+        if buf.remaining() < 2 {
+            return None;
+        }
+        let count = buf.get_u16();
+        let me = self.identity();
+        let mut kept = Vec::with_capacity(data.len());
+        kept.extend_from_slice(&data[..header_len]);
+        kept.extend_from_slice(&[0, 0]);
+        let (mut n, mut stripped) = (0u16, 0u64);
+        for _ in 0..count {
+            let before = buf;
+            let m = NodeCodec.decode_member(&mut buf).ok()?;
+            let live = *m.id() == me || self.view.live.contains(m.id());
+            let stale = (discredited && live) || self.verdicts.forgot(m.id(), tick);
+            if m.state() == State::Down && stale {
+                stripped += 1;
+            } else {
+                kept.extend_from_slice(&before[..before.len() - buf.len()]);
+                n += 1;
+            }
+        }
+        kept[header_len..header_len + 2].copy_from_slice(&n.to_be_bytes());
+        kept.extend_from_slice(buf);
+        Some((kept, stripped))
+    }
+}
+
+/// `data` (a datagram whose header is `header`) as a plain gossip message
+/// with the same payload; `None` if it does not decode.
+fn as_gossip(header: &Header<NodeId>, data: &[u8]) -> Option<Vec<u8>> {
+    let mut rest = data;
+    NodeCodec.decode_header(&mut rest).ok()?;
+    let header = Header {
+        message: Message::Gossip,
+        ..header.clone()
+    };
+    let mut out = Vec::with_capacity(data.len());
+    NodeCodec.encode_header(&header, &mut out).ok()?;
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(port: u16, gen: u64) -> NodeId {
+        NodeId {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            gen,
+        }
+    }
+
+    #[test]
+    fn a_verdict_is_recent_for_the_window_and_counts_against_the_live() {
+        let mut v = Verdicts::new(100);
+        v.down(id(1, 1), 10);
+        v.down(id(2, 1), 20);
+        assert!(v.discredited(id(1, 2).addr, 50), "a later life at the address");
+        assert!(!v.discredited(id(3, 1).addr, 50));
+        assert!(v.cut_off(1, 50), "two down, one live besides itself");
+        assert!(!v.cut_off(2, 50), "two down, two live besides itself");
+        assert!(!v.discredited(id(1, 1).addr, 111), "past the window");
+        assert!(v.cut_off(0, 111) && !v.cut_off(1, 111));
+        v.down(id(3, 1), 200);
+        assert_eq!(v.downs.len(), 1, "old verdicts are pruned");
+    }
+}
