@@ -200,10 +200,12 @@ impl Bed {
         &self.dir
     }
 
-    /// Appends to the log.
-    fn note(&mut self, action: Action) {
+    /// Appends to the log an action begun at `begun` (ms since the epoch)
+    /// and done now: it took effect in between.
+    fn note(&mut self, begun: u64, action: Action) {
         self.events.push(Event {
             t_ms: now_ms(),
+            begun_ms: Some(begun),
             action,
         });
     }
@@ -238,6 +240,7 @@ impl Bed {
         let log = self.dir.join(format!("{node}.{g}.log"));
         let out = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
+        let begun = now_ms();
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns(host)])
             .arg(bin)
@@ -258,11 +261,14 @@ impl Bed {
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        self.note(Action::Start {
-            node: node.to_string(),
-            role: role.clone(),
-            host,
-        });
+        self.note(
+            begun,
+            Action::Start {
+                node: node.to_string(),
+                role: role.clone(),
+                host,
+            },
+        );
         self.procs.insert(
             node.to_string(),
             Proc {
@@ -297,11 +303,15 @@ impl Bed {
     /// Kills `node` with SIGKILL and reaps it.
     pub fn kill(&mut self, node: &str) {
         if let Some(p) = self.procs.get_mut(node) {
+            let begun = now_ms();
             let _ = p.child.kill();
             let _ = p.child.wait();
-            self.note(Action::Kill {
-                node: node.to_string(),
-            });
+            self.note(
+                begun,
+                Action::Kill {
+                    node: node.to_string(),
+                },
+            );
         }
     }
 
@@ -318,19 +328,27 @@ impl Bed {
 
     /// Pauses `node` (SIGSTOP).
     pub fn stop(&mut self, node: &str) {
+        let begun = now_ms();
         if self.signal(node, libc::SIGSTOP) {
-            self.note(Action::Stop {
-                node: node.to_string(),
-            });
+            self.note(
+                begun,
+                Action::Stop {
+                    node: node.to_string(),
+                },
+            );
         }
     }
 
     /// Resumes `node` (SIGCONT).
     pub fn cont(&mut self, node: &str) {
+        let begun = now_ms();
         if self.signal(node, libc::SIGCONT) {
-            self.note(Action::Cont {
-                node: node.to_string(),
-            });
+            self.note(
+                begun,
+                Action::Cont {
+                    node: node.to_string(),
+                },
+            );
         }
     }
 
@@ -347,6 +365,7 @@ impl Bed {
         if from == to || !self.blocked.insert((from, to)) {
             return Ok(());
         }
+        let begun = now_ms();
         let kind = match cut {
             Cut::Prohibit => "prohibit",
             Cut::Blackhole => "blackhole",
@@ -359,7 +378,7 @@ impl Bed {
             kind,
             &format!("{}/32", host_ip(to)),
         ])?;
-        self.note(Action::Block { from, to });
+        self.note(begun, Action::Block { from, to });
         Ok(())
     }
 
@@ -368,6 +387,7 @@ impl Bed {
         if !self.blocked.remove(&(from, to)) {
             return Ok(());
         }
+        let begun = now_ms();
         ip(&[
             "-n",
             &self.ns(from),
@@ -375,7 +395,7 @@ impl Bed {
             "del",
             &format!("{}/32", host_ip(to)),
         ])?;
-        self.note(Action::Unblock { from, to });
+        self.note(begun, Action::Unblock { from, to });
         Ok(())
     }
 
@@ -396,6 +416,7 @@ impl Bed {
     /// kbit/s, packets queued up to `latency_ms` and dropped beyond): delay
     /// and loss from the kernel, which has no netem here.
     pub fn slow(&mut self, host: usize, kbit: u32, latency_ms: u32) -> Result<(), String> {
+        let begun = now_ms();
         let (rate, lat) = (format!("{kbit}kbit"), format!("{latency_ms}ms"));
         let ns = self.ns(host);
         let args = [
@@ -404,11 +425,14 @@ impl Bed {
         ];
         ip(&args)?;
         self.slowed.insert(host);
-        self.note(Action::Slow {
-            host,
-            kbit,
-            latency_ms,
-        });
+        self.note(
+            begun,
+            Action::Slow {
+                host,
+                kbit,
+                latency_ms,
+            },
+        );
         Ok(())
     }
 
@@ -423,6 +447,7 @@ impl Bed {
             let line = stats.lines().find(|l| l.contains("Sent")).unwrap_or("").trim();
             eprintln!("chaos bed: host {host} congestion lifted: {line}");
         }
+        let begun = now_ms();
         ip(&[
             "netns",
             "exec",
@@ -434,7 +459,7 @@ impl Bed {
             "eth0",
             "root",
         ])?;
-        self.note(Action::Unslow { host });
+        self.note(begun, Action::Unslow { host });
         Ok(())
     }
 

@@ -102,8 +102,15 @@ impl Action {
 /// One entry of the nemesis' log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// When it was done (ms since the epoch).
+    /// When it was done (ms since the epoch): the bed logs an action once
+    /// it is complete (a kill once the process is reaped, a route once
+    /// `ip` returns).
     pub t_ms: u64,
+    /// When the bed began the action: it took effect at some time in
+    /// `[begun_ms, t_ms]`. `None` for what was observed, not done, and in
+    /// logs recorded before the bed wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub begun_ms: Option<u64>,
     /// What was done.
     #[serde(flatten)]
     pub action: Action,
@@ -180,12 +187,17 @@ mod tests {
 
     #[test]
     fn events_and_answers_round_trip_as_json_lines() {
-        let e = Event {
+        let mut e = Event {
             t_ms: 5,
+            begun_ms: None,
             action: Action::Block { from: 1, to: 2 },
         };
         let line = serde_json::to_string(&e).unwrap();
         assert_eq!(line, r#"{"t_ms":5,"do":"block","from":1,"to":2}"#);
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
+        e.begun_ms = Some(3);
+        let line = serde_json::to_string(&e).unwrap();
+        assert_eq!(line, r#"{"t_ms":5,"begun_ms":3,"do":"block","from":1,"to":2}"#);
         assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
         let text = "noise\n{\"start_ms\":1,\"t_ms\":2,\"registry\":\"r1\",\"op\":\"members\",\"group\":\"web\",\"members\":[\"a\"],\"version\":3}\n";
         let a = parse_answers(text);

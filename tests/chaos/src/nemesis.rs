@@ -322,6 +322,7 @@ impl Cluster {
                         let node = service(i);
                         out.push(crate::history::Event {
                             t_ms,
+                            begun_ms: None,
                             action: crate::history::Action::DeclaredDown { node },
                         });
                     }

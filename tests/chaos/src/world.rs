@@ -47,17 +47,19 @@ pub struct World {
 }
 
 impl World {
-    /// Replays `events` (in any order; sorted by time here).
-    pub fn replay(events: &[Event]) -> World {
-        let mut ev: Vec<&Event> = events.iter().collect();
-        ev.sort_by_key(|e| e.t_ms);
+    /// Replays `events` (in any order; sorted by time here). A fault
+    /// (kill, pause, block, congestion) counts from the earliest time it
+    /// may have taken effect, a heal or start from when it was done (the
+    /// logged time), so that every span of trouble covers the real one;
+    /// `skew` is for logs without `begun_ms` (see [`effective_times`]).
+    pub fn replay(events: &[Event], skew: u64) -> World {
+        let ev = effective_times(events, skew);
         let mut w = World::default();
         // node -> (host, running, paused, up since)
         let mut state: BTreeMap<String, (usize, bool, bool, u64)> = BTreeMap::new();
         let mut open_blocks: BTreeMap<(usize, usize), u64> = BTreeMap::new();
         let mut open_slow: BTreeMap<usize, u64> = BTreeMap::new();
-        for e in ev {
-            let t = e.t_ms;
+        for (t, e) in ev {
             if e.action.is_fault() {
                 w.faults += 1;
             }
@@ -213,6 +215,37 @@ impl World {
             .map(|(n, _)| n.as_str())
             .collect()
     }
+}
+
+/// Events by the time each counts from. A fault took effect between
+/// when the bed began it and when it logged it done (`t_ms`): it counts
+/// from `begun_ms`, or, in a log without it, from `skew` before `t_ms`
+/// but never before the bed's previous action was done (the bed acts one
+/// thing at a time, so the order of its actions is kept). Anything else
+/// counts from `t_ms`.
+pub fn effective_times(events: &[Event], skew: u64) -> Vec<(u64, &Event)> {
+    let mut ev: Vec<&Event> = events.iter().collect();
+    ev.sort_by_key(|e| e.t_ms);
+    let mut prev_done = 0;
+    let mut out: Vec<(u64, &Event)> = Vec::with_capacity(ev.len());
+    for e in ev {
+        let observed = matches!(e.action, Action::DeclaredDown { .. });
+        let t = if !e.action.is_fault() {
+            e.t_ms
+        } else {
+            match e.begun_ms {
+                Some(b) => b.min(e.t_ms),
+                None => e.t_ms.saturating_sub(skew).max(prev_done),
+            }
+        };
+        if !observed {
+            prev_done = e.t_ms;
+        }
+        out.push((t, e));
+    }
+    // Stable: events counted from the same time keep the bed's order.
+    out.sort_by_key(|(t, _)| *t);
+    out
 }
 
 fn close_up(w: &mut World, state: &BTreeMap<String, (usize, bool, bool, u64)>, node: &str, t: u64) {

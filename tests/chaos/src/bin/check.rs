@@ -31,6 +31,9 @@ fn main() {
     }
     let report = check(&events, &answers, Bounds::default());
     print!("{report}");
+    if report.violations.len() > 5 {
+        print!("every violation:\n{}", report.all_violations());
+    }
     if !report.violations.is_empty() {
         std::process::exit(1);
     }

@@ -4,6 +4,7 @@ use crate::history::{Action, Role};
 fn start(t: u64, node: &str, role: Role, host: usize) -> Event {
     Event {
         t_ms: t,
+        begun_ms: None,
         action: Action::Start {
             node: node.into(),
             role,
@@ -13,7 +14,11 @@ fn start(t: u64, node: &str, role: Role, host: usize) -> Event {
 }
 
 fn ev(t: u64, action: Action) -> Event {
-    Event { t_ms: t, action }
+    Event {
+        t_ms: t,
+        begun_ms: None,
+        action,
+    }
 }
 
 fn web() -> Role {
@@ -353,4 +358,180 @@ fn a_reachable_service_declared_down_is_a_false_failure() {
     assert_eq!(v.len(), 1, "{r}");
     assert_eq!(v[0].t_ms, 16_200);
     assert!(v[0].detail.starts_with("b "), "{}", v[0].detail);
+}
+
+fn kill(t: u64, begun: Option<u64>, node: &str) -> Event {
+    Event {
+        t_ms: t,
+        begun_ms: begun,
+        action: Action::Kill { node: node.into() },
+    }
+}
+
+/// A refused call with its own send time.
+fn refused(start: u64, t: u64, reg: &str, op: Op, error: &str) -> Answer {
+    Answer {
+        start_ms: start,
+        ..failed(t, reg, op, error)
+    }
+}
+
+#[test]
+fn a_refusal_racing_a_kill_is_the_kill() {
+    // A whole-cluster kill as the bed logs it: each kill once the process
+    // is reaped. r1's client saw its connection close 3 ms before r1's
+    // kill was logged (the 20-minute run, seed 126028253922221).
+    let mut events = bed();
+    events.push(kill(30_003, None, "r1"));
+    events.push(kill(30_015, None, "r2"));
+    let race = vec![
+        refused(
+            29_999,
+            30_000,
+            "r1",
+            Op::Members,
+            "unavailable: connection closed",
+        ),
+        refused(30_000, 30_001, "r1", Op::Match, "Unavailable: tcp connect error"),
+    ];
+    let r = check(&events, &race, Bounds::default());
+    assert!(r.of(Guarantee::Refusal).is_empty(), "{r}");
+    // 100 ms before the kill is not the kill.
+    let early = vec![refused(29_895, 29_900, "r1", Op::Members, "unavailable: refused")];
+    let r = check(&events, &early, Bounds::default());
+    assert_eq!(r.of(Guarantee::Refusal).len(), 1, "{r}");
+    // When the log says when the kill began, that is when it counts
+    // from, however close to the logged time.
+    events[5].begun_ms = Some(29_998);
+    let r = check(&events, &race, Bounds::default());
+    assert!(r.of(Guarantee::Refusal).is_empty(), "{r}");
+    let before = vec![refused(29_990, 29_996, "r1", Op::Members, "unavailable: refused")];
+    let r = check(&events, &before, Bounds::default());
+    assert_eq!(r.of(Guarantee::Refusal).len(), 1, "{r}");
+}
+
+#[test]
+fn a_fault_never_counts_from_before_the_bed_s_previous_action() {
+    // r1 killed, started again at once and killed 10 ms later: the second
+    // kill cannot have struck before the start, so r1 stays down.
+    let mut events = bed();
+    events.push(kill(20_000, None, "r1"));
+    events.push(start(20_010, "r1", Role::Registry, 0));
+    events.push(kill(20_020, None, "r1"));
+    let answers = vec![failed(
+        30_000,
+        "r1",
+        Op::Members,
+        "unavailable: connection refused",
+    )];
+    let r = check(&events, &answers, Bounds::default());
+    assert!(r.of(Guarantee::Refusal).is_empty(), "{r}");
+}
+
+/// Registries on hosts 0 and 1, service x on host 3, y on host 4, the
+/// client on host 5: the run's layout (two service hosts).
+fn two_service_hosts() -> Vec<Event> {
+    vec![
+        start(0, "r1", Role::Registry, 0),
+        start(0, "r2", Role::Registry, 1),
+        start(0, "x", web(), 3),
+        start(0, "y", web(), 4),
+        start(0, "client", Role::Client, 5),
+    ]
+}
+
+/// Cuts `host` off from hosts 0..=4 over `[from, to)`: only its sending
+/// side, or both.
+fn cut_off(events: &mut Vec<Event>, host: usize, from: u64, to: u64, two_way: bool) {
+    for other in (0..5).filter(|&o| o != host) {
+        events.push(ev(
+            from,
+            Action::Block {
+                from: host,
+                to: other,
+            },
+        ));
+        events.push(ev(
+            to,
+            Action::Unblock {
+                from: host,
+                to: other,
+            },
+        ));
+        if two_way {
+            events.push(ev(
+                from,
+                Action::Block {
+                    from: other,
+                    to: host,
+                },
+            ));
+            events.push(ev(
+                to,
+                Action::Unblock {
+                    from: other,
+                    to: host,
+                },
+            ));
+        }
+    }
+}
+
+fn declared(t: u64, node: &str) -> Event {
+    ev(t, Action::DeclaredDown { node: node.into() })
+}
+
+#[test]
+fn a_member_cut_off_may_learn_its_rightful_failure_after_the_heal() {
+    // Host 4 cannot send for 7.1 s: y is rightly declared down meanwhile
+    // and may hear of it only after the heal (69 ms, as in the run), or
+    // during it; so may a member cut off both ways.
+    let mut events = two_service_hosts();
+    cut_off(&mut events, 4, 10_000, 17_100, false);
+    events.push(declared(12_500, "y"));
+    events.push(declared(17_169, "y"));
+    cut_off(&mut events, 3, 30_000, 37_200, true);
+    events.push(declared(37_500, "x"));
+    let r = check(&events, &[], Bounds::default());
+    assert!(r.of(Guarantee::FalseFailure).is_empty(), "{r}");
+}
+
+#[test]
+fn reachable_members_declared_down_after_a_heal_are_still_flagged() {
+    // The run's real false failures: a service host cut off (two-way,
+    // then one-way) and, right after the heal, a member on the other
+    // service host, linked both ways with every registry all along, says
+    // it was declared down.
+    let mut events = two_service_hosts();
+    cut_off(&mut events, 3, 10_000, 17_200, true);
+    events.push(declared(17_450, "x")); // cut off: rightly
+    events.push(declared(17_500, "y")); // reachable: false
+    cut_off(&mut events, 4, 30_000, 37_100, false);
+    events.push(declared(32_000, "y")); // cut off: rightly
+    events.push(declared(37_169, "x")); // reachable: false
+    let r = check(&events, &[], Bounds::default());
+    let v = r.of(Guarantee::FalseFailure);
+    assert_eq!(v.len(), 2, "{r}");
+    assert_eq!((v[0].t_ms, v[1].t_ms), (17_500, 37_169), "{r}");
+    assert!(v[0].detail.starts_with("y (host 4)"), "{}", v[0].detail);
+    assert!(
+        v[0].detail.ends_with("300 ms after the last heal"),
+        "{}",
+        v[0].detail
+    );
+    assert!(v[1].detail.starts_with("x (host 3)"), "{}", v[1].detail);
+}
+
+#[test]
+fn the_report_shows_five_per_guarantee_and_lists_them_all_on_demand() {
+    let mut events = bed();
+    events.extend((0..7).map(|i| declared(20_000 + i * 1_000, "a")));
+    let r = check(&events, &[], Bounds::default());
+    assert_eq!(r.of(Guarantee::FalseFailure).len(), 7, "{r}");
+    let text = r.to_string();
+    assert_eq!(text.matches("    at ").count(), 5, "{text}");
+    assert!(text.contains("... and 2 more"), "{text}");
+    let all = r.all_violations();
+    assert_eq!(all.lines().count(), 7, "{all}");
+    assert!(all.lines().all(|l| l.starts_with("FalseFailure at ")), "{all}");
 }
