@@ -203,10 +203,12 @@ pub fn signed_weight(value: i64) -> Result<u32> {
     Ok(w)
 }
 
-/// Checks the `i`-th weight given to a ring by a front door (C, Go): the
-/// rule and wording of [`weight`], prefixed `weights[i]: `.
-pub fn ring_weight(i: usize, value: u32) -> Result<()> {
-    weight(value).map_err(|e| Error::invalid(format!("weights[{i}]: {}", e.message())))
+/// Checks the `i`-th weight given to a ring (by the ring itself, and by
+/// a front door converting a signed integer such as a Python int): the
+/// rule and wording of [`signed_weight`], prefixed `weights[i]: `, as the
+/// ring names the `i`-th id `ids[i]`.
+pub fn ring_weight(i: usize, value: i64) -> Result<u32> {
+    signed_weight(value).map_err(|e| Error::invalid(format!("weights[{i}]: {}", e.message())))
 }
 
 /// Checks the `i`-th id given to a ring by a front door (C, Go, Python):
@@ -260,7 +262,11 @@ mod tests {
             ring_weight(1, 0).unwrap_err().message(),
             "weights[1]: weight 0 is out of range 1..=1000"
         );
-        assert!(ring_weight(1, MAX_WEIGHT).is_ok());
+        assert_eq!(ring_weight(1, MAX_WEIGHT.into()), Ok(MAX_WEIGHT));
+        assert_eq!(
+            ring_weight(2, -2).unwrap_err().message(),
+            "weights[2]: weight -2 is out of range 1..=1000"
+        );
         assert_eq!(signed_weight(7), Ok(7));
         assert_eq!(
             signed_weight(-2).unwrap_err().message(),
