@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::limits::{MAX_TAGS_BYTES, MAX_WEIGHT};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 pub use crate::limits::MAX_NAME_LEN;
 
@@ -95,6 +96,15 @@ pub fn addr(value: &str) -> Result<()> {
         return Err(Error::invalid("addr contains a control character"));
     }
     host_port(value).map_err(|why| Error::invalid(format!("addr {value:?} is not host:port: {why}")))
+}
+
+/// Reads a gossip socket address (a node's bind or advertised gossip
+/// address): `ip:port`, an IP and never a name, since a node binds and is
+/// reached by it before any lookup. `what` names the argument.
+pub fn socket_addr(what: &str, value: &str) -> Result<SocketAddr> {
+    value
+        .parse()
+        .map_err(|e| Error::invalid(format!("{what} {value:?} is not an ip:port address: {e}")))
 }
 
 /// Why `value` is not `host:port` (host an IP, `[v6]`, or a DNS name;
@@ -283,6 +293,24 @@ mod tests {
             "attempts must be at least 1"
         );
         assert_eq!(no_members("g", None).message(), "group \"g\" has no members");
+    }
+
+    #[test]
+    fn a_gossip_socket_address_is_ip_colon_port() {
+        assert_eq!(
+            socket_addr("bind", "127.0.0.1:7946"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 7946)))
+        );
+        assert!(socket_addr("bind", "[::1]:0").is_ok());
+        for bad in ["localhost:7946", "127.0.0.1", "127.0.0.1:99999", ""] {
+            let e = socket_addr("config.bind", bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{bad}");
+            assert!(
+                e.message()
+                    .starts_with(&format!("config.bind {bad:?} is not an ip:port address: ")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

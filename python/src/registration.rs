@@ -14,11 +14,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-/// Reads a socket address `"ip:port"`; `what` names the argument.
+/// Reads a gossip socket address `"ip:port"` by the core's rule and
+/// wording; `what` names the argument.
 fn socket_addr(py: Python<'_>, what: &str, s: &str) -> PyResult<SocketAddr> {
-    s.trim()
-        .parse()
-        .map_err(|_| invalid(py, format!("{what} must be \"ip:port\", got {s:?}")))
+    registry_core::validate::socket_addr(what, s.trim()).py_err(py)
 }
 
 /// Reads one key: 64 hex digits (str) or 32 raw bytes.
