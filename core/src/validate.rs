@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::limits::{MAX_TAGS_BYTES, MAX_WEIGHT};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 pub use crate::limits::MAX_NAME_LEN;
 
@@ -95,6 +96,15 @@ pub fn addr(value: &str) -> Result<()> {
         return Err(Error::invalid("addr contains a control character"));
     }
     host_port(value).map_err(|why| Error::invalid(format!("addr {value:?} is not host:port: {why}")))
+}
+
+/// Reads a gossip socket address (a node's bind or advertised gossip
+/// address): `ip:port`, an IP and never a name, since a node binds and is
+/// reached by it before any lookup. `what` names the argument.
+pub fn socket_addr(what: &str, value: &str) -> Result<SocketAddr> {
+    value
+        .parse()
+        .map_err(|e| Error::invalid(format!("{what} {value:?} is not an ip:port address: {e}")))
 }
 
 /// Why `value` is not `host:port` (host an IP, `[v6]`, or a DNS name;
@@ -203,10 +213,12 @@ pub fn signed_weight(value: i64) -> Result<u32> {
     Ok(w)
 }
 
-/// Checks the `i`-th weight given to a ring by a front door (C, Go): the
-/// rule and wording of [`weight`], prefixed `weights[i]: `.
-pub fn ring_weight(i: usize, value: u32) -> Result<()> {
-    weight(value).map_err(|e| Error::invalid(format!("weights[{i}]: {}", e.message())))
+/// Checks the `i`-th weight given to a ring (by the ring itself, and by
+/// a front door converting a signed integer such as a Python int): the
+/// rule and wording of [`signed_weight`], prefixed `weights[i]: `, as the
+/// ring names the `i`-th id `ids[i]`.
+pub fn ring_weight(i: usize, value: i64) -> Result<u32> {
+    signed_weight(value).map_err(|e| Error::invalid(format!("weights[{i}]: {}", e.message())))
 }
 
 /// Checks the `i`-th id given to a ring by a front door (C, Go, Python):
@@ -260,7 +272,11 @@ mod tests {
             ring_weight(1, 0).unwrap_err().message(),
             "weights[1]: weight 0 is out of range 1..=1000"
         );
-        assert!(ring_weight(1, MAX_WEIGHT).is_ok());
+        assert_eq!(ring_weight(1, MAX_WEIGHT.into()), Ok(MAX_WEIGHT));
+        assert_eq!(
+            ring_weight(2, -2).unwrap_err().message(),
+            "weights[2]: weight -2 is out of range 1..=1000"
+        );
         assert_eq!(signed_weight(7), Ok(7));
         assert_eq!(
             signed_weight(-2).unwrap_err().message(),
@@ -277,6 +293,24 @@ mod tests {
             "attempts must be at least 1"
         );
         assert_eq!(no_members("g", None).message(), "group \"g\" has no members");
+    }
+
+    #[test]
+    fn a_gossip_socket_address_is_ip_colon_port() {
+        assert_eq!(
+            socket_addr("bind", "127.0.0.1:7946"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 7946)))
+        );
+        assert!(socket_addr("bind", "[::1]:0").is_ok());
+        for bad in ["localhost:7946", "127.0.0.1", "127.0.0.1:99999", ""] {
+            let e = socket_addr("config.bind", bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{bad}");
+            assert!(
+                e.message()
+                    .starts_with(&format!("config.bind {bad:?} is not an ip:port address: ")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -73,7 +73,11 @@ fn the_ring_words_its_failures_as_validate_does() {
     assert!(Ring::new([("a".repeat(validate::MAX_NAME_LEN).as_str(), 1)]).is_ok());
     assert_eq!(
         message(Ring::new([("a", 0)])),
-        validate::weight(0).unwrap_err().message()
+        validate::ring_weight(0, 0).unwrap_err().message()
+    );
+    assert_eq!(
+        message(Ring::new([("a", 1), ("b", MAX_WEIGHT + 1)])),
+        "weights[1]: weight 1001 is out of range 1..=1000"
     );
     assert_eq!(
         message(Ring::new([("a", 1), ("a", 2)])),

@@ -7,10 +7,9 @@ use crate::handle::{free_box_with, to_box};
 use crate::service::registry_service;
 use registry_core::gossip::Keyring;
 use registry_core::registration::{Registration, RegistrationConfig, ServiceUpdate};
-use registry_core::{runtime, Error};
+use registry_core::{runtime, validate, Error};
 use std::collections::BTreeMap;
 use std::ffi::c_char;
-use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 
 /// What `registry_registration_start` registers. Zero-initialise it
@@ -114,12 +113,6 @@ unsafe fn tags(
     Ok(map)
 }
 
-fn socket_addr(value: &str, name: &str) -> FfiResult<SocketAddr> {
-    value
-        .parse()
-        .map_err(|e| FfiError::invalid(format!("{name} {value:?} is not an ip:port address: {e}")))
-}
-
 fn keyring(keys: &str) -> FfiResult<Keyring> {
     Keyring::parse_list(keys).map_err(|e| FfiError::invalid(format!("config.encrypt_key: {e}")))
 }
@@ -146,10 +139,10 @@ unsafe fn config(c: &registry_registration_config) -> FfiResult<RegistrationConf
         )
     }?;
     if let Some(bind) = unsafe { optional(c.bind, "config.bind") }? {
-        cfg.bind = socket_addr(&bind, "config.bind")?;
+        cfg.bind = validate::socket_addr("config.bind", &bind)?;
     }
     if let Some(adv) = unsafe { optional(c.advertise, "config.advertise") }? {
-        cfg.advertise = Some(socket_addr(&adv, "config.advertise")?);
+        cfg.advertise = Some(validate::socket_addr("config.advertise", &adv)?);
     }
     if let Some(keys) = unsafe { optional(c.encrypt_key, "config.encrypt_key") }? {
         cfg.keyring = Some(keyring(&keys)?);

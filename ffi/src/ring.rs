@@ -89,11 +89,10 @@ pub unsafe extern "C" fn registry_ring_new(
         for (i, &p) in id_ptrs.iter().enumerate() {
             // SAFETY: NULL or NUL-terminated (contract above).
             let id = unsafe { crate::args::as_str(p, &format!("ids[{i}]")) }?;
-            let weight = weights.get(i).copied().unwrap_or(1);
-            registry_core::validate::ring_weight(i, weight)?;
-            members.push((id, weight));
+            members.push((id, weights.get(i).copied().unwrap_or(1)));
         }
-        // Duplicate ids and the ring's own caps: checked by the ring.
+        // Ids, weights (`weights[i]: ...`), duplicates and the ring's own
+        // caps: checked by the ring.
         let ring = Ring::new(members)?;
         let ids = ring.members().iter().map(|m| c_string(&m.id)).collect();
         *out = to_box(registry_ring { ring, ids });

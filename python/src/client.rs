@@ -25,8 +25,9 @@ fn seconds(py: Python<'_>, what: &str, secs: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(secs).map_err(|e| invalid(py, format!("{what}: {e}")))
 }
 
-/// Reads registry addresses: one `"host:port"` str or an iterable of them.
-fn addresses(py: Python<'_>, registries: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+/// Reads registry addresses (gRPC for a client, gossip for a
+/// registration): one `"host:port"` str or an iterable of them.
+pub(crate) fn addresses(py: Python<'_>, registries: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if let Ok(one) = registries.extract::<PyBackedStr>() {
         return Ok(vec![one.to_string()]);
     }

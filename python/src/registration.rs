@@ -1,5 +1,6 @@
 //! `Registration`: a Python service joining the cluster so registries see it.
 
+use crate::client::addresses;
 use crate::errors::{invalid, IntoPyResult};
 use crate::runtime::{block_on, runtime};
 use crate::service::{tags_from_py, weight_from_py, PyService};
@@ -14,11 +15,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
-/// Reads a socket address `"ip:port"`; `what` names the argument.
+/// Reads a gossip socket address `"ip:port"` by the core's rule and
+/// wording; `what` names the argument.
 fn socket_addr(py: Python<'_>, what: &str, s: &str) -> PyResult<SocketAddr> {
-    s.trim()
-        .parse()
-        .map_err(|_| invalid(py, format!("{what} must be \"ip:port\", got {s:?}")))
+    registry_core::validate::socket_addr(what, s.trim()).py_err(py)
 }
 
 /// Reads one key: 64 hex digits (str) or 32 raw bytes.
@@ -56,22 +56,6 @@ fn keyring(py: Python<'_>, key: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Ke
     Keyring::from_keys(keys)
         .map(Some)
         .ok_or_else(|| invalid(py, "encrypt_key is an empty list"))
-}
-
-/// Reads gossip `host:port` addresses: one str or an iterable of them.
-fn registry_addrs(py: Python<'_>, registries: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    if let Ok(one) = registries.extract::<PyBackedStr>() {
-        return Ok(vec![one.to_string()]);
-    }
-    registries
-        .try_iter()
-        .map_err(|_| invalid(py, "registries must be a str or an iterable of str"))?
-        .map(|a| {
-            a?.extract::<PyBackedStr>()
-                .map(|s| s.to_string())
-                .map_err(|_| invalid(py, "each registry address must be a str"))
-        })
-        .collect()
 }
 
 struct State {
@@ -116,7 +100,7 @@ impl PyRegistration {
         config.bind = socket_addr(py, "bind", &bind)?;
         config.advertise = advertise.map(|a| socket_addr(py, "advertise", &a)).transpose()?;
         if let Some(r) = registries.filter(|r| !r.is_none()) {
-            config.registries = registry_addrs(py, r)?;
+            config.registries = addresses(py, r)?;
         }
         if let Some(w) = weight.filter(|w| !w.is_none()) {
             config.weight = weight_from_py(py, w)?;

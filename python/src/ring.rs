@@ -1,11 +1,11 @@
 //! `Ring`: the core consistent-hash ring on its own, for tests and tools.
 
 use crate::errors::{invalid, IntoPyResult};
-use crate::service::weight_from_py;
+use crate::service::int_from_py;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyList, PyString, PyTuple};
-use registry_core::Ring;
+use registry_core::{validate, Ring};
 
 /// A consistent-hash ring over `(id, weight)` members: exactly the ring
 /// the registry servers and every other front door build.
@@ -17,9 +17,7 @@ pub struct PyRing {
 /// Reads a count given as a Python int (`what` names it: `n`,
 /// `attempts`); below 1 is invalid, worded by the core's validation.
 pub(crate) fn count_from_py(py: Python<'_>, what: &str, n: &Bound<'_, PyAny>) -> PyResult<usize> {
-    let n: i64 = n
-        .extract()
-        .map_err(|_| invalid(py, format!("{what} must be an int")))?;
+    let n = int_from_py(py, what, n)?;
     registry_core::validate::signed_count(what, n).py_err(py)
 }
 
@@ -54,10 +52,14 @@ impl PyRing {
                 .get_item(0)?
                 .extract()
                 .map_err(|_| invalid(py, "a member id must be a str"))?;
-            let weight = weight_from_py(py, &pair.get_item(1)?)?;
+            // A Python int may not fit the ring's u32: the ring's own rule
+            // and wording (`weights[i]: ...`) refuse it here.
+            let weight = int_from_py(py, "weight", &pair.get_item(1)?)?;
+            let weight = validate::ring_weight(parsed.len(), weight).py_err(py)?;
             parsed.push((id, weight));
         }
-        // The ring checks each id as `ids[i]`, as every front door does.
+        // The ring checks each id as `ids[i]` and each weight as
+        // `weights[i]`, as every front door reports them.
         let ring = Ring::new(parsed.iter().map(|(id, w)| (&**id, *w))).py_err(py)?;
         Ok(PyRing { ring })
     }

@@ -46,11 +46,17 @@ pub(crate) fn tags_from_py(
     Ok(out)
 }
 
+/// Reads a Python int (`what` names the argument); any other type is
+/// invalid. Its range is the core's to check.
+pub(crate) fn int_from_py(py: Python<'_>, what: &str, value: &Bound<'_, PyAny>) -> PyResult<i64> {
+    value
+        .extract()
+        .map_err(|_| invalid(py, format!("{what} must be an int")))
+}
+
 /// Reads a weight given as a Python int, checked by the core's weight rule.
 pub(crate) fn weight_from_py(py: Python<'_>, weight: &Bound<'_, PyAny>) -> PyResult<u32> {
-    let w: i64 = weight
-        .extract()
-        .map_err(|_| invalid(py, "weight must be an int"))?;
+    let w = int_from_py(py, "weight", weight)?;
     registry_core::validate::signed_weight(w).py_err(py)
 }
 

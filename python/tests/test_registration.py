@@ -99,3 +99,12 @@ def test_bad_addresses_and_tag_values_are_refused(overrides, why):
 def test_addresses_of_every_form_are_accepted():
     for addr in ["127.0.0.1:1", "[::1]:9800", "api-1.svc.cluster.local:443", "my_service:65535"]:
         assert make(addr=addr).service.addr == addr
+
+
+@pytest.mark.parametrize("field", ["bind", "advertise"])
+def test_a_gossip_address_is_worded_as_in_every_front_door(field):
+    # The core's wording, as C and Go report config.bind and config.advertise.
+    with pytest.raises(
+        InvalidArgumentError, match=r'^%s "nowhere" is not an ip:port address: ' % field
+    ):
+        make(**{field: "nowhere"})

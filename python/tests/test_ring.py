@@ -170,3 +170,15 @@ def test_a_ring_id_follows_the_id_rule_of_every_front_door():
     Ring(["a" * 128])
     with pytest.raises(InvalidArgumentError, match=r"ids\[1\] is 129 bytes, the limit is 128"):
         Ring(["a", "a" * 129])
+
+
+@pytest.mark.parametrize(
+    "weight, said",
+    [(0, "0"), (1001, "1001"), (-1, "-1"), (2**40, str(2**40))],
+)
+def test_a_ring_weight_is_named_by_its_place_as_in_every_front_door(weight, said):
+    # The ring's wording, as C and Go report it: weights[i]: weight W is out of range.
+    with pytest.raises(
+        InvalidArgumentError, match=r"^weights\[1\]: weight %s is out of range 1\.\.=1000$" % said
+    ):
+        Ring(["a", ("b", weight)])

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{registry_args, spawn_ready, Started};
+use common::{metric, registry_args, spawn_ready, Started};
 use registry_core::wire::v1;
 use registry_core::wire::v1::registry_client::RegistryClient;
 use registry_core::REGISTRY_GROUP;
@@ -144,14 +144,6 @@ where
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-}
-
-/// The value of one sample line of `/metrics`.
-fn metric(http: SocketAddr, sample: &str) -> u64 {
-    let text = common::http_get(http, "/metrics").body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {sample} in /metrics:\n{text}"))
 }
 
 /// True once the server has closed `s` (end of stream or reset) within

@@ -101,7 +101,8 @@ impl Builder {
 }
 
 /// Collects, sorts and checks the members: ids by [`validate::ring_id`]
-/// (the `i`-th pair is `ids[i]`), weights by [`validate::weight`], unique
+/// and [`validate::ring_weight`] (the `i`-th pair is `ids[i]` and
+/// `weights[i]`, the names every front door reports), unique
 /// ids, and the member and point limits. Returns them with their plan.
 fn check_members<'a>(
     members: impl IntoIterator<Item = (&'a str, u32)>,
@@ -111,7 +112,7 @@ fn check_members<'a>(
     let mut plan = RingPlan::with_vnodes(vnodes);
     for (i, (id, weight)) in members.into_iter().enumerate() {
         validate::ring_id(i, id)?;
-        validate::weight(weight)?;
+        validate::ring_weight(i, weight.into())?;
         if out.len() >= MAX_MEMBERS {
             return Err(Error::invalid(format!(
                 "a ring holds at most {MAX_MEMBERS} members"

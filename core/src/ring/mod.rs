@@ -216,7 +216,7 @@ impl Ring {
     ///
     /// Errors (`InvalidArgument`): an id that [`crate::validate::ring_id`]
     /// refuses (empty, over 128 bytes, a control character), a duplicate
-    /// id, a weight that [`crate::validate::weight`] refuses, more than
+    /// id, a weight that [`crate::validate::ring_weight`] refuses, more than
     /// [`MAX_MEMBERS`] members or more than [`MAX_POINTS`] points in all.
     pub fn new<'a>(members: impl IntoIterator<Item = (&'a str, u32)>) -> Result<Ring> {
         Builder::new().build(members)

@@ -85,6 +85,15 @@ pub fn http_get(addr: SocketAddr, path_and_query: &str) -> HttpAnswer {
     http_request(addr, "GET", path_and_query)
 }
 
+/// The value of one sample line (`name{labels} value`) of `/metrics`
+/// (blocking, like [`http_get`]).
+pub fn metric(http: SocketAddr, sample: &str) -> u64 {
+    let text = http_get(http, "/metrics").body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {sample} in /metrics:\n{text}"))
+}
+
 /// One HTTP/1.1 request with `Connection: close`; reads the whole answer.
 pub fn http_request(addr: SocketAddr, method: &str, path_and_query: &str) -> HttpAnswer {
     let mut s = TcpStream::connect(addr).expect("connect http");
