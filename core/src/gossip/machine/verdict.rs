@@ -7,8 +7,8 @@
 //! node, once rejoined, keeps its old verdicts and gossips them. Members
 //! that stayed reachable then have to rejoin. Three rules stop that:
 //!
-//! 1. A "you are down" from a member this node saw declared down (or from
-//!    a later life at its address) is refused, unless this node is itself
+//! 1. A "you are down" from a member this node saw declared down and then
+//!    heard again (or from a later life at its address) is refused, unless this node is itself
 //!    cut off: it saw at least as many members declared down recently as
 //!    it holds live (itself included). The minority side of a partition
 //!    yields; an even split yields on both sides, as foca would. A member
@@ -17,7 +17,8 @@
 //!    and is not cut off forgets that verdict in turn: two members that
 //!    each hold the other down (each rejoined by others) take each other
 //!    back at once.
-//! 2. From such a discredited sender, news that a member this node holds
+//! 2. From such a discredited sender (a crashed member never sends again,
+//!    so its restart is not one), news that a member this node holds
 //!    live (or this node) is down is stripped before foca reads it;
 //!    suspicions pass, as they can be refuted.
 //! 3. A node that the cluster declared down forgets, as it rejoins, the
@@ -46,6 +47,8 @@ pub(super) struct Verdicts {
     forgotten: VecDeque<(NodeId, u64)>,
     /// Members this node told, in answer, that it holds them down.
     answered: VecDeque<(NodeId, u64)>,
+    /// Addresses whose life declared down was heard since, with the tick.
+    undead: VecDeque<(SocketAddr, u64)>,
     /// `verdict_window` in ticks.
     window: u64,
 }
@@ -56,6 +59,7 @@ impl Verdicts {
         Verdicts {
             downs: VecDeque::new(),
             answered: VecDeque::new(),
+            undead: VecDeque::new(),
             forgotten: VecDeque::new(),
             window,
         }
@@ -91,9 +95,21 @@ impl Verdicts {
         self.forgotten.back().is_some_and(|(_, at)| *at >= from)
     }
 
-    /// Whether a life at `addr` was declared down recently.
+    /// `src` sent a datagram at `tick`: if it is a life declared down
+    /// recently, its address is discredited (the verdict on it was false,
+    /// or it was paused; a crashed member never sends again).
+    fn heard(&mut self, src: NodeId, tick: u64) {
+        if self.recent(tick).any(|id| *id == src) {
+            self.undead.retain(|(addr, _)| *addr != src.addr);
+            self.undead.push_back((src.addr, tick));
+        }
+    }
+
+    /// Whether a life at `addr` that was declared down recently was heard
+    /// since (this life or a later one).
     fn discredited(&self, addr: SocketAddr, tick: u64) -> bool {
-        self.recent(tick).any(|id| id.addr == addr)
+        let from = tick.saturating_sub(self.window);
+        self.undead.iter().any(|(a, at)| *a == addr && *at >= from)
     }
 
     /// Whether this node saw at least as many members declared down
@@ -117,6 +133,9 @@ impl Verdicts {
         }
         while self.forgotten.front().is_some_and(|(_, at)| *at < from) {
             self.forgotten.pop_front();
+        }
+        while self.undead.front().is_some_and(|(_, at)| *at < from) {
+            self.undead.pop_front();
         }
     }
 }
@@ -180,6 +199,7 @@ impl Machine {
     ) -> Option<Cow<'a, [u8]>> {
         let tick = self.clock.tick;
         let src = header.src;
+        self.verdicts.heard(src, tick);
         let discredited = self.verdicts.discredited(src.addr, tick);
         if !discredited && !self.verdicts.forgot_any(tick) {
             return Some(Cow::Borrowed(data));
@@ -276,11 +296,19 @@ mod tests {
         let mut v = Verdicts::new(100);
         v.down(id(1, 1), 10);
         v.down(id(2, 1), 20);
+        assert!(!v.discredited(id(1, 2).addr, 50), "not heard since: a crash");
+        v.heard(id(1, 1), 50);
+        v.heard(id(2, 2), 50);
         assert!(v.discredited(id(1, 2).addr, 50), "a later life at the address");
+        assert!(
+            !v.discredited(id(2, 2).addr, 50),
+            "a restart is not the life declared down"
+        );
         assert!(!v.discredited(id(3, 1).addr, 50));
         assert!(v.cut_off(1, 50), "two down, one live besides itself");
         assert!(!v.cut_off(2, 50), "two down, two live besides itself");
-        assert!(!v.discredited(id(1, 1).addr, 111), "past the window");
+        assert!(v.discredited(id(1, 1).addr, 149));
+        assert!(!v.discredited(id(1, 1).addr, 151), "past the window");
         assert!(v.cut_off(0, 111) && !v.cut_off(1, 111));
         v.down(id(3, 1), 200);
         assert_eq!(v.downs.len(), 1, "old verdicts are pruned");
