@@ -142,14 +142,16 @@ impl Verdicts {
 
 impl Machine {
     /// This node was declared down and rejoined: it forgets the verdicts
-    /// it saw recently (rule 3).
-    pub(super) fn forget_recent_verdicts(&mut self) {
+    /// it saw recently (rule 3); returns whether foca held any of them.
+    pub(super) fn forget_recent_verdicts(&mut self) -> bool {
         let tick = self.clock.tick;
         let recent: Vec<NodeId> = self.verdicts.recent(tick).copied().collect();
+        let mut any = false;
         for id in recent {
-            self.forget_verdict(id);
+            any |= self.forget_verdict(id);
         }
         self.verdicts.downs.clear();
+        any
     }
 
     /// foca forgets that `id` is down: news of it, or a datagram from

@@ -127,8 +127,11 @@ impl Machine {
     fn on_rejoin(&mut self, new: NodeId) {
         tracing::info!(identity = %new, "gossip: declared down by the cluster; rejoined");
         self.health.renewed();
-        self.forget_recent_verdicts();
-        self.announce_again();
+        // A node that held others down was cut off: the cluster's answer
+        // to an announce tells it at once who is live.
+        if self.forget_recent_verdicts() {
+            self.announce_again();
+        }
         lock(&self.meta.table).local = new;
         self.local.node = new;
         self.local.version = 1;
