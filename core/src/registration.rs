@@ -86,6 +86,10 @@ pub struct RegistrationConfig {
     /// free (see the module docs). Default 2 s: two announces when the
     /// first is lost; a registry normally answers in a round trip.
     pub claim_wait: Duration,
+    /// Join draining: listed but owning no keys until
+    /// [`Registration::set_draining`]`(false)` (e.g. while warming a
+    /// cache). Default false.
+    pub draining: bool,
 }
 
 /// Default of [`RegistrationConfig::claim_wait`].
@@ -106,6 +110,7 @@ impl RegistrationConfig {
             keyring: None,
             gossip: GossipConfig::lan(),
             claim_wait: DEFAULT_CLAIM_WAIT,
+            draining: false,
         }
     }
 
@@ -123,6 +128,7 @@ impl RegistrationConfig {
             addr: self.addr.clone(),
             weight: self.weight,
             tags: self.tags.clone(),
+            draining: self.draining,
         }
     }
 }
@@ -138,6 +144,8 @@ pub struct ServiceUpdate {
     pub weight: Option<u32>,
     /// New tags (replace all of them).
     pub tags: Option<BTreeMap<String, String>>,
+    /// Start (`true`) or stop (`false`) draining (see [`Service::draining`]).
+    pub draining: Option<bool>,
 }
 
 impl ServiceUpdate {
@@ -156,6 +164,9 @@ impl ServiceUpdate {
         if let Some(t) = &self.tags {
             service.tags.clone_from(t);
         }
+        if let Some(d) = self.draining {
+            service.draining = d;
+        }
     }
 }
 
@@ -171,6 +182,7 @@ impl RegistrationConfig {
         self.addr = s.addr;
         self.weight = s.weight;
         self.tags = s.tags;
+        self.draining = s.draining;
         Ok(())
     }
 }
@@ -222,6 +234,19 @@ impl Registration {
         self.node.update(s.clone()).await?;
         *self.service.lock().unwrap_or_else(|e| e.into_inner()) = s;
         Ok(())
+    }
+
+    /// Starts or stops draining: while draining this instance stays listed
+    /// but owns no keys, so registries and local views route its keys to
+    /// their next owners (exactly those they get when it leaves); it can
+    /// hand their state over, then [`Registration::stop`] moves no key.
+    /// Draining again and back is exact: it gets back the keys it had.
+    pub async fn set_draining(&self, draining: bool) -> Result<()> {
+        self.update(ServiceUpdate {
+            draining: Some(draining),
+            ..ServiceUpdate::default()
+        })
+        .await
     }
 
     /// Every member this instance knows (registries and services), itself

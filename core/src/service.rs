@@ -26,6 +26,10 @@ pub struct Service {
     /// Free-form metadata, at most [`MAX_TAGS_BYTES`] in all, no control
     /// characters (see [`validate::tags`]).
     pub tags: BTreeMap<String, String>,
+    /// Draining: the instance stays listed but owns no keys, so that it can
+    /// hand its keys' state to their new owners and then leave without
+    /// moving any key. Serving again gives it back exactly its keys.
+    pub draining: bool,
 }
 
 impl Service {
@@ -37,6 +41,7 @@ impl Service {
             addr: addr.into(),
             weight: 1,
             tags: BTreeMap::new(),
+            draining: false,
         }
     }
 

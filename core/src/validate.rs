@@ -242,10 +242,25 @@ pub fn no_members(group: &str, why: Option<&str>) -> Error {
     }
 }
 
-/// The `NotFound` error for a lookup in a ring with no members: a ring
-/// built on its own, outside any group (a group's is [`no_members`]).
-pub fn empty_ring() -> Error {
-    Error::not_found("the ring has no members")
+/// The `NotFound` error for a lookup in a ring with no serving member (of
+/// `members` in all, the others draining): a ring built on its own,
+/// outside any group (a group's is [`no_members`] or [`all_draining`]).
+pub fn empty_ring(members: usize) -> Error {
+    if members == 0 {
+        Error::not_found("the ring has no members")
+    } else {
+        Error::not_found(format!(
+            "the ring has no serving members: all {members} are draining"
+        ))
+    }
+}
+
+/// The `NotFound` error for a lookup in a group whose `members` are all
+/// draining: listed, but none owns keys.
+pub fn all_draining(group: &str, members: usize) -> Error {
+    Error::not_found(format!(
+        "group {group:?} has no serving members: all {members} are draining"
+    ))
 }
 
 #[cfg(test)]

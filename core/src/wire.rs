@@ -97,6 +97,7 @@ impl From<&Service> for v1::Service {
             addr: s.addr.clone(),
             weight: s.weight,
             tags: s.tags.clone(),
+            draining: s.draining,
         }
     }
 }
@@ -109,6 +110,7 @@ impl From<v1::Service> for Service {
             addr: s.addr,
             weight: s.weight,
             tags: s.tags,
+            draining: s.draining,
         }
     }
 }

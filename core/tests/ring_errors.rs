@@ -84,8 +84,8 @@ fn the_ring_words_its_failures_as_validate_does() {
         validate::duplicate_id("a").message()
     );
     let empty = Ring::default();
-    assert_eq!(empty.locate("k"), Err(validate::empty_ring()));
-    assert_eq!(empty.locate_n("k", 2), Err(validate::empty_ring()));
+    assert_eq!(empty.locate("k"), Err(validate::empty_ring(0)));
+    assert_eq!(empty.locate_n("k", 2), Err(validate::empty_ring(0)));
 }
 
 #[test]

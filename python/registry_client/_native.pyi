@@ -38,6 +38,9 @@ class Service:
     @property
     def tags(self) -> Dict[str, str]:
         """Free-form metadata (a new dict on every access)."""
+    @property
+    def draining(self) -> bool:
+        """True while the instance drains: listed, but owning no keys."""
     def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -190,8 +193,12 @@ class Registration:
         addr: Optional[str] = None,
         weight: Optional[int] = None,
         tags: Optional[Dict[str, str]] = None,
+        draining: Optional[bool] = None,
     ) -> None:
-        """Changes the given fields; registries see an update. Invalid changes change nothing."""
+        """Changes the given fields; registries see an update. Invalid changes change nothing.
+
+        ``draining=True``: listed but owning no keys (hand their state over,
+        then ``stop()`` moves no key); ``draining=False`` takes them back."""
     def stop(self) -> None:
         """Leaves gracefully (registries drop the service at once); a no-op when stopped."""
     @property

@@ -137,7 +137,9 @@ impl PyRegistration {
     /// Changes the registered metadata; registries see the update, never a
     /// failure. Only the given fields change; an invalid change changes
     /// nothing. Works before `start()` too (changes what will register).
-    #[pyo3(signature = (*, group = None, addr = None, weight = None, tags = None))]
+    /// `draining=True`: listed but owning no keys (hand their state over,
+    /// then `stop()` moves no key); `draining=False` takes them back.
+    #[pyo3(signature = (*, group = None, addr = None, weight = None, tags = None, draining = None))]
     fn update(
         &self,
         py: Python<'_>,
@@ -145,6 +147,7 @@ impl PyRegistration {
         addr: Option<PyBackedStr>,
         weight: Option<&Bound<'_, PyAny>>,
         tags: Option<&Bound<'_, PyAny>>,
+        draining: Option<bool>,
     ) -> PyResult<()> {
         let change = ServiceUpdate {
             group: group.map(|g| g.to_string()),
@@ -157,6 +160,7 @@ impl PyRegistration {
                 Some(t) => Some(tags_from_py(py, Some(t))?),
                 None => None,
             },
+            draining,
         };
         let state = self.state.clone();
         block_on(py, async move {

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-/// An immutable service instance: `id`, `group`, `addr`, `weight`, `tags`.
+/// An immutable service instance: `id`, `group`, `addr`, `weight`, `tags`,
+/// `draining`.
 /// Shares the core's `Arc`, so handing one to Python copies no strings.
 #[pyclass(frozen, module = "registry_client", name = "Service")]
 pub struct PyService {
@@ -106,6 +107,12 @@ impl PyService {
         self.inner.weight
     }
 
+    /// True while the instance drains: listed, but owning no keys.
+    #[getter]
+    fn draining(&self) -> bool {
+        self.inner.draining
+    }
+
     /// Metadata, as a new dict on every access.
     #[getter]
     fn tags<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -129,6 +136,9 @@ impl PyService {
         if !s.tags.is_empty() {
             out.push_str(", tags=");
             out.push_str(&self.tags(py)?.repr()?.to_string());
+        }
+        if s.draining {
+            out.push_str(", draining=True");
         }
         out.push(')');
         Ok(out)

@@ -495,9 +495,26 @@ async fn watch(client: &Client, group: &str, as_json: bool) -> Result<(), CliErr
     }
 }
 
-/// A service as a JSON object (the field names of `registry.v1.Service`).
+/// A service as a JSON object (the field names of `registry.v1.Service`),
+/// for the CLI's `--json` and the HTTP API.
 pub fn service_json(s: &Service) -> Value {
-    json!({"id": s.id, "group": s.group, "addr": s.addr, "weight": s.weight, "tags": s.tags})
+    json!({
+        "id": s.id,
+        "group": s.group,
+        "addr": s.addr,
+        "weight": s.weight,
+        "tags": s.tags,
+        "draining": s.draining,
+    })
+}
+
+/// A member's ring state as the CLI table shows it.
+fn state_word(s: &Service) -> &'static str {
+    if s.draining {
+        "draining"
+    } else {
+        "serving"
+    }
 }
 
 /// Services as JSON objects.
@@ -514,10 +531,16 @@ pub fn services_table(services: &[Service]) -> String {
         .iter()
         .map(|s| {
             let tags: Vec<String> = s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            vec![s.id.clone(), s.addr.clone(), s.weight.to_string(), tags.join(",")]
+            vec![
+                s.id.clone(),
+                s.addr.clone(),
+                s.weight.to_string(),
+                state_word(s).to_string(),
+                tags.join(","),
+            ]
         })
         .collect();
-    table(&["ID", "ADDR", "WEIGHT", "TAGS"], &rows)
+    table(&["ID", "ADDR", "WEIGHT", "STATE", "TAGS"], &rows)
 }
 
 /// Groups as an aligned table with a header; "(no groups)" when empty.
@@ -600,12 +623,14 @@ mod tests {
 
     #[test]
     fn tables_are_aligned() {
-        let t = services_table(&[svc("web-1", "127.0.0.1:8080"), svc("w2", "10.0.0.1:1")]);
+        let mut w2 = svc("w2", "10.0.0.1:1");
+        w2.draining = true;
+        let t = services_table(&[svc("web-1", "127.0.0.1:8080"), w2]);
         assert_eq!(
             t,
-            "ID     ADDR            WEIGHT  TAGS\n\
-             web-1  127.0.0.1:8080  1       zone=a\n\
-             w2     10.0.0.1:1      1       zone=a\n"
+            "ID     ADDR            WEIGHT  STATE     TAGS\n\
+             web-1  127.0.0.1:8080  1       serving   zone=a\n\
+             w2     10.0.0.1:1      1       draining  zone=a\n"
         );
         assert_eq!(services_table(&[]), "(no members)\n");
     }

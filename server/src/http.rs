@@ -10,6 +10,7 @@
 //! would then match a different key).
 
 use crate::api::Api;
+use crate::cli::service_json;
 use crate::errors::{code_name, http_status};
 use crate::metrics::Method;
 use axum::extract::{RawQuery, State};
@@ -19,7 +20,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use registry_core::ring::checksum_hex;
-use registry_core::{Error, Service};
+use registry_core::Error;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,17 +45,6 @@ pub fn router(api: Arc<Api>, metrics: Arc<Registry>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(HttpState { api, metrics })
-}
-
-/// The JSON form of a service (same field names as `registry.v1.Service`).
-fn service_json(s: &Service) -> Value {
-    json!({
-        "id": s.id,
-        "group": s.group,
-        "addr": s.addr,
-        "weight": s.weight,
-        "tags": s.tags,
-    })
 }
 
 /// `{"error": {"code": "...", "message": "..."}}` with the status for `code`.

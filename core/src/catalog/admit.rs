@@ -2,7 +2,7 @@
 
 use super::{Catalog, State, MAX_WAITING};
 use crate::limits::Limit;
-use crate::ring::{RingPlan, MAX_TOTAL_WEIGHT};
+use crate::ring::{MemberState, RingPlan, MAX_TOTAL_WEIGHT};
 use crate::service::{Service, REGISTRY_GROUP};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -43,9 +43,9 @@ impl Catalog {
         } else {
             group.plan.memory_bytes()
         };
-        group.plan.add(&s.id, s.weight);
+        plan_add(&mut group.plan, &s);
         if let Some(prev) = group.members.insert(s.id.clone(), Arc::new(s)) {
-            group.plan.remove(&prev.id, prev.weight);
+            plan_remove(&mut group.plan, &prev);
         }
         let after = group.plan.memory_bytes();
         // This group's `before` is part of the total: no underflow.
@@ -98,9 +98,9 @@ impl Catalog {
         let mut plan = group.map_or_else(RingPlan::new, |g| g.plan.clone());
         let before = group.map_or(0, |g| g.plan.memory_bytes());
         if let Some(p) = group.and_then(|g| g.members.get(&s.id)) {
-            plan.remove(&p.id, p.weight);
+            plan_remove(&mut plan, p);
         }
-        plan.add(&s.id, s.weight);
+        plan_add(&mut plan, s);
         let weight = plan.weight();
         if weight > MAX_TOTAL_WEIGHT {
             return Err((
@@ -137,7 +137,7 @@ impl Catalog {
             .and_then(|g| g.members.get(&s.id).map(|m| (g, m)))
             .map_or((0, 0), |(g, m)| {
                 let mut plan = g.plan.clone();
-                plan.remove(&m.id, m.weight);
+                plan_remove(&mut plan, m);
                 (g.plan.memory_bytes(), plan.memory_bytes())
             });
         let total = (state.ring_bytes + after + old_after).saturating_sub(before + old_before);
@@ -162,7 +162,7 @@ pub(super) fn remove_member(state: &mut State, group: &str, id: &str) {
     if let Some(g) = state.groups.get_mut(group) {
         let before = g.plan.memory_bytes();
         if let Some(prev) = g.members.remove(id) {
-            g.plan.remove(&prev.id, prev.weight);
+            plan_remove(&mut g.plan, &prev);
         }
         let after = if g.members.is_empty() {
             0
@@ -179,6 +179,16 @@ pub(super) fn remove_member(state: &mut State, group: &str, id: &str) {
             shrink(&mut state.group_of);
         }
     }
+}
+
+/// Counts `s` into a group's ring plan (a draining member holds no points).
+fn plan_add(plan: &mut RingPlan, s: &Service) {
+    plan.add_member(&s.id, s.weight, MemberState::draining(s.draining));
+}
+
+/// Counts `s`, as it was added, out of a group's ring plan.
+fn plan_remove(plan: &mut RingPlan, s: &Service) {
+    plan.remove_member(&s.id, s.weight, MemberState::draining(s.draining));
 }
 
 /// Gives a map's spare room back once it is three-quarters empty.

@@ -1,7 +1,7 @@
 //! One group's immutable state: members sorted by id and their ring.
 
-use crate::error::{Error, Result};
-use crate::ring::Ring;
+use crate::error::Result;
+use crate::ring::{MemberState, Ring};
 use crate::service::Service;
 use crate::validate;
 use std::sync::Arc;
@@ -26,7 +26,11 @@ impl GroupSnapshot {
         if let Some(w) = services.windows(2).find(|w| w[0].id == w[1].id) {
             return Err(validate::duplicate_id(&w[0].id));
         }
-        let ring = Ring::new(services.iter().map(|s| (s.id.as_str(), s.weight)))?;
+        let ring = Ring::with_states(
+            services
+                .iter()
+                .map(|s| (s.id.as_str(), s.weight, MemberState::draining(s.draining))),
+        )?;
         Ok(GroupSnapshot {
             group: group.into(),
             version,
@@ -61,7 +65,8 @@ impl GroupSnapshot {
         self.ring.checksum()
     }
 
-    /// Members sorted by id (empty when the group has none).
+    /// Members sorted by id, draining ones included (empty when the group
+    /// has none).
     pub fn members(&self) -> &[Arc<Service>] {
         &self.services
     }
@@ -76,7 +81,7 @@ impl GroupSnapshot {
         &self.ring
     }
 
-    /// The member that owns `key`.
+    /// The member that owns `key` (never a draining one).
     pub fn match_key(&self, key: &str) -> Result<&Arc<Service>> {
         Ok(&self.services[self.match_index(key)?])
     }
@@ -85,14 +90,13 @@ impl GroupSnapshot {
     /// (for callers that keep per-member state alongside the snapshot).
     pub fn match_index(&self, key: &str) -> Result<usize> {
         validate::key(key)?;
-        if self.services.is_empty() {
-            return Err(self.no_members());
-        }
+        self.check_serving()?;
         self.ring.locate(key)
     }
 
-    /// Up to `n` distinct members for `key`, in preference order; the first
-    /// is always `match_key(key)`. Fewer than `n` when the group is smaller.
+    /// Up to `n` distinct serving members for `key`, in preference order;
+    /// the first is always `match_key(key)`. Fewer than `n` when the group
+    /// has fewer serving members; draining members are never listed.
     pub fn match_n(&self, key: &str, n: usize) -> Result<Vec<&Arc<Service>>> {
         Ok(self
             .match_n_indexes(key, n)?
@@ -105,13 +109,18 @@ impl GroupSnapshot {
     pub fn match_n_indexes(&self, key: &str, n: usize) -> Result<Vec<usize>> {
         validate::key(key)?;
         validate::count(n)?;
-        if self.services.is_empty() {
-            return Err(self.no_members());
-        }
+        self.check_serving()?;
         self.ring.locate_n(key, n)
     }
 
-    fn no_members(&self) -> Error {
-        validate::no_members(&self.group, None)
+    /// `NotFound` when no member owns keys: none at all, or all draining.
+    fn check_serving(&self) -> Result<()> {
+        if self.services.is_empty() {
+            return Err(validate::no_members(&self.group, None));
+        }
+        if self.ring.serving() == 0 {
+            return Err(validate::all_draining(&self.group, self.services.len()));
+        }
+        Ok(())
     }
 }

@@ -12,7 +12,12 @@
 //!           | 0x07 (len:varint record)*       (sync answer of a node still joining)
 //! record   := node_id version:varint flags:u8 id group addr weight:varint
 //!             tag_count:varint (key value)*   (strings: varint length + UTF-8)
+//! flags    := bit 0 leaving | bit 1 draining  (other bits: invalid record)
 //! ```
+//!
+//! Nodes older than the draining bit refuse a record that sets it (an
+//! invalid record): during an upgrade they keep a draining member's last
+//! serving record until they are upgraded.
 //!
 //! `0x07` is `0x05` from a registry whose joining gate is still closed:
 //! its records are applied, but a joining receiver does not count it as a
@@ -57,6 +62,11 @@ pub const KIND_META_BATCH_JOINING: u8 = 0x07;
 /// AEAD tag, body kind and a 10-byte varint.
 pub const ENVELOPE_OVERHEAD: usize = 1 + 24 + 16 + 1 + 10;
 
+/// Record flag: the member's last record, sent as it leaves gracefully.
+const FLAG_LEAVING: u8 = 1;
+/// Record flag: the member is draining ([`Service::draining`]).
+const FLAG_DRAINING: u8 = 2;
+
 /// Largest encoded metadata record accepted for gossip; leaves room in a
 /// 1,400-byte datagram for the envelope and a foca header.
 pub const MAX_RECORD_LEN: usize = 1_200;
@@ -86,7 +96,7 @@ impl MetaRecord {
         let mut b = Vec::with_capacity(64 + s.id.len() + s.group.len() + s.addr.len());
         put_id(&mut b, &self.node);
         put_varint(&mut b, self.version);
-        b.push(u8::from(self.leaving));
+        b.push(if self.leaving { FLAG_LEAVING } else { 0 } | if s.draining { FLAG_DRAINING } else { 0 });
         put_str(&mut b, &s.id);
         put_str(&mut b, &s.group);
         put_str(&mut b, &s.addr);
@@ -104,7 +114,7 @@ impl MetaRecord {
         let node = get_id(&mut buf)?;
         let version = get_varint(&mut buf)?;
         let flags = get_u8(&mut buf)?;
-        if flags > 1 {
+        if flags & !(FLAG_LEAVING | FLAG_DRAINING) != 0 {
             return Err(CodecError::Invalid("record flags"));
         }
         let id = get_str(&mut buf, MAX_NAME_LEN)?;
@@ -133,6 +143,7 @@ impl MetaRecord {
             addr,
             weight: weight as u32,
             tags,
+            draining: flags & FLAG_DRAINING != 0,
         };
         service
             .validate()
@@ -140,7 +151,7 @@ impl MetaRecord {
         Ok(MetaRecord {
             node,
             version,
-            leaving: flags == 1,
+            leaving: flags & FLAG_LEAVING != 0,
             service,
         })
     }
@@ -169,5 +180,16 @@ mod tests {
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(MetaRecord::decode(&extra).is_err());
+        // The draining flag round-trips; an unknown flag is refused.
+        let mut draining = r.clone();
+        draining.service.draining = true;
+        let mut bytes = draining.encode();
+        assert_eq!(MetaRecord::decode(&bytes).unwrap(), draining);
+        let mut head = Vec::new();
+        put_id(&mut head, &r.node);
+        put_varint(&mut head, r.version);
+        assert_eq!(bytes[head.len()], FLAG_LEAVING | FLAG_DRAINING);
+        bytes[head.len()] |= 4;
+        assert!(MetaRecord::decode(&bytes).is_err());
     }
 }

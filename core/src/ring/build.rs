@@ -2,7 +2,7 @@
 
 use super::hash::{id_hash, point_from_id_hash};
 use super::plan::{member_points, RingPlan};
-use super::{Member, Ring, MAX_MEMBERS, MAX_POINTS, VNODES_PER_WEIGHT};
+use super::{Member, MemberState, Ring, MAX_MEMBERS, MAX_POINTS, VNODES_PER_WEIGHT};
 use crate::error::{Error, Result};
 use crate::validate;
 
@@ -67,6 +67,18 @@ impl Builder {
 
     /// Builds the ring from `(id, weight)` pairs; the order does not matter.
     pub fn build<'a>(&self, members: impl IntoIterator<Item = (&'a str, u32)>) -> Result<Ring> {
+        self.build_states(
+            members
+                .into_iter()
+                .map(|(id, weight)| (id, weight, MemberState::Serving)),
+        )
+    }
+
+    /// Builds the ring from `(id, weight, state)`; see [`Ring::with_states`].
+    pub fn build_states<'a>(
+        &self,
+        members: impl IntoIterator<Item = (&'a str, u32, MemberState)>,
+    ) -> Result<Ring> {
         let v = self.vnodes_per_weight;
         if v == 0 || v > MAX_VNODES_PER_WEIGHT {
             return Err(Error::invalid(format!(
@@ -103,14 +115,15 @@ impl Builder {
 /// Collects, sorts and checks the members: ids by [`validate::ring_id`]
 /// and [`validate::ring_weight`] (the `i`-th pair is `ids[i]` and
 /// `weights[i]`, the names every front door reports), unique
-/// ids, and the member and point limits. Returns them with their plan.
+/// ids, and the member and point limits. Returns them with their plan
+/// (where draining members hold no points).
 fn check_members<'a>(
-    members: impl IntoIterator<Item = (&'a str, u32)>,
+    members: impl IntoIterator<Item = (&'a str, u32, MemberState)>,
     vnodes: u32,
 ) -> Result<(Vec<Member>, RingPlan)> {
     let mut out = Vec::new();
     let mut plan = RingPlan::with_vnodes(vnodes);
-    for (i, (id, weight)) in members.into_iter().enumerate() {
+    for (i, (id, weight, state)) in members.into_iter().enumerate() {
         validate::ring_id(i, id)?;
         validate::ring_weight(i, weight.into())?;
         if out.len() >= MAX_MEMBERS {
@@ -118,10 +131,11 @@ fn check_members<'a>(
                 "a ring holds at most {MAX_MEMBERS} members"
             )));
         }
-        plan.add(id, weight);
+        plan.add_member(id, weight, state);
         out.push(Member {
             id: id.into(),
             weight,
+            state,
         });
     }
     out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -182,7 +196,10 @@ fn pack(members: Vec<Member>, layout: Layout, point: impl Fn(usize, u32) -> u32)
     // Fits in u32: at most the unscaled count, itself at most MAX_POINTS.
     let count: Vec<u32> = members
         .iter()
-        .map(|m| member_points(m.weight, vnodes, level) as u32)
+        .map(|m| match m.state {
+            MemberState::Serving => member_points(m.weight, vnodes, level) as u32,
+            MemberState::Draining => 0,
+        })
         .collect();
 
     // Counting pass: index[k + 1] = points in bucket k; then prefix sums.
@@ -218,6 +235,7 @@ fn pack(members: Vec<Member>, layout: Layout, point: impl Fn(usize, u32) -> u32)
 
     Ok(Ring {
         checksum: super::checksum::of_sorted(&members),
+        serving: members.iter().filter(|m| !m.state.is_draining()).count(),
         members: members.into_boxed_slice(),
         points: points.into_boxed_slice(),
         index: index.into_boxed_slice(),

@@ -17,19 +17,20 @@
 //!    `u32` byte length of the id, the id's bytes, `u32` weight, then one
 //!    state byte.
 //!
-//! The state byte is the documented place for a member's ring state: `0`
-//! (serving) is the only state today. A state that changes which keys a
-//! member owns (a draining member, which owns none) gets its own value,
-//! so it changes the checksum. The empty ring's checksum is that of step 1
-//! followed by a count of 0.
+//! The state byte is the member's ring state: `0` serving, `1` draining
+//! (listed, owns no keys). A draining member changes which keys the others
+//! own, so it changes the checksum. The empty ring's checksum is that of
+//! step 1 followed by a count of 0.
 
 use super::hash::HASH_SEED;
 use super::{Member, RING_ALGORITHM};
 use twox_hash::XxHash3_64;
 
-/// State byte of a member that serves its share of the keys (the only state
-/// a ring member has today).
+/// State byte of a member that serves its share of the keys.
 pub const STATE_SERVING: u8 = 0;
+
+/// State byte of a draining member: listed, owns no keys.
+pub const STATE_DRAINING: u8 = 1;
 
 /// Checksum of a ring of `members`, which must be sorted by id.
 pub(crate) fn of_sorted(members: &[Member]) -> u64 {
@@ -40,7 +41,7 @@ pub(crate) fn of_sorted(members: &[Member]) -> u64 {
     for m in members {
         push_str(&mut bytes, &m.id);
         bytes.extend_from_slice(&m.weight.to_le_bytes());
-        bytes.push(STATE_SERVING);
+        bytes.push(m.state.byte());
     }
     XxHash3_64::oneshot_with_seed(HASH_SEED, &bytes)
 }
@@ -72,7 +73,7 @@ pub fn checksum_low53(checksum: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Ring;
+    use super::super::{MemberState, Ring};
     use super::*;
 
     fn sum(members: &[(&str, u32)]) -> u64 {
@@ -96,6 +97,13 @@ mod tests {
         assert_ne!(base, sum(&[("a", 1)]));
         assert_ne!(base, sum(&[("a", 1), ("b", 2)]));
         assert_ne!(base, Ring::default().checksum());
+        let draining = Ring::with_states([
+            ("a", 1, MemberState::Serving),
+            ("b", 1, MemberState::Draining),
+        ])
+        .expect("valid members")
+        .checksum();
+        assert_ne!(base, draining);
         // Lengths keep ids apart: "ab"+"c" is not "a"+"bc".
         assert_ne!(sum(&[("ab", 1), ("c", 1)]), sum(&[("a", 1), ("bc", 1)]));
     }

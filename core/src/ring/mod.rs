@@ -155,13 +155,51 @@ pub const MAX_POINTS: usize = 1 << 26;
 /// [`VNODES_PER_WEIGHT`] = 37,449.
 pub const MAX_TOTAL_WEIGHT: u64 = (MAX_POINTS / VNODES_PER_WEIGHT as usize) as u64;
 
+/// What a ring member does with its share of the keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MemberState {
+    /// It owns its share of the keys (the usual state).
+    #[default]
+    Serving,
+    /// It is listed but owns no keys: the ring answers exactly as if it had
+    /// left, so its leave then moves no key, and serving again gives it back
+    /// exactly the keys it had.
+    Draining,
+}
+
+impl MemberState {
+    /// The state byte of the checksum ([`checksum`]): 0 serving, 1 draining.
+    pub fn byte(self) -> u8 {
+        match self {
+            MemberState::Serving => checksum::STATE_SERVING,
+            MemberState::Draining => checksum::STATE_DRAINING,
+        }
+    }
+
+    /// The state for a `draining` flag.
+    pub fn draining(draining: bool) -> MemberState {
+        if draining {
+            MemberState::Draining
+        } else {
+            MemberState::Serving
+        }
+    }
+
+    /// True for [`MemberState::Draining`].
+    pub fn is_draining(self) -> bool {
+        self == MemberState::Draining
+    }
+}
+
 /// One member of a ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// Member id.
     pub id: Box<str>,
-    /// Relative share of the keys.
+    /// Relative share of the keys (of a serving member).
     pub weight: u32,
+    /// Whether it owns its share or, draining, none.
+    pub state: MemberState,
 }
 
 /// An immutable consistent-hash ring.
@@ -169,6 +207,8 @@ pub struct Member {
 pub struct Ring {
     /// Members sorted by id; a member's index here is its index in `points`.
     members: Box<[Member]>,
+    /// Members that own keys (not draining).
+    serving: usize,
     /// Every point as `(position << bucket_bits) | member index`, sorted by
     /// (position, member index); the top `bucket_bits` bits of the position
     /// are implied by the bucket the point sits in.
@@ -190,6 +230,7 @@ impl Default for Ring {
     fn default() -> Self {
         Ring {
             members: Box::default(),
+            serving: 0,
             points: Box::default(),
             index: Box::default(),
             bucket_bits: 0,
@@ -222,6 +263,16 @@ impl Ring {
         Builder::new().build(members)
     }
 
+    /// Builds a ring from `(id, weight, state)`: draining members are
+    /// listed but own no keys, and the ring answers exactly as the ring of
+    /// the serving members alone (same scale level, same owners). Errors as
+    /// [`Ring::new`]; the weight cap counts serving members only.
+    pub fn with_states<'a>(
+        members: impl IntoIterator<Item = (&'a str, u32, MemberState)>,
+    ) -> Result<Ring> {
+        Builder::new().build_states(members)
+    }
+
     /// Builds a ring whose points come from `hash(id, vnode)` instead of
     /// [`point_position`]; for tests that force collisions.
     #[doc(hidden)]
@@ -243,9 +294,14 @@ impl Ring {
         self.checksum
     }
 
-    /// Number of members.
+    /// Number of members (draining ones included).
     pub fn len(&self) -> usize {
         self.members.len()
+    }
+
+    /// Number of members that own keys (not draining).
+    pub fn serving(&self) -> usize {
+        self.serving
     }
 
     /// True for the ring with no members.
@@ -270,9 +326,10 @@ impl Ring {
         self.bucket_bits
     }
 
-    /// Index of the member that owns `key`.
+    /// Index of the member that owns `key` (never a draining one).
     ///
-    /// Errors: `InvalidArgument` for an empty key, `NotFound` on an empty ring.
+    /// Errors: `InvalidArgument` for an empty key, `NotFound` on a ring with
+    /// no serving member.
     #[inline]
     pub fn locate(&self, key: &str) -> Result<usize> {
         self.check(key)?;
@@ -282,14 +339,15 @@ impl Ring {
     /// Indexes of `n` distinct members for `key`, in preference order: the
     /// order in which they first appear walking clockwise from the key. The
     /// first is always [`Ring::locate`]. When `n` is larger than the ring,
-    /// every member is returned (still in preference order).
+    /// every serving member is returned (still in preference order);
+    /// draining members never are.
     ///
     /// Errors: `InvalidArgument` for an empty key or `n = 0`, `NotFound` on
-    /// an empty ring.
+    /// a ring with no serving member.
     pub fn locate_n(&self, key: &str, n: usize) -> Result<Vec<usize>> {
         crate::validate::count(n)?;
         self.check(key)?;
-        let want = n.min(self.members.len());
+        let want = n.min(self.serving);
         let start = self.first_point(key_position(key));
         let mut out = Vec::with_capacity(want);
         let points = &self.points;
@@ -323,7 +381,8 @@ impl Ring {
 
     /// Each member's exact fraction of the hash space (indexed like
     /// [`Ring::members`]), computed from the points: the arc that ends at a
-    /// point belongs to that point's member. Sums to 1; empty when the ring is.
+    /// point belongs to that point's member. Sums to 1 (0 for a draining
+    /// member); empty when no member serves.
     pub fn shares(&self) -> Vec<f64> {
         const SPACE: f64 = 4_294_967_296.0;
         let mut arcs = vec![0u64; self.members.len()];
@@ -363,8 +422,8 @@ impl Ring {
     /// The shared argument checks of the lookups.
     fn check(&self, key: &str) -> Result<()> {
         crate::validate::key(key)?;
-        if self.members.is_empty() {
-            return Err(crate::validate::empty_ring());
+        if self.points.is_empty() {
+            return Err(crate::validate::empty_ring(self.members.len()));
         }
         Ok(())
     }

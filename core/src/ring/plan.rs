@@ -4,7 +4,7 @@
 //! come and go, without building anything).
 
 use super::build::bucket_bits_for;
-use super::{Member, Ring, UNSCALED_MEAN_WEIGHT, VNODES_PER_WEIGHT};
+use super::{Member, MemberState, Ring, UNSCALED_MEAN_WEIGHT, VNODES_PER_WEIGHT};
 
 /// Scale levels a plan tracks. With weights of at most
 /// [`crate::limits::MAX_WEIGHT`] (1,000) the level never exceeds 10: at
@@ -27,11 +27,13 @@ pub(crate) fn member_points(weight: u32, vnodes: u32, level: u32) -> u64 {
 pub struct RingPlan {
     /// Points per unit of weight at level 0.
     vnodes: u32,
-    /// Members added and not removed.
+    /// Members added and not removed (draining ones included).
     members: usize,
+    /// Of those, the serving ones (they hold the points).
+    serving: usize,
     /// Bytes of their ids.
     id_bytes: usize,
-    /// Sum of their weights.
+    /// Sum of the serving members' weights.
     weight: u64,
     /// `points[s]`: the ring's points at scale level `s`.
     points: [u64; LEVELS],
@@ -54,38 +56,58 @@ impl RingPlan {
         RingPlan {
             vnodes,
             members: 0,
+            serving: 0,
             id_bytes: 0,
             weight: 0,
             points: [0; LEVELS],
         }
     }
 
-    /// Counts a member `id` of `weight` in.
+    /// Counts a serving member `id` of `weight` in.
     pub fn add(&mut self, id: &str, weight: u32) {
+        self.add_member(id, weight, MemberState::Serving);
+    }
+
+    /// Counts a member out; it must have been added with this `id` and
+    /// `weight`, serving.
+    pub fn remove(&mut self, id: &str, weight: u32) {
+        self.remove_member(id, weight, MemberState::Serving);
+    }
+
+    /// Counts a member in: listed either way, its points only when serving.
+    pub fn add_member(&mut self, id: &str, weight: u32, state: MemberState) {
         self.members += 1;
         self.id_bytes += id.len();
+        if state.is_draining() {
+            return;
+        }
+        self.serving += 1;
         self.weight += u64::from(weight);
         for (level, p) in self.points.iter_mut().enumerate() {
             *p += member_points(weight, self.vnodes, level as u32);
         }
     }
 
-    /// Counts a member out; it must have been added with this `id` and `weight`.
-    pub fn remove(&mut self, id: &str, weight: u32) {
+    /// Counts a member out; it must have been added with these values.
+    pub fn remove_member(&mut self, id: &str, weight: u32, state: MemberState) {
         self.members -= 1;
         self.id_bytes -= id.len();
+        if state.is_draining() {
+            return;
+        }
+        self.serving -= 1;
         self.weight -= u64::from(weight);
         for (level, p) in self.points.iter_mut().enumerate() {
             *p -= member_points(weight, self.vnodes, level as u32);
         }
     }
 
-    /// Number of members.
+    /// Number of members (draining ones included).
     pub fn members(&self) -> usize {
         self.members
     }
 
-    /// The members' total weight.
+    /// The serving members' total weight.
     pub fn weight(&self) -> u64 {
         self.weight
     }
@@ -96,9 +118,10 @@ impl RingPlan {
     }
 
     /// The scale level: the smallest `s` at which the ring holds at most
-    /// [`UNSCALED_MEAN_WEIGHT`] × vnodes points per member.
+    /// [`UNSCALED_MEAN_WEIGHT`] × vnodes points per serving member (so
+    /// draining members change no one's points).
     pub fn level(&self) -> u32 {
-        let budget = self.members as u64 * u64::from(UNSCALED_MEAN_WEIGHT) * u64::from(self.vnodes);
+        let budget = self.serving as u64 * u64::from(UNSCALED_MEAN_WEIGHT) * u64::from(self.vnodes);
         let fits = self.points.iter().position(|&p| p <= budget);
         fits.unwrap_or(LEVELS - 1) as u32
     }
