@@ -78,7 +78,7 @@ typedef struct registry_registration registry_registration;
 // lookups from several threads run in parallel.
 typedef struct registry_ring registry_ring;
 
-// One service instance (id, group, addr, weight, tags), as matched or
+// One service instance (id, group, addr, weight, tags, draining), as matched or
 // listed. Opaque; read it with the `registry_service_*` accessors.
 // Reference-counted: every `registry_service *` the library hands out
 // must be released once with `registry_service_free`, except those
@@ -297,6 +297,17 @@ enum registry_status registry_registration_start(const struct registry_registrat
 enum registry_status registry_registration_set_weight(const struct registry_registration *registration,
                                                       uint32_t weight);
 
+// Starts (`draining` true) or stops draining: while draining the service
+// stays listed but owns no keys, so its keys go to the members that will
+// own them once it leaves; it hands their state over, then
+// `registry_registration_stop` moves no key. Stopping draining gives back
+// exactly the keys it had. `REGISTRY_UNAVAILABLE` once stopped.
+//
+// # Safety
+// `registration` is a live registration.
+enum registry_status registry_registration_set_draining(const struct registry_registration *registration,
+                                                        bool draining);
+
 // Changes the address clients use to reach the service.
 // `REGISTRY_UNAVAILABLE` once stopped.
 //
@@ -495,6 +506,13 @@ const char *registry_service_addr(const struct registry_service *service);
 // # Safety
 // `service` is NULL or a live service.
 uint32_t registry_service_weight(const struct registry_service *service);
+
+// Whether the service is draining: listed, but owning no keys (no Match
+// answers it); false if `service` is NULL.
+//
+// # Safety
+// `service` is NULL or a live service.
+bool registry_service_draining(const struct registry_service *service);
 
 // Number of tags of the service; 0 if `service` is NULL.
 //

@@ -19,7 +19,11 @@ fn answers(ring: &Ring, key: &str, n: usize) -> (String, Vec<String>) {
 fn members(count: usize, heavy: bool) -> Vec<(String, u32)> {
     (0..count)
         .map(|i| {
-            let w = if heavy && i % 3 == 0 { 1000 } else { 1 + (i % 4) as u32 };
+            let w = if heavy && i % 3 == 0 {
+                1000
+            } else {
+                1 + (i % 4) as u32
+            };
             (format!("member-{i}"), w)
         })
         .collect()
@@ -110,11 +114,8 @@ fn only_the_drained_members_keys_move_and_only_to_their_next_owners() {
 
 #[test]
 fn a_ring_whose_members_all_drain_answers_not_found_and_lists_them() {
-    let ring = Ring::with_states([
-        ("a", 1, MemberState::Draining),
-        ("b", 2, MemberState::Draining),
-    ])
-    .expect("valid");
+    let ring =
+        Ring::with_states([("a", 1, MemberState::Draining), ("b", 2, MemberState::Draining)]).expect("valid");
     assert_eq!((ring.len(), ring.serving(), ring.point_count()), (2, 0, 0));
     assert_eq!(ring.locate("k"), Err(validate::empty_ring(2)));
     assert_eq!(ring.locate_n("k", 3), Err(validate::empty_ring(2)));
@@ -130,9 +131,11 @@ fn the_weight_cap_counts_serving_members_only() {
     let n = (cap / 1000 + 1) as usize; // one weight-1,000 member too many
     let ids: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
     assert!(Ring::new(ids.iter().map(|id| (id.as_str(), 1000))).is_err());
-    let ring = Ring::with_states(ids.iter().enumerate().map(|(i, id)| {
-        (id.as_str(), 1000, MemberState::draining(i == 0))
-    }))
+    let ring = Ring::with_states(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), 1000, MemberState::draining(i == 0))),
+    )
     .expect("within the cap once one drains");
     assert_eq!((ring.len(), ring.serving()), (n, n - 1));
 }

@@ -93,6 +93,7 @@ func (d *decoder) service() Service {
 	var s Service
 	s.Weight = d.u32()
 	ntags := int(d.u32())
+	s.Draining = d.u32()&1 != 0
 	s.ID, s.Group, s.Addr = d.str(), d.str(), d.str()
 	if ntags > 0 {
 		s.Tags = make(map[string]string, ntags)

@@ -38,11 +38,12 @@ static size_t gr_put_str(unsigned char *buf, size_t cap, size_t at, const char *
 // Returns the end offset; writes nothing past cap.
 static size_t gr_pack(const registry_service *svc, unsigned char *buf, size_t cap, size_t at) {
 	size_t ntags = registry_service_tag_count(svc);
-	if (at + 8 <= cap) {
+	if (at + 12 <= cap) {
 		gr_put32(buf + at, registry_service_weight(svc));
 		gr_put32(buf + at + 4, (uint32_t)ntags);
+		gr_put32(buf + at + 8, registry_service_draining(svc) ? 1u : 0u);
 	}
-	at += 8;
+	at += 12;
 	at = gr_put_str(buf, cap, at, registry_service_id(svc));
 	at = gr_put_str(buf, cap, at, registry_service_group(svc));
 	at = gr_put_str(buf, cap, at, registry_service_addr(svc));
@@ -193,6 +194,9 @@ static registry_status gr_registration_start(const registry_registration_config 
 }
 static registry_status gr_registration_set_weight(const registry_registration *r, uint32_t w, char **err) {
 	GR_CALL(registry_registration_set_weight(r, w));
+}
+static registry_status gr_registration_set_draining(const registry_registration *r, bool d, char **err) {
+	GR_CALL(registry_registration_set_draining(r, d));
 }
 static registry_status gr_registration_set_addr(const registry_registration *r, const char *a, char **err) {
 	GR_CALL(registry_registration_set_addr(r, a));

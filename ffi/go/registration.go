@@ -143,6 +143,17 @@ func (r *Registration) SetWeight(weight uint32) error {
 	})
 }
 
+// SetDraining starts (true) or stops (false) draining. While draining the
+// service stays listed but owns no keys: Match sends its keys to the
+// members that will own them once it leaves, so it can hand their state
+// over and then Stop moves no key. Draining false gives back exactly the
+// keys it had. ErrUnavailable once stopped.
+func (r *Registration) SetDraining(draining bool) error {
+	return r.call("set draining", func(p *C.registry_registration, msg **C.char) C.registry_status {
+		return C.gr_registration_set_draining(p, C.bool(draining), msg)
+	})
+}
+
 // SetAddr changes the address clients use to reach the service.
 func (r *Registration) SetAddr(addr string) error {
 	return r.call("set addr", func(p *C.registry_registration, msg **C.char) C.registry_status {

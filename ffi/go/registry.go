@@ -43,6 +43,8 @@ type Service struct {
 	Weight uint32
 	// Tags is its free-form metadata (nil when it has none).
 	Tags map[string]string
+	// Draining is true while it drains: listed, but owning no keys.
+	Draining bool
 }
 
 // Members is the answer to a Members call.

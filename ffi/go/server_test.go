@@ -316,3 +316,95 @@ func TestRingVectorsView(t *testing.T) {
 	}
 	t.Logf("%d keys of %d case(s) checked through a local view", checked, used)
 }
+
+// TestDrainingMemberOwnsNoKeys: a draining member stays listed (Draining
+// set) and owns no keys, on the registry and in a view; only its keys move;
+// serving again restores exactly the owners it had.
+func TestDrainingMemberOwnsNoKeys(t *testing.T) {
+	addr, gossip := server(t)
+	c, err := NewClient([]string{addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const group = "ffi-go-drain"
+	view, err := c.Group(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	regs := make([]*Registration, 3)
+	for i := range regs {
+		regs[i], err = Register(RegistrationConfig{ID: fmt.Sprintf("gd-%d", i+1), Group: group,
+			Addr: fmt.Sprintf("127.0.0.1:%d", 8301+i), Registries: []string{gossip}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer regs[i].Close()
+	}
+	drainingIs := func(want bool) func() bool {
+		return func() bool {
+			m, err := view.Members()
+			return err == nil && len(m.Services) == 3 && m.Services[1].ID == "gd-2" && m.Services[1].Draining == want
+		}
+	}
+	owners := func() []string {
+		out := make([]string, 400)
+		for i := range out {
+			key := fmt.Sprintf("user-%d", i)
+			local, err := view.Match(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			remote, err := c.Match(group, key)
+			if err != nil || remote.ID != local.ID {
+				t.Fatalf("key %q: view %s, registry %s (%v)", key, local.ID, remote.ID, err)
+			}
+			out[i] = local.ID
+		}
+		return out
+	}
+	eventually(t, "3 serving members", drainingIs(false))
+	before, serving := owners(), view.Checksum()
+
+	if err := regs[1].SetDraining(true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "gd-2 draining in the view", drainingIs(true))
+	m, err := c.Members(group)
+	if err != nil || len(m.Services) != 3 || !m.Services[1].Draining || m.Services[0].Draining {
+		t.Fatalf("registry Members = %+v, %v", m, err)
+	}
+	after, moved := owners(), 0
+	for i := range after {
+		switch {
+		case after[i] == "gd-2":
+			t.Fatalf("key user-%d is owned by the draining member", i)
+		case before[i] == "gd-2":
+			moved++
+		case before[i] != after[i]:
+			t.Fatalf("key user-%d moved %s → %s though its owner serves", i, before[i], after[i])
+		}
+	}
+	if moved == 0 || view.Checksum() == serving {
+		t.Fatalf("moved %d keys; checksum %016x (serving %016x)", moved, view.Checksum(), serving)
+	}
+	n, err := view.MatchN("user-1", 3)
+	if err != nil || len(n) != 2 || n[0].ID == "gd-2" || n[1].ID == "gd-2" {
+		t.Fatalf("MatchN while draining = %+v, %v", n, err)
+	}
+
+	if err := regs[1].SetDraining(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "gd-2 serving again", drainingIs(false))
+	back := owners()
+	for i := range back {
+		if back[i] != before[i] {
+			t.Fatalf("key user-%d: %s before draining, %s after serving again", i, before[i], back[i])
+		}
+	}
+	if view.Checksum() != serving {
+		t.Fatalf("checksum %016x after serving again, want %016x", view.Checksum(), serving)
+	}
+}

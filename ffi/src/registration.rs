@@ -200,6 +200,27 @@ pub unsafe extern "C" fn registry_registration_set_weight(
     })
 }
 
+/// Starts (`draining` true) or stops draining: while draining the service
+/// stays listed but owns no keys, so its keys go to the members that will
+/// own them once it leaves; it hands their state over, then
+/// `registry_registration_stop` moves no key. Stopping draining gives back
+/// exactly the keys it had. `REGISTRY_UNAVAILABLE` once stopped.
+///
+/// # Safety
+/// `registration` is a live registration.
+#[no_mangle]
+pub unsafe extern "C" fn registry_registration_set_draining(
+    registration: *const registry_registration,
+    draining: bool,
+) -> registry_status {
+    guard("registry_registration_set_draining", || {
+        arg_ref!(registration).update(ServiceUpdate {
+            draining: Some(draining),
+            ..Default::default()
+        })
+    })
+}
+
 /// Changes the address clients use to reach the service.
 /// `REGISTRY_UNAVAILABLE` once stopped.
 ///

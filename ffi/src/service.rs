@@ -16,7 +16,7 @@ pub(crate) fn c_string(s: &str) -> CString {
     CString::new(&s[..end]).unwrap_or_default()
 }
 
-/// One service instance (id, group, addr, weight, tags), as matched or
+/// One service instance (id, group, addr, weight, tags, draining), as matched or
 /// listed. Opaque; read it with the `registry_service_*` accessors.
 /// Reference-counted: every `registry_service *` the library hands out
 /// must be released once with `registry_service_free`, except those
@@ -27,6 +27,7 @@ pub struct registry_service {
     addr: CString,
     weight: u32,
     tags: Vec<(CString, CString)>,
+    draining: bool,
 }
 
 impl registry_service {
@@ -38,6 +39,7 @@ impl registry_service {
             addr: c_string(&s.addr),
             weight: s.weight,
             tags: s.tags.iter().map(|(k, v)| (c_string(k), c_string(v))).collect(),
+            draining: s.draining,
         })
     }
 
@@ -104,6 +106,17 @@ pub unsafe extern "C" fn registry_service_addr(service: *const registry_service)
 pub unsafe extern "C" fn registry_service_weight(service: *const registry_service) -> u32 {
     // SAFETY: NULL or live (contract above).
     unsafe { service.as_ref() }.map_or(0, |s| s.weight)
+}
+
+/// Whether the service is draining: listed, but owning no keys (no Match
+/// answers it); false if `service` is NULL.
+///
+/// # Safety
+/// `service` is NULL or a live service.
+#[no_mangle]
+pub unsafe extern "C" fn registry_service_draining(service: *const registry_service) -> bool {
+    // SAFETY: NULL or live (contract above).
+    unsafe { service.as_ref() }.is_some_and(|s| s.draining)
 }
 
 /// Number of tags of the service; 0 if `service` is NULL.

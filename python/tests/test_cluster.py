@@ -243,3 +243,50 @@ def test_async_client(server, two_services):
                 await c.match("no-such-group", "k")
 
     asyncio.run(main())
+
+
+def test_a_draining_member_is_listed_and_owns_no_keys(client, server):
+    group = "drain-group"
+    regs = [
+        Registration("d-%d" % i, group, "127.0.0.1:%d" % (8300 + i), bind="127.0.0.1:0", registries=[server.gossip])
+        for i in (1, 2, 3)
+    ]
+    for r in regs:
+        r.start()
+    try:
+        view = client.group(group)
+        keys = ["user-%d" % i for i in range(400)]
+
+        def draining_is(want):
+            members = view.members()
+            return len(members) == 3 and {m.id: m.draining for m in members}["d-2"] is want
+
+        def owners():
+            local = [view.match(k).id for k in keys]
+            assert local == [client.match(group, k).id for k in keys]
+            return local
+
+        wait_until(lambda: draining_is(False), what="three serving members")
+        before, serving_sum = owners(), view.checksum
+
+        regs[1].update(draining=True)
+        assert regs[1].service.draining is True
+        wait_until(lambda: draining_is(True), what="d-2 draining in the view")
+        listed = {m.id: m for m in client.members(group)}
+        assert listed["d-2"].draining and not listed["d-1"].draining
+        assert "draining=True" in repr(listed["d-2"])
+        after = owners()
+        assert "d-2" in before and "d-2" not in after
+        assert all(a == b for a, b in zip(before, after) if b != "d-2"), "only d-2's keys move"
+        assert view.checksum != serving_sum
+        assert [s.id for s in view.match_n("user-1", 3)] == [s.id for s in client.match_n(group, "user-1", 3)]
+        assert "d-2" not in [s.id for s in view.match_n("user-1", 3)]
+        assert len(view.match_n("user-1", 3)) == 2
+
+        regs[1].update(draining=False)
+        wait_until(lambda: draining_is(False), what="d-2 serving again")
+        assert owners() == before
+        assert view.checksum == serving_sum
+    finally:
+        for r in regs:
+            r.stop()

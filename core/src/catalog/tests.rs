@@ -500,7 +500,12 @@ fn a_draining_member_is_listed_owns_no_keys_and_serving_again_restores_its_keys(
         }
     }
     for k in &keys[..200] {
-        let ids: Vec<&str> = snap.match_n(k, 3).expect("two serving").iter().map(|s| s.id.as_str()).collect();
+        let ids: Vec<&str> = snap
+            .match_n(k, 3)
+            .expect("two serving")
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
         assert_eq!(ids.len(), 2);
         assert!(!ids.contains(&"c"));
     }

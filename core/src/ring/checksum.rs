@@ -97,12 +97,9 @@ mod tests {
         assert_ne!(base, sum(&[("a", 1)]));
         assert_ne!(base, sum(&[("a", 1), ("b", 2)]));
         assert_ne!(base, Ring::default().checksum());
-        let draining = Ring::with_states([
-            ("a", 1, MemberState::Serving),
-            ("b", 1, MemberState::Draining),
-        ])
-        .expect("valid members")
-        .checksum();
+        let draining = Ring::with_states([("a", 1, MemberState::Serving), ("b", 1, MemberState::Draining)])
+            .expect("valid members")
+            .checksum();
         assert_ne!(base, draining);
         // Lengths keep ids apart: "ab"+"c" is not "a"+"bc".
         assert_ne!(sum(&[("ab", 1), ("c", 1)]), sum(&[("a", 1), ("bc", 1)]));

@@ -267,9 +267,7 @@ impl Ring {
     /// listed but own no keys, and the ring answers exactly as the ring of
     /// the serving members alone (same scale level, same owners). Errors as
     /// [`Ring::new`]; the weight cap counts serving members only.
-    pub fn with_states<'a>(
-        members: impl IntoIterator<Item = (&'a str, u32, MemberState)>,
-    ) -> Result<Ring> {
+    pub fn with_states<'a>(members: impl IntoIterator<Item = (&'a str, u32, MemberState)>) -> Result<Ring> {
         Builder::new().build_states(members)
     }
 

@@ -760,6 +760,100 @@ static void test_server(const char *addr, const char *gossip) {
   registry_client_free(c);
 }
 
+/* Waits (at most 20 s) until the view lists `want` members, member `id`
+ * among them with draining flag `draining`. */
+static int wait_draining(registry_view *v, size_t want, const char *id, bool draining) {
+  for (int i = 0; i < 400; i++) {
+    registry_service_list *l = NULL;
+    int ok = 0;
+    if (registry_view_members(v, &l, NULL) == REGISTRY_OK && registry_service_list_len(l) == want) {
+      for (size_t j = 0; j < want; j++) {
+        const registry_service *s = registry_service_list_get(l, j);
+        if (!strcmp(registry_service_id(s), id)) ok = registry_service_draining(s) == draining;
+      }
+    }
+    registry_service_list_free(l);
+    if (ok) return 1;
+    sleep_ms(50);
+  }
+  return 0;
+}
+
+/* Owner ids of keys "user-0".."user-(n-1)" from the view (local) and the
+ * registry (remote); 0 when any lookup failed. */
+#define DRAIN_KEYS 400
+static int owners(registry_client *c, registry_view *v, const char *group, char out[][16], char remote[][16]) {
+  for (int i = 0; i < DRAIN_KEYS; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "user-%d", i);
+    const registry_service *a = NULL, *b = NULL;
+    if (!EXPECT_OK(registry_view_match(v, key, &a))) return 0;
+    snprintf(out[i], 16, "%s", registry_service_id(a));
+    registry_service_free(a);
+    if (!EXPECT_OK(registry_client_match(c, group, key, &b))) return 0;
+    snprintf(remote[i], 16, "%s", registry_service_id(b));
+    registry_service_free(b);
+  }
+  return 1;
+}
+
+/* A draining member stays listed (with its flag) and owns no keys, on the
+ * registry and in the view; only its keys move; serving again restores
+ * exactly the owners it had. */
+static void test_draining(const char *addr, const char *gossip) {
+  current_test = "draining";
+  const char *group = "ffi-c-drain";
+  const char *addrs[] = {addr};
+  registry_client *c = NULL;
+  registry_view *v = NULL;
+  EXPECT_ERR(registry_registration_set_draining(NULL, true), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) return;
+  if (!EXPECT_OK(registry_view_new(c, group, &v))) { registry_client_free(c); return; }
+  const char *ids[] = {"cd-1", "cd-2", "cd-3"};
+  registry_registration *regs[3];
+  for (int i = 0; i < 3; i++) regs[i] = register_service(gossip, group, ids[i], "127.0.0.1:9301", 1, NULL);
+  static char before[DRAIN_KEYS][16], after[DRAIN_KEYS][16], back[DRAIN_KEYS][16], remote[DRAIN_KEYS][16];
+  if (CHECK_WAIT(wait_draining(v, 3, "cd-2", false)) && owners(c, v, group, before, remote)) {
+    uint64_t serving_sum = 0, draining_sum = 0;
+    EXPECT_OK(registry_view_checksum(v, &serving_sum));
+    EXPECT_OK(registry_registration_set_draining(regs[1], true));
+    if (CHECK_WAIT(wait_draining(v, 3, "cd-2", true)) && owners(c, v, group, after, remote)) {
+      int owned_before = 0, none = 1, others_stay = 1, agree = 1;
+      for (int i = 0; i < DRAIN_KEYS; i++) {
+        owned_before += !strcmp(before[i], "cd-2");
+        none &= strcmp(after[i], "cd-2") != 0;
+        if (strcmp(before[i], "cd-2")) others_stay &= !strcmp(before[i], after[i]);
+        agree &= !strcmp(after[i], remote[i]);
+      }
+      CHECK(owned_before > 0);
+      CHECK(none);
+      CHECK(others_stay);
+      CHECK(agree);
+      EXPECT_OK(registry_view_checksum(v, &draining_sum));
+      CHECK(draining_sum != serving_sum);
+      registry_service_list *n = NULL;
+      if (EXPECT_OK(registry_view_match_n(v, "user-1", 3, &n))) {
+        CHECK(registry_service_list_len(n) == 2);
+        for (size_t j = 0; j < registry_service_list_len(n); j++)
+          CHECK(strcmp(registry_service_id(registry_service_list_get(n, j)), "cd-2") != 0);
+      }
+      registry_service_list_free(n);
+    }
+    EXPECT_OK(registry_registration_set_draining(regs[1], false));
+    if (CHECK_WAIT(wait_draining(v, 3, "cd-2", false)) && owners(c, v, group, back, remote)) {
+      int same = 1;
+      for (int i = 0; i < DRAIN_KEYS; i++) same &= !strcmp(before[i], back[i]) && !strcmp(back[i], remote[i]);
+      CHECK(same);
+      uint64_t sum = 0;
+      EXPECT_OK(registry_view_checksum(v, &sum));
+      CHECK(sum == serving_sum);
+    }
+  }
+  for (int i = 0; i < 3; i++) registry_registration_free(regs[i]);
+  registry_view_free(v);
+  registry_client_free(c);
+}
+
 /* The shared vectors through a local view: each small case's members are
  * registered in their own group, and the view must give the listed owners. */
 static void check_vectors_view(const char *path, const char *addr, const char *gossip) {
@@ -1254,6 +1348,7 @@ int main(int argc, char **argv) {
   const char *gossip = getenv("REGISTRY_GOSSIP_ADDR");
   if (addr && *addr && gossip && *gossip) {
     test_server(addr, gossip);
+    test_draining(addr, gossip);
     check_vectors_view(vectors, addr, gossip);
   } else {
     current_test = "server";
