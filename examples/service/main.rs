@@ -7,7 +7,9 @@
 //! curl 127.0.0.1:8081/      # {"id":"web-1","group":"web","addr":"127.0.0.1:8081"}
 //! ```
 //! SIGINT/SIGTERM leave the cluster gracefully (registries drop the
-//! instance at once). A bad flag or metadata (an empty group…) or an
+//! instance at once). With `--drain-grace 5s` the instance first drains
+//! for that long (listed, owning no keys, still answering requests), so
+//! that a stateful service could hand its keys over before it leaves. A bad flag or metadata (an empty group…) or an
 //! address that cannot be bound exits non-zero with one line.
 
 use axum::routing::get;
@@ -59,9 +61,24 @@ struct Flags {
     /// Gossip encryption keys (64 hex digits, comma-separated), as the registries'.
     #[arg(long = "encrypt-key", env = "SERVICE_ENCRYPT_KEY", hide_env_values = true)]
     encrypt_key: Option<SecretString>,
+    /// On SIGINT/SIGTERM, drain this long before leaving (e.g. `5s`,
+    /// `500ms`; default 0: leave at once).
+    #[arg(long = "drain-grace", env = "SERVICE_DRAIN_GRACE", value_parser = parse_grace, default_value = "0s")]
+    drain_grace: Duration,
     /// Log format (to standard error).
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+/// Parses a duration written `N`, `Ns` or `Nms`.
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration such as 5s or 500ms");
+    let (digits, unit) = match text.strip_suffix("ms") {
+        Some(d) => (d, 1),
+        None => (text.strip_suffix('s').unwrap_or(text), 1000),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(unit).map(Duration::from_millis).ok_or_else(bad)
 }
 
 fn main() -> ExitCode {
@@ -159,6 +176,15 @@ async fn run(flags: Flags) -> Result<(), (u8, String)> {
                 }
                 reported = others;
             }
+        }
+    }
+    if !flags.drain_grace.is_zero() {
+        match registration.set_draining(true).await {
+            Ok(()) => {
+                tracing::info!(grace = ?flags.drain_grace, "draining");
+                tokio::time::sleep(flags.drain_grace).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "drain failed"),
         }
     }
     if let Err(e) = registration.stop().await {

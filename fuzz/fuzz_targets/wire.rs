@@ -21,6 +21,7 @@ fuzz_target!(
                 addr: format!("10.0.0.1:{w}"),
                 weight: w,
                 tags: [("zone".to_string(), "eu".to_string())].into(),
+                draining: id == "b",
             };
             let snapshot = v1::Snapshot {
                 group: "g".into(),

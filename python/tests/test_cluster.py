@@ -277,7 +277,7 @@ def test_a_draining_member_is_listed_and_owns_no_keys(client, server):
         assert "draining=True" in repr(listed["d-2"])
         after = owners()
         assert "d-2" in before and "d-2" not in after
-        assert all(a == b for a, b in zip(before, after) if b != "d-2"), "only d-2's keys move"
+        assert all(b == a for b, a in zip(before, after) if b != "d-2"), "only d-2's keys move"
         assert view.checksum != serving_sum
         assert [s.id for s in view.match_n("user-1", 3)] == [s.id for s in client.match_n(group, "user-1", 3)]
         assert "d-2" not in [s.id for s in view.match_n("user-1", 3)]

@@ -444,6 +444,78 @@ async fn a_registry_stopped_with_sigterm_leaves_and_exits_0() {
     assert!(logs.iter().any(|l| l.contains("left the cluster")), "{logs:?}");
 }
 
+/// The draining flag of each member of `group` on the registry behind `c`.
+async fn draining_flags(c: &mut RegistryClient<Channel>, group: &str) -> Vec<(String, bool)> {
+    match c.members(v1::MembersRequest { group: group.into() }).await {
+        Ok(r) => r
+            .into_inner()
+            .services
+            .into_iter()
+            .map(|s| (s.id, s.draining))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_example_service_with_a_drain_grace_drains_on_sigterm_and_its_leave_moves_no_key() {
+    let r = registry("reg-d1", "127.0.0.1:0", &[]);
+    let seeds = [r.field("gossip")];
+    let _a = spawn_service("drain-a", "drain", &seeds);
+    let _b = spawn_service("drain-b", "drain", &seeds);
+    let args = common::service_args("drain-c", "drain", &seeds.join(","), &["--drain-grace", "3s"]);
+    let mut c = common::spawn_ready(SERVICE, &args);
+    let mut client = connect(&r).await;
+    wait_members(
+        &mut [&mut client],
+        "drain",
+        &["drain-a", "drain-b", "drain-c"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    let keys: Vec<String> = (0..2000).map(|i| format!("user-{i}")).collect();
+    let serving = common::match_owners(&client, "drain", &keys).await;
+    assert!(serving.iter().any(|o| o == "drain-c"));
+
+    c.proc.terminate();
+    let start = std::time::Instant::now();
+    loop {
+        let flags = draining_flags(&mut client, "drain").await;
+        if flags.iter().any(|(id, d)| id == "drain-c" && *d) {
+            assert_eq!(flags.len(), 3, "still listed while draining: {flags:?}");
+            break;
+        }
+        assert!(
+            start.elapsed() < CHANGE_DEADLINE,
+            "drain-c never drained: {flags:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let draining = common::match_owners(&client, "drain", &keys).await;
+    for (i, (before, now)) in serving.iter().zip(&draining).enumerate() {
+        assert_ne!(now, "drain-c", "user-{i} is owned by the draining member");
+        if before != "drain-c" {
+            assert_eq!(before, now, "user-{i} moved though its owner serves");
+        }
+    }
+    assert_eq!(
+        c.proc.wait_timeout(Duration::from_secs(15)),
+        Some(0),
+        "graceful exit after the grace"
+    );
+    wait_members(
+        &mut [&mut client],
+        "drain",
+        &["drain-a", "drain-b"],
+        CHANGE_DEADLINE,
+    )
+    .await;
+    let left = common::match_owners(&client, "drain", &keys).await;
+    assert_eq!(left, draining, "the leave after draining moved keys");
+    let logs: Vec<String> = c.logs.try_iter().collect();
+    assert!(logs.iter().any(|l| l.contains("draining")), "{logs:?}");
+}
+
 /// Runs `registry --registries <registries> [--json] agree [groups]`;
 /// returns its exit status and standard output.
 async fn cli_agree(registries: &str, json: bool, groups: &[&str]) -> (i32, String) {

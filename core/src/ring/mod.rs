@@ -123,11 +123,13 @@ mod build;
 pub mod checksum;
 mod hash;
 mod plan;
+mod state;
 
 pub use build::Builder;
 pub use checksum::{checksum_hex, parse_checksum_hex};
 pub use hash::{key_position, point_position, HASH_SEED, VNODE_STEP};
 pub use plan::RingPlan;
+pub use state::MemberState;
 
 use crate::error::Result;
 
@@ -154,42 +156,6 @@ pub const MAX_POINTS: usize = 1 << 26;
 /// Largest total weight of one ring's members: [`MAX_POINTS`] /
 /// [`VNODES_PER_WEIGHT`] = 37,449.
 pub const MAX_TOTAL_WEIGHT: u64 = (MAX_POINTS / VNODES_PER_WEIGHT as usize) as u64;
-
-/// What a ring member does with its share of the keys.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MemberState {
-    /// It owns its share of the keys (the usual state).
-    #[default]
-    Serving,
-    /// It is listed but owns no keys: the ring answers exactly as if it had
-    /// left, so its leave then moves no key, and serving again gives it back
-    /// exactly the keys it had.
-    Draining,
-}
-
-impl MemberState {
-    /// The state byte of the checksum ([`checksum`]): 0 serving, 1 draining.
-    pub fn byte(self) -> u8 {
-        match self {
-            MemberState::Serving => checksum::STATE_SERVING,
-            MemberState::Draining => checksum::STATE_DRAINING,
-        }
-    }
-
-    /// The state for a `draining` flag.
-    pub fn draining(draining: bool) -> MemberState {
-        if draining {
-            MemberState::Draining
-        } else {
-            MemberState::Serving
-        }
-    }
-
-    /// True for [`MemberState::Draining`].
-    pub fn is_draining(self) -> bool {
-        self == MemberState::Draining
-    }
-}
 
 /// One member of a ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
