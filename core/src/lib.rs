@@ -35,7 +35,7 @@ pub mod tls;
 pub mod validate;
 pub mod wire;
 
-pub use catalog::{Catalog, GroupSnapshot};
+pub use catalog::{Catalog, GroupSnapshot, Route};
 pub use client::{Client, ClientConfig, GroupInfo, GroupView, Members};
 pub use error::{Error, Result};
 pub use limits::{CatalogLimits, Limit};

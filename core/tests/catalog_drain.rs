@@ -3,7 +3,7 @@
 //! its keys and the group's checksum.
 
 use registry_core::catalog::Catalog;
-use registry_core::{Error, MemberEvent, Service};
+use registry_core::{Error, MemberEvent, Route, Service};
 
 fn svc(id: &str, group: &str) -> Service {
     Service::new(id, group, format!("127.0.0.1:{}", 1000 + id.len()))
@@ -83,4 +83,38 @@ fn a_draining_member_is_listed_owns_no_keys_and_serving_again_restores_its_keys(
     assert_eq!(owners(&cat), serving);
     assert_eq!(cat.snapshot("g").expect("g").checksum(), serving_sum);
     assert_eq!(cat.ring_memory(), published_ring_bytes(&cat));
+}
+
+#[test]
+fn route_handles_owned_keys_here_forwards_the_rest_and_a_draining_member_forwards_all() {
+    let cat = Catalog::new();
+    for id in ["a", "b", "c"] {
+        cat.apply(MemberEvent::Joined(svc(id, "g")));
+    }
+    let snap = cat.snapshot("g").expect("g");
+    let mut here = 0;
+    for k in 0..1000 {
+        let key = format!("k{k}");
+        let owner = snap.match_key(&key).expect("owner").clone();
+        match snap.route(&key, "b").expect("route") {
+            Route::Here => {
+                assert_eq!(owner.id, "b");
+                here += 1;
+            }
+            Route::Forward(to) => assert_eq!(
+                (to.id.as_str(), to.addr.as_str()),
+                (owner.id.as_str(), owner.addr.as_str())
+            ),
+        }
+    }
+    assert!(here > 0);
+    let mut b = svc("b", "g");
+    b.draining = true;
+    cat.apply(MemberEvent::Updated(b));
+    let snap = cat.snapshot("g").expect("g");
+    for k in 0..1000 {
+        let key = format!("k{k}");
+        assert!(matches!(snap.route(&key, "b"), Ok(Route::Forward(to)) if to.id != "b"));
+    }
+    assert!(matches!(snap.route("", "b"), Err(Error::InvalidArgument(_))));
 }

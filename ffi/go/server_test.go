@@ -366,6 +366,12 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 	}
 	eventually(t, "3 serving members", drainingIs(false))
 	before, serving := owners(), view.Checksum()
+	for i, owner := range before {
+		to, forward, err := view.Route(fmt.Sprintf("user-%d", i), "gd-2")
+		if err != nil || forward != (owner != "gd-2") || to.ID != owner {
+			t.Fatalf("Route(user-%d, gd-2) = %s, %v, %v; owner %s", i, to.ID, forward, err, owner)
+		}
+	}
 
 	if err := regs[1].SetDraining(true); err != nil {
 		t.Fatal(err)
@@ -388,6 +394,12 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 	}
 	if moved == 0 || view.Checksum() == serving {
 		t.Fatalf("moved %d keys; checksum %016x (serving %016x)", moved, view.Checksum(), serving)
+	}
+	for i, owner := range after { // handle-or-forward: the draining member forwards every key
+		to, forward, err := view.Route(fmt.Sprintf("user-%d", i), "gd-2")
+		if err != nil || !forward || to.ID != owner {
+			t.Fatalf("Route(user-%d, gd-2) while draining = %s, %v, %v; want forward to %s", i, to.ID, forward, err, owner)
+		}
 	}
 	n, err := view.MatchN("user-1", 3)
 	if err != nil || len(n) != 2 || n[0].ID == "gd-2" || n[1].ID == "gd-2" {

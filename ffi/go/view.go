@@ -42,6 +42,18 @@ func (v *GroupView) Close() error {
 	return nil
 }
 
+// Route is handle-or-forward for the member selfID, from the local ring:
+// forward is false when selfID owns key (handle the request here), true
+// when owner is another member (forward the request to owner.Addr). A
+// draining member owns no key, so it forwards every request.
+func (v *GroupView) Route(key, selfID string) (owner Service, forward bool, err error) {
+	owner, err = v.Match(key)
+	if err != nil {
+		return Service{}, false, err
+	}
+	return owner, owner.ID != selfID, nil
+}
+
 // Match returns the member that owns key (ErrNotFound when the group has
 // no members, ErrInvalidArgument for an empty key). Its Tags map is the
 // caller's own copy.

@@ -140,6 +140,8 @@ class GroupView:
         """The member that owns ``key`` (NotFoundError when the group is empty)."""
     def match_n(self, key: str, n: int) -> List[Service]:
         """Up to ``n`` distinct members for ``key``, in preference order."""
+    def route(self, key: str, self_id: str) -> Optional[Service]:
+        """Handle-or-forward for member ``self_id``: None to handle ``key`` here, else the owner to forward to."""
     def members(self) -> List[Service]:
         """Members sorted by id."""
     @property

@@ -307,6 +307,17 @@ impl PyGroupView {
         Ok(PyService::from_arc(svc))
     }
 
+    /// Handle-or-forward for the member `self_id`: `None` when it owns
+    /// `key` (handle it here), else the owner to forward to. A draining
+    /// member owns no key, so it forwards every request.
+    fn route(&self, py: Python<'_>, key: PyBackedStr, self_id: PyBackedStr) -> PyResult<Option<PyService>> {
+        let route = self.get().py_err(py)?.route(&key, &self_id).py_err(py)?;
+        Ok(match route {
+            registry_core::Route::Here => None,
+            registry_core::Route::Forward(owner) => Some(PyService::from_arc(owner)),
+        })
+    }
+
     /// Up to `n` distinct members for `key`, in preference order.
     fn match_n<'py>(
         &self,

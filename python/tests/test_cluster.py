@@ -268,6 +268,10 @@ def test_a_draining_member_is_listed_and_owns_no_keys(client, server):
 
         wait_until(lambda: draining_is(False), what="three serving members")
         before, serving_sum = owners(), view.checksum
+        for k, owner in zip(keys, before):
+            routed = view.route(k, "d-2")
+            assert (routed is None) == (owner == "d-2")
+            assert routed is None or routed.id == owner
 
         regs[1].update(draining=True)
         assert regs[1].service.draining is True
@@ -276,6 +280,10 @@ def test_a_draining_member_is_listed_and_owns_no_keys(client, server):
         assert listed["d-2"].draining and not listed["d-1"].draining
         assert "draining=True" in repr(listed["d-2"])
         after = owners()
+        # Handle-or-forward: d-2, draining, forwards every key to its owner.
+        for k, owner in zip(keys, after):
+            forward = view.route(k, "d-2")
+            assert forward is not None and forward.id == owner
         assert "d-2" in before and "d-2" not in after
         assert all(b == a for b, a in zip(before, after) if b != "d-2"), "only d-2's keys move"
         assert view.checksum != serving_sum

@@ -23,7 +23,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-pub use snapshot::GroupSnapshot;
+pub use snapshot::{GroupSnapshot, Route};
 
 use crate::error::Result;
 use crate::limits::{CatalogLimits, LimitCounters, RefusalLog};

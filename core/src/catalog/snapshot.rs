@@ -6,6 +6,16 @@ use crate::service::Service;
 use crate::validate;
 use std::sync::Arc;
 
+/// Where a request for a key goes, seen from one member of the group
+/// (handle-or-forward): see [`GroupSnapshot::route`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This member owns the key: handle the request here.
+    Here,
+    /// Another member owns the key: forward the request to it (its `addr`).
+    Forward(Arc<Service>),
+}
+
 /// The state of one group at one version: members sorted by id and the ring
 /// built from them. Immutable; shared by `Arc`.
 #[derive(Debug, Clone)]
@@ -92,6 +102,19 @@ impl GroupSnapshot {
         validate::key(key)?;
         self.check_serving()?;
         self.ring.locate(key)
+    }
+
+    /// Handle-or-forward for the member `me` (its id): [`Route::Here`] when
+    /// `me` owns `key`, else [`Route::Forward`] to the owner. A draining
+    /// `me` owns no key, so every request is forwarded to the member that
+    /// will own it once `me` leaves. Errors as [`GroupSnapshot::match_key`].
+    pub fn route(&self, key: &str, me: &str) -> Result<Route> {
+        let owner = self.match_key(key)?;
+        Ok(if owner.id == me {
+            Route::Here
+        } else {
+            Route::Forward(owner.clone())
+        })
     }
 
     /// Up to `n` distinct serving members for `key`, in preference order;

@@ -186,6 +186,12 @@ impl GroupView {
         self.shared.snapshot.load().match_key(key).cloned()
     }
 
+    /// Handle-or-forward for the member `me` (its id), from the local
+    /// snapshot with no round trip: see [`GroupSnapshot::route`].
+    pub fn route(&self, key: &str, me: &str) -> Result<crate::catalog::Route> {
+        self.shared.snapshot.load().route(key, me)
+    }
+
     /// Up to `n` distinct members for `key`, in preference order.
     pub fn match_n(&self, key: &str, n: usize) -> Result<Vec<Arc<Service>>> {
         Ok(self
