@@ -176,6 +176,18 @@ pub(super) fn bucket_bits_for(points: usize, n: usize) -> u32 {
     load.clamp(1, MAX_BUCKET_BITS).max(index_bits(n))
 }
 
+/// Points of each member at `level`: none for a draining one. Each fits
+/// in a `u32`: at most the unscaled count, itself at most [`MAX_POINTS`].
+fn point_counts(members: &[Member], vnodes: u32, level: u32) -> Vec<u32> {
+    members
+        .iter()
+        .map(|m| match m.state {
+            MemberState::Serving => member_points(m.weight, vnodes, level) as u32,
+            MemberState::Draining => 0,
+        })
+        .collect()
+}
+
 /// Lays the points out: a counting sort on the top `b` bits of each position
 /// into buckets, then a sort of each (small) bucket. O(P) expected. Member
 /// `m` has the first `member_points(weight, vnodes, level)` of its points.
@@ -193,14 +205,7 @@ fn pack(members: Vec<Member>, layout: Layout, point: impl Fn(usize, u32) -> u32)
     let b = forced_bits.map_or_else(|| bucket_bits_for(total, n), |f| f.max(index_bits(n)));
     let shift = 32 - b;
     let buckets = 1usize << b;
-    // Fits in u32: at most the unscaled count, itself at most MAX_POINTS.
-    let count: Vec<u32> = members
-        .iter()
-        .map(|m| match m.state {
-            MemberState::Serving => member_points(m.weight, vnodes, level) as u32,
-            MemberState::Draining => 0,
-        })
-        .collect();
+    let count = point_counts(&members, vnodes, level);
 
     // Counting pass: index[k + 1] = points in bucket k; then prefix sums.
     let mut index = vec![0u32; buckets + 1];
