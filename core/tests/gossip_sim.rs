@@ -195,12 +195,14 @@ fn renewed_and_heal_time(n: usize, k: usize, two_way: bool, cut_for: Duration) -
     (renewed, t)
 }
 
-/// A host that cannot send for 2-8 s (a one-way partition) suspects every
+/// A host that cannot send for 2-20 s (a one-way partition) suspects every
 /// peer while the cluster declares it down. Once healed, its own members
 /// rejoin; the members that stayed reachable must not be declared down.
+/// (With local health's hold capped at 12 s, cuts of 10 s and more renewed
+/// most of the cluster.)
 #[test]
 fn a_one_way_partition_declares_no_reachable_member_down() {
-    for cut_for in [2, 4, 6, 8].map(secs) {
+    for cut_for in [2, 4, 6, 8, 10, 20].map(secs) {
         let renewed = renewed_by_a_cut(false, cut_for);
         assert!(
             renewed.is_empty(),
@@ -387,9 +389,7 @@ fn a_seed_replays_the_same_run() {
 fn a_small_cluster_heals_a_cut_without_renewing_the_reachable_side() {
     for two_way in [false, true] {
         for cut_for in [2, 4, 7, 10].map(secs) {
-            // One way, 10 s nears the local-health hold's cap: open.
-            let one_way_too_long = !two_way && cut_for >= secs(10);
-            for k in [1, 2].into_iter().filter(|_| !one_way_too_long) {
+            for k in [1, 2] {
                 let renewed = renewed_by_a_cut_of(8, k, two_way, cut_for);
                 assert!(
                     renewed.is_empty(),

@@ -31,7 +31,7 @@
 //! | `claim_timeout` | 250 ms | a new node that finds another member holding its service id asks it for its record every `meta_tick`; a live holder answers within a round trip and the newcomer is refused, a crashed one cannot, and the newcomer (a restart) takes the id after this (see `machine::conflict`) |
 //! | `sync_interval` | 30 s | push-pull of all metadata with one random member (also done on joining): heals partitions and anything gossip missed |
 //! | `remove_down_after` | 1 h | how long a down identity is remembered (stops stale updates resurrecting it) |
-//! | `health_hold_max` | 12 s | a node whose probes go unanswered and that had to refute a suspicion of itself (it cannot be heard, e.g. a one-way partition) holds its "down" verdicts, at most this long (10 suspicion timeouts); a node that nobody suspects is never held, so crashes are declared as before |
+//! | `health_hold_max` | 60 s | a node whose probes go unanswered and that had to refute a suspicion of itself (it cannot be heard, e.g. a one-way partition) holds its "down" verdicts, at most this long (as `verdict_window`); a node that nobody suspects is never held, so crashes are declared as before, and a held node still applies the verdicts the cluster sends it. At 12 s a one-way cut of 10 s or more declared reachable members down |
 //! | `verdict_window` | 60 s | after a two-way partition heals, a member declared down in this window and heard again (so not crashed) cannot get a live member declared down (its "you are down" is refused unless this node is on the cut-off side, its news of live members being down is stripped), and a node that rejoins forgets the verdicts of this window; past it foca's own rule (both sides rejoin) applies |
 //! | `joining` | false | a registry starts with it while its joining gate is closed: its sync answers then say so, and a joining peer does not count them as a sync with the cluster (services never join in that sense and leave it off) |
 //! | `event_capacity` | 4,096 | events buffered per subscriber before it lags and must resync with `members()`; the channel preallocates every slot (~140 bytes each), so 65,536 cost 9 MB of RSS in every node, services included |
@@ -118,7 +118,9 @@ pub struct GossipConfig {
     /// How long a down identity is remembered. Default 1 h.
     pub remove_down_after: Duration,
     /// Longest a node that cannot be heard holds its "down" verdicts
-    /// (local health, see `machine::health`). Default 12 s.
+    /// (local health, see `machine::health`). Default 60 s, as
+    /// `verdict_window`: a one-way partition up to that long heals with no
+    /// reachable member declared down (at 12 s, cuts of 10 s and more did).
     pub health_hold_max: Duration,
     /// How long a verdict counts as recent after a partition heals (see
     /// `machine::verdict`). Default 60 s.
@@ -165,7 +167,7 @@ impl GossipConfig {
             claim_timeout: Duration::from_millis(250),
             sync_interval: Duration::from_secs(30),
             remove_down_after: Duration::from_secs(3600),
-            health_hold_max: Duration::from_secs(12),
+            health_hold_max: Duration::from_secs(60),
             verdict_window: Duration::from_secs(60),
             event_capacity: 4_096,
             joining: false,
