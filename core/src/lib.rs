@@ -39,6 +39,6 @@ pub use catalog::{Catalog, GroupSnapshot, Route};
 pub use client::{Client, ClientConfig, GroupInfo, GroupView, Members};
 pub use error::{Error, Result};
 pub use limits::{CatalogLimits, Limit};
-pub use ring::Ring;
+pub use ring::{MovedRange, Moves, Ring};
 pub use service::{MemberEvent, Service, REGISTRY_GROUP};
 pub use tls::{Pem, TlsConfig};

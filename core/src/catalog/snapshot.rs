@@ -1,7 +1,7 @@
 //! One group's immutable state: members sorted by id and their ring.
 
 use crate::error::Result;
-use crate::ring::{MemberState, Ring};
+use crate::ring::{MemberState, Moves, Ring};
 use crate::service::Service;
 use crate::validate;
 use std::sync::Arc;
@@ -115,6 +115,15 @@ impl GroupSnapshot {
         } else {
             Route::Forward(owner.clone())
         })
+    }
+
+    /// What moved from `old` (an earlier snapshot of the group) to this
+    /// one: the key ranges whose owner changed, with the old and new owner
+    /// ([`Moves`]). A member walks the keys it holds through
+    /// [`Moves::of_key`] (or its [`Moves::lost_by`] ranges) and hands off
+    /// exactly the ones it lost.
+    pub fn moves_since(&self, old: &GroupSnapshot) -> Moves {
+        Moves::between(&old.ring, &self.ring)
     }
 
     /// Up to `n` distinct serving members for `key`, in preference order;

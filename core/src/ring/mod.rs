@@ -122,12 +122,14 @@
 mod build;
 pub mod checksum;
 mod hash;
+mod moves;
 mod plan;
 mod state;
 
 pub use build::Builder;
 pub use checksum::{checksum_hex, parse_checksum_hex};
 pub use hash::{key_position, point_position, HASH_SEED, VNODE_STEP};
+pub use moves::{MovedRange, Moves};
 pub use plan::RingPlan;
 pub use state::MemberState;
 
@@ -350,28 +352,26 @@ impl Ring {
     pub fn shares(&self) -> Vec<f64> {
         const SPACE: f64 = 4_294_967_296.0;
         let mut arcs = vec![0u64; self.members.len()];
-        let points = &self.points;
-        let Some(&last) = points.last() else {
+        let Some((last, _)) = self.positions().last() else {
             return Vec::new();
         };
-        let mut prev = self.position_at(points.len() - 1, last);
-        let mut first = true;
-        let b = self.bucket_bits;
-        for k in 0..self.index.len().saturating_sub(1) {
-            let (lo, hi) = (self.index[k] as usize, self.index[k + 1] as usize);
-            for &p in &points[lo..hi] {
-                let pos = ((k as u64) << (32 - b)) | u64::from(p >> b);
-                let arc = if first {
-                    first = false;
-                    pos + (1u64 << 32) - prev
-                } else {
-                    pos - prev
-                };
-                arcs[self.owner_of(p)] += arc;
-                prev = pos;
-            }
+        let mut prev = u64::from(last).wrapping_sub(1u64 << 32);
+        for (pos, member) in self.positions() {
+            arcs[member] += u64::from(pos).wrapping_sub(prev);
+            prev = u64::from(pos);
         }
         arcs.into_iter().map(|a| a as f64 / SPACE).collect()
+    }
+
+    /// Every point as `(position, member index)`, in ring order.
+    pub(crate) fn positions(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
+        let b = self.bucket_bits;
+        self.index.windows(2).enumerate().flat_map(move |(k, w)| {
+            let high = if b == 0 { 0 } else { (k as u32) << (32 - b) };
+            self.points[w[0] as usize..w[1] as usize]
+                .iter()
+                .map(move |&p| (high | (p >> b), self.owner_of(p)))
+        })
     }
 
     /// Heap and inline bytes this ring occupies.
@@ -422,13 +422,6 @@ impl Ring {
     fn owner_of(&self, packed: u32) -> usize {
         (packed & ((1u32 << self.bucket_bits) - 1)) as usize
     }
-
-    /// Full position of the packed point `packed` found at `points[i]`.
-    fn position_at(&self, i: usize, packed: u32) -> u64 {
-        // The bucket is the last k with index[k] <= i.
-        let k = self.index.partition_point(|&start| start as usize <= i) - 1;
-        ((k as u64) << (32 - self.bucket_bits)) | u64::from(packed >> self.bucket_bits)
-    }
 }
 
 #[cfg(test)]
@@ -458,16 +451,16 @@ mod tests {
     }
 
     #[test]
-    fn position_at_recovers_full_positions() {
+    fn positions_recover_full_positions() {
         let ring = Builder::new()
             .vnodes_per_weight(4)
             .point_hash(|id, i| if id == "a" { i << 30 } else { (i << 30) | 7 })
             .build([("b", 1), ("a", 1)])
             .expect("valid members");
-        let positions: Vec<u64> = (0..ring.point_count())
-            .map(|i| ring.position_at(i, ring.points[i]))
+        let positions: Vec<(u32, usize)> = ring.positions().collect();
+        let expected: Vec<(u32, usize)> = (0..4u32)
+            .flat_map(|i| [(i << 30, 0), ((i << 30) | 7, 1)])
             .collect();
-        let expected: Vec<u64> = (0..4u64).flat_map(|i| [i << 30, (i << 30) | 7]).collect();
         assert_eq!(positions, expected);
         // "b" owns the 7 positions after each of "a"'s points.
         let b = 7.0 * 4.0 / 4_294_967_296.0;
