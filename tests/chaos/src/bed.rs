@@ -326,6 +326,12 @@ impl Bed {
         unsafe { libc::kill(p.child.id() as i32, sig) == 0 }
     }
 
+    /// Asks `node` to stop (SIGTERM), as an operator or a supervisor does;
+    /// see [`Bed::running`] for when it has.
+    pub fn terminate(&mut self, node: &str) -> bool {
+        self.signal(node, libc::SIGTERM)
+    }
+
     /// Pauses `node` (SIGSTOP).
     pub fn stop(&mut self, node: &str) {
         let begun = now_ms();

@@ -269,3 +269,146 @@ fn seeded_random_faults() {
 fn seeded_random_faults_without_data_dir() {
     random_run("seeded_random_faults_without_data_dir", false, 17);
 }
+
+/// #17's rolling restart: three instances of a per-key counter service
+/// (examples/rust/counter.rs) on three hosts are replaced one by one, each
+/// by a new instance that joins first, then the old one drains (SIGTERM),
+/// hands its keys to their new owners, leaves and exits; a client on its
+/// own host hammers 300 keys through the registry's view all along. Every
+/// request must succeed and every acknowledged increment be counted.
+#[test]
+fn rolling_restart_of_a_stateful_service_loses_nothing() {
+    use registry_chaos::bed::{host_ip, GOSSIP_PORT, GRPC_PORT};
+    use registry_chaos::history::Role;
+    let name = "rolling_restart_of_a_stateful_service_loses_nothing";
+    let bins =
+        Bins::find(env!("CARGO_BIN_EXE_registry-chaos-client").as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    let counter = PathBuf::from(env!("CARGO_BIN_EXE_registry-example-counter"));
+    let layout = Layout {
+        services: 0,
+        service_hosts: 3,
+        ..Layout::default()
+    };
+    let mut c = Cluster::start(&dir(name), layout.clone(), bins).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let join = |ips: Vec<String>, port: u16| {
+        ips.iter()
+            .map(|ip| format!("{ip}:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let registries: Vec<String> = (0..layout.registries).map(host_ip).collect();
+    let (gossip, grpc) = (join(registries.clone(), GOSSIP_PORT), join(registries, GRPC_PORT));
+    let role = Role::Service {
+        group: "counter".into(),
+    };
+    let spawn = |c: &mut Cluster, i: usize, host: usize| {
+        let ip = host_ip(host);
+        let args: Vec<String> = [
+            "serve",
+            "--id",
+            &format!("counter-{i}"),
+            "--addr",
+            &format!("{ip}:{}", 7100 + i),
+            "--bind",
+            &format!("{ip}:{}", 7500 + i),
+            "--registries",
+            &gossip,
+            "--grpc",
+            &grpc,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let node = format!("counter-{i}");
+        c.bed
+            .spawn(&node, role.clone(), host, &counter, args)
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.bed
+            .wait_log(&node, ": serving on ", secs(30))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    };
+    let hosts: Vec<usize> = c.service_hosts().collect();
+    for (i, &h) in hosts.iter().enumerate() {
+        spawn(&mut c, i + 1, h);
+    }
+    let hammer: Vec<String> = [
+        "hammer",
+        "--grpc",
+        &grpc,
+        "--keys",
+        "300",
+        "--seconds",
+        "40",
+        "--settle",
+        "4000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let client_host = c.client_host();
+    c.bed
+        .spawn("hammer", Role::Client, client_host, &counter, hammer)
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.bed
+        .wait_log("hammer", "hammering", secs(30))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    std::thread::sleep(secs(4));
+    for (i, &h) in hosts.iter().enumerate() {
+        spawn(&mut c, i + 4, h);
+        std::thread::sleep(secs(3));
+        let old = format!("counter-{}", i + 1);
+        assert!(c.bed.terminate(&old), "{old} was not running");
+        c.bed
+            .wait_log(&old, ": exited", secs(30))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    c.bed
+        .wait_log("hammer", "RESULT ", secs(90))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let log =
+        |node: &str| std::fs::read_to_string(c.bed.log_of(node).expect("a log")).expect("a readable log");
+    let result = log("hammer");
+    let line = result
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .expect("a RESULT line");
+    let r: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    let handed: Vec<String> = (1..=3)
+        .filter_map(|i| {
+            log(&format!("counter-{i}"))
+                .lines()
+                .find(|l| l.contains("handed off"))
+                .map(str::to_string)
+        })
+        .collect();
+    eprintln!(
+        "{name}: {line}\n{}\nlogs in {}",
+        handed.join("\n"),
+        c.bed.dir().display()
+    );
+    let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k} in {line}"));
+    assert!(n("requests") > 1_000, "too few requests: {line}");
+    assert_eq!(n("failures"), 0, "failed requests: {line}");
+    assert_eq!(n("lost"), 0, "acknowledged increments not counted: {line}");
+    assert_eq!(n("extra"), 0, "counted increments never acknowledged: {line}");
+    assert_eq!(
+        n("at_owner"),
+        n("counted"),
+        "counts left away from their owner: {line}"
+    );
+    assert_eq!(n("members"), 3, "{line}");
+    assert_eq!(handed.len(), 3, "every replaced instance reports its hand-off");
+    for h in &handed {
+        // "at its drain K keys": the keys of its ranges, about 1/4 of 300.
+        let keys: u64 = h
+            .split("at its drain ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_else(|| panic!("no drain figure in {h:?}"));
+        assert!(
+            (20..=150).contains(&keys),
+            "a drain handed off {keys} of 300 keys: {h}"
+        );
+    }
+}
