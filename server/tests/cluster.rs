@@ -476,6 +476,13 @@ async fn an_example_service_with_a_drain_grace_drains_on_sigterm_and_its_leave_m
     let keys: Vec<String> = (0..2000).map(|i| format!("user-{i}")).collect();
     let serving = common::match_owners(&client, "drain", &keys).await;
     assert!(serving.iter().any(|o| o == "drain-c"));
+    // A Rust view of the group, to take what moved from its snapshots.
+    let rust = registry_core::Client::connect([r.field("grpc")])
+        .await
+        .expect("client");
+    let view = rust.group("drain").await.expect("view");
+    let before = view.snapshot();
+    assert_eq!(before.members().len(), 3);
 
     c.proc.terminate();
     let start = std::time::Instant::now();
@@ -498,6 +505,34 @@ async fn an_example_service_with_a_drain_grace_drains_on_sigterm_and_its_leave_m
             assert_eq!(before, now, "user-{i} moved though its owner serves");
         }
     }
+    // What moved, as data: exactly drain-c's keys, each to its new owner.
+    let start = std::time::Instant::now();
+    while !view
+        .snapshot()
+        .members()
+        .iter()
+        .any(|m| m.id == "drain-c" && m.draining)
+    {
+        assert!(start.elapsed() < CHANGE_DEADLINE, "the view never saw the drain");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let moves = view.snapshot().moves_since(&before);
+    assert!(!moves.is_empty());
+    assert_eq!(
+        moves.lost_by("drain-c").count(),
+        moves.ranges().len(),
+        "only drain-c's ranges move"
+    );
+    for (i, (key, (old, new))) in keys.iter().zip(serving.iter().zip(&draining)).enumerate() {
+        match moves.of_key(key).expect("a valid key") {
+            Some(r) => assert_eq!(
+                (r.from.as_deref(), r.to.as_deref()),
+                (Some(old.as_str()), Some(new.as_str())),
+                "user-{i}"
+            ),
+            None => assert_eq!(old, new, "user-{i} moved but no range says so"),
+        }
+    }
     assert_eq!(
         c.proc.wait_timeout(Duration::from_secs(15)),
         Some(0),
@@ -512,6 +547,13 @@ async fn an_example_service_with_a_drain_grace_drains_on_sigterm_and_its_leave_m
     .await;
     let left = common::match_owners(&client, "drain", &keys).await;
     assert_eq!(left, draining, "the leave after draining moved keys");
+    let start = std::time::Instant::now();
+    while view.snapshot().members().len() != 2 {
+        assert!(start.elapsed() < CHANGE_DEADLINE, "the view never saw the leave");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after_drain = view.snapshot().moves_since(&before);
+    assert_eq!(after_drain, moves, "the leave moved more than the drain had");
     let logs: Vec<String> = c.logs.try_iter().collect();
     assert!(logs.iter().any(|l| l.contains("draining")), "{logs:?}");
 }
