@@ -2,9 +2,20 @@
 
 import os
 from types import TracebackType
-from typing import Dict, Iterable, List, Literal, Optional, Sequence, Tuple, Type, Union, final
+from typing import Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Type, Union, final
 
-__all__ = ["__version__", "RING_ALGORITHM", "Service", "Ring", "Client", "GroupView", "GroupInfo", "Registration"]
+__all__ = [
+    "__version__",
+    "RING_ALGORITHM",
+    "Service",
+    "Ring",
+    "Moves",
+    "MovedRange",
+    "Client",
+    "GroupView",
+    "GroupInfo",
+    "Registration",
+]
 
 __version__: str
 #: Name of the ring algorithm; every front door and server uses the same one.
@@ -48,19 +59,73 @@ class Service:
 class Ring:
     """A consistent-hash ring: exactly the ring the servers build."""
 
-    def __new__(cls, members: Iterable[Union[str, Tuple[str, int]]]) -> Ring:
-        """Builds a ring from (id, weight) pairs or bare ids (weight 1)."""
+    def __new__(cls, members: Iterable[Union[str, Tuple[str, int], Tuple[str, int, bool]]]) -> Ring:
+        """Builds a ring from bare ids (weight 1), (id, weight) pairs or (id, weight, draining)
+        triples; a draining member is listed but owns no keys."""
     def locate(self, key: str) -> str:
         """Id of the member that owns ``key``."""
     def locate_n(self, key: str, n: int) -> List[str]:
         """Ids of up to ``n`` distinct members for ``key``, in preference order."""
+    def moves_to(self, newer: Ring) -> Moves:
+        """What moved from this ring to ``newer``: the key ranges whose owner changed."""
     @property
     def members(self) -> List[Tuple[str, int]]:
-        """The members as (id, weight) pairs, sorted by id."""
+        """The members as (id, weight) pairs, sorted by id (draining ones included)."""
+    @property
+    def draining(self) -> List[str]:
+        """Ids of the draining members (listed, owning no keys), sorted."""
     @property
     def checksum(self) -> int:
-        """The ring's checksum (a u64 of the algorithm, ids and weights); ``f"{c:016x}"`` is the wire's text."""
+        """The ring's checksum (a u64 of the algorithm, ids, weights and states); ``f"{c:016x}"`` is the wire's text."""
     def __len__(self) -> int: ...
+
+@final
+class MovedRange:
+    """Key positions ``first..=last`` whose owner changed from ``from_`` to ``to`` (immutable)."""
+
+    @property
+    def first(self) -> int:
+        """First key position of the range."""
+    @property
+    def last(self) -> int:
+        """Last key position of the range (inclusive)."""
+    @property
+    def from_(self) -> Optional[str]:
+        """Owner id before the change (None: the old ring had no serving member)."""
+    @property
+    def to(self) -> Optional[str]:
+        """Owner id after the change (None: the new ring has no serving member)."""
+    @property
+    def positions(self) -> int:
+        """Number of key positions in the range (``last - first + 1``)."""
+    def __contains__(self, position: int, /) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Moves:
+    """What moved between an older and a newer ring (``Ring.moves_to``): the sorted ranges
+    of key positions whose owner changed. Iterating gives the ranges."""
+
+    @property
+    def ranges(self) -> List[MovedRange]:
+        """The moved ranges, sorted by position (a new list on every access)."""
+    def at(self, position: int) -> Optional[MovedRange]:
+        """The range holding key position ``position`` (0..=2**32-1), or None when it kept its owner."""
+    def of_key(self, key: str) -> Optional[MovedRange]:
+        """The range of ``key`` (from whom to whom), or None when its owner stayed the same."""
+    def lost_by(self, id: str) -> List[MovedRange]:
+        """Ranges member ``id`` owned before and no longer owns: the keys it hands off."""
+    def gained_by(self, id: str) -> List[MovedRange]:
+        """Ranges member ``id`` owns now and did not before: the keys it takes over."""
+    @property
+    def fraction(self) -> float:
+        """Fraction of the key space that changed owner, from 0.0 to 1.0."""
+    @property
+    def positions(self) -> int:
+        """Number of key positions that changed owner, in all (at most 2**32)."""
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[MovedRange]: ...
 
 @final
 class GroupInfo:
@@ -144,6 +209,8 @@ class GroupView:
         """Handle-or-forward for member ``self_id``: None to handle ``key`` here, else the owner to forward to."""
     def members(self) -> List[Service]:
         """Members sorted by id."""
+    def ring(self) -> Ring:
+        """The ring of the snapshot in use; later snapshots do not change it (compare two with ``moves_to``)."""
     @property
     def name(self) -> str:
         """Name of the group followed."""

@@ -1,7 +1,7 @@
 //! `Client` (RPC calls with failover) and `GroupView` (the local view).
 
 use crate::errors::{invalid, to_py_err, IntoPyResult};
-use crate::ring::count_from_py;
+use crate::ring::{count_from_py, PyRing};
 use crate::runtime::{block_on, runtime};
 use crate::service::PyService;
 use arc_swap::ArcSwapOption;
@@ -334,6 +334,13 @@ impl PyGroupView {
     fn members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let svcs = self.get().py_err(py)?.members();
         service_list(py, svcs)
+    }
+
+    /// The ring of the snapshot in use, as a `Ring` that later snapshots
+    /// do not change: take one before and one after a change, and
+    /// `moves_to` says which keys moved. Shares the snapshot, no copy.
+    fn ring(&self, py: Python<'_>) -> PyResult<PyRing> {
+        Ok(PyRing::of_snapshot(self.get().py_err(py)?.snapshot()))
     }
 
     /// Name of the group followed.

@@ -6,6 +6,7 @@
 
 mod client;
 mod errors;
+mod moves;
 mod registration;
 mod ring;
 mod runtime;
@@ -21,6 +22,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RING_ALGORITHM", registry_core::ring::RING_ALGORITHM)?;
     m.add_class::<service::PyService>()?;
     m.add_class::<ring::PyRing>()?;
+    m.add_class::<moves::PyMoves>()?;
+    m.add_class::<moves::PyMovedRange>()?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyGroupView>()?;
     m.add_class::<client::PyGroupInfo>()?;

@@ -268,6 +268,9 @@ def test_a_draining_member_is_listed_and_owns_no_keys(client, server):
 
         wait_until(lambda: draining_is(False), what="three serving members")
         before, serving_sum = owners(), view.checksum
+        ring_before = view.ring()
+        assert ring_before.checksum == serving_sum and ring_before.draining == []
+        assert [ring_before.locate(k) for k in keys] == before
         for k, owner in zip(keys, before):
             routed = view.route(k, "d-2")
             assert (routed is None) == (owner == "d-2")
@@ -280,6 +283,20 @@ def test_a_draining_member_is_listed_and_owns_no_keys(client, server):
         assert listed["d-2"].draining and not listed["d-1"].draining
         assert "draining=True" in repr(listed["d-2"])
         after = owners()
+        ring_after = view.ring()
+        assert ring_after.checksum == view.checksum and ring_after.draining == ["d-2"]
+        assert [ring_after.locate(k) for k in keys] == after
+        assert [ring_before.locate(k) for k in keys] == before, "a ring taken earlier does not change"
+        # What moved, as data: only d-2's keys, each to the owner the view now gives.
+        moves = ring_before.moves_to(ring_after)
+        assert len(moves) > 0 and 0 < moves.fraction < 1
+        assert all(r.from_ == "d-2" and r.to in ("d-1", "d-3") for r in moves), moves.ranges[:5]
+        assert moves.lost_by("d-2") == moves.ranges and moves.gained_by("d-2") == []
+        assert sum(r.positions for r in moves.lost_by("d-2")) == moves.positions
+        for k, b, a in zip(keys, before, after):
+            r = moves.of_key(k)
+            assert (r is not None) == (b != a), k
+            assert r is None or (r.from_, r.to) == (b, a), (k, r)
         # Handle-or-forward: d-2, draining, forwards every key to its owner.
         for k, owner in zip(keys, after):
             forward = view.route(k, "d-2")
@@ -295,6 +312,14 @@ def test_a_draining_member_is_listed_and_owns_no_keys(client, server):
         wait_until(lambda: draining_is(False), what="d-2 serving again")
         assert owners() == before
         assert view.checksum == serving_sum
+        # Serving again gives d-2 back exactly the ranges it handed off.
+        back = ring_after.moves_to(view.ring())
+        assert [(r.first, r.last, r.from_, r.to) for r in back] == [(r.first, r.last, r.to, r.from_) for r in moves]
+        assert len(ring_before.moves_to(view.ring())) == 0
+        view.close()
+        with pytest.raises(UnavailableError, match="closed"):
+            view.ring()
+        assert ring_after.locate("user-1") == after[keys.index("user-1")], "a ring outlives its view"
     finally:
         for r in regs:
             r.stop()
