@@ -13,14 +13,15 @@
  *  - A panic inside the library is caught and returned as REGISTRY_PANIC;
  *    the library never aborts the host process.
  *  - Ownership: every object the caller receives as owned (client, view,
- *    ring, registration, service, service list, group list) is released
- *    with its own *_free function, exactly once; *_free(NULL) is a no-op.
+ *    ring, moves, registration, service, service list, group list) is
+ *    released with its own *_free function, exactly once; *_free(NULL) is
+ *    a no-op.
  *    Strings returned by accessors are borrowed from the object they came
  *    from and live as long as it; never free them. The library keeps no
  *    pointer to caller memory after a call returns.
- *  - Thread-safety: clients, views, rings, registrations and result objects
- *    may be used from several threads at once; only *_free must not race
- *    with other uses of the same object. Blocking calls run on one shared
+ *  - Thread-safety: clients, views, rings, moves, registrations and result
+ *    objects may be used from several threads at once; only *_free must not
+ *    race with other uses of the same object. Blocking calls run on one shared
  *    background runtime; do not call them from a signal handler.
  */
 
@@ -67,14 +68,22 @@ typedef struct registry_client registry_client;
 // released with `registry_group_list_free`.
 typedef struct registry_group_list registry_group_list;
 
+// The key ranges whose owner changed between two rings. Opaque; created
+// with `registry_ring_moves`, read with `registry_moves_len`,
+// `registry_moves_get`, `registry_moves_of_key` and
+// `registry_moves_positions`, released with `registry_moves_free`.
+// Immutable and thread-safe: reads from several threads run in parallel.
+typedef struct registry_moves registry_moves;
+
 // A registered service instance. Opaque; created with
 // `registry_registration_start`, released with
 // `registry_registration_free`. Thread-safe: updates from several threads
 // are applied one at a time.
 typedef struct registry_registration registry_registration;
 
-// An immutable ring of members (id, weight). Opaque; created with
-// `registry_ring_new`, released with `registry_ring_free`. Thread-safe:
+// An immutable ring of members (id, weight, draining). Opaque; created
+// with `registry_ring_new`, `registry_ring_new_with_states` or
+// `registry_view_ring`, released with `registry_ring_free`. Thread-safe:
 // lookups from several threads run in parallel.
 typedef struct registry_ring registry_ring;
 
@@ -272,6 +281,82 @@ const char *registry_last_error_message(void);
 // Always safe to call. Ownership: static string; never free it.
 const char *registry_status_name(int status);
 
+// What moved from `old_ring` to `new_ring`: every range of key positions
+// whose owner differs (draining members own nothing, as in the rings'
+// answers). Exact, from the rings' points (no sampling); the rings may
+// be standalone or taken from a view (`registry_view_ring`), e.g. before
+// and after a change of the group.
+//
+// # Safety
+// `old_ring` and `new_ring` are live rings; `out` points to a writable
+// pointer. Ownership: the moves copy what they need (the rings may be
+// freed first); on `REGISTRY_OK` the caller owns `*out` and releases it
+// with `registry_moves_free`.
+enum registry_status registry_ring_moves(const struct registry_ring *old_ring,
+                                         const struct registry_ring *new_ring,
+                                         struct registry_moves **out);
+
+// Releases moves. NULL is a no-op.
+//
+// # Safety
+// `moves` is NULL or from `registry_ring_moves`, released only once, and
+// not in use by another thread. Ids it returned become invalid.
+void registry_moves_free(struct registry_moves *moves);
+
+// Number of moved ranges (0 when nothing moved); 0 if `moves` is NULL.
+//
+// # Safety
+// `moves` is NULL or live.
+size_t registry_moves_len(const struct registry_moves *moves);
+
+// Number of key positions that changed owner, over all ranges (at most
+// 2^32, the whole key space); 0 if `moves` is NULL. Divided by 2^32
+// (4294967296.0) it is the fraction of the keys that moved.
+//
+// # Safety
+// `moves` is NULL or live.
+uint64_t registry_moves_positions(const struct registry_moves *moves);
+
+// Range number `index` (ranges are sorted by position, never wrap, and
+// do not touch one with the same owners): key positions `*first_out ..=
+// *last_out` moved from owner `*from_out` to owner `*to_out`, NULL where
+// that ring had no serving member. `REGISTRY_NOT_FOUND` when `index >=
+// registry_moves_len()`.
+//
+// # Safety
+// `moves` is live; the four out-parameters are writable. Ownership: the
+// ids belong to the moves and live as long as them; never free them.
+enum registry_status registry_moves_get(const struct registry_moves *moves,
+                                        size_t index,
+                                        uint32_t *first_out,
+                                        uint32_t *last_out,
+                                        const char **from_out,
+                                        const char **to_out);
+
+// Did `key` move, and from whom to whom: `*moved_out` says whether its
+// owner changed; if it did, `*index_out` is its range (read it with
+// `registry_moves_get`), else `registry_moves_len()`.
+// `REGISTRY_INVALID_ARGUMENT` for an empty key.
+//
+// # Safety
+// `moves` is live; `key` is NUL-terminated; `moved_out` is writable;
+// `index_out` is NULL (not wanted) or writable.
+enum registry_status registry_moves_of_key(const struct registry_moves *moves,
+                                           const char *key,
+                                           bool *moved_out,
+                                           size_t *index_out);
+
+// `registry_moves_of_key` with a key given as `key_len` bytes (no NUL
+// needed; NULL is accepted when `key_len` is 0).
+//
+// # Safety
+// As `registry_moves_of_key`, with `key` pointing to `key_len` bytes.
+enum registry_status registry_moves_of_key_len(const struct registry_moves *moves,
+                                               const char *key,
+                                               size_t key_len,
+                                               bool *moved_out,
+                                               size_t *index_out);
+
 // Registers a service instance: validates the metadata
 // (`REGISTRY_INVALID_ARGUMENT` or `REGISTRY_LIMIT_EXCEEDED` naming the
 // field), binds the gossip socket, joins through the registries and
@@ -387,11 +472,28 @@ enum registry_status registry_ring_new(const char *const *ids,
                                        size_t count,
                                        struct registry_ring **out);
 
+// `registry_ring_new` with a state per member: `draining[i]` true makes
+// member `i` draining (listed, `registry_ring_member` gives it, but it
+// owns no keys: the ring answers as that of the serving members alone).
+// `draining` may be NULL for every member serving. A ring whose members
+// all drain has members but owns no key (`REGISTRY_NOT_FOUND` to locate).
+//
+// # Safety
+// As `registry_ring_new`; `draining` is NULL or points to `count` `bool`.
+// Ownership: as `registry_ring_new`.
+enum registry_status registry_ring_new_with_states(const char *const *ids,
+                                                   const uint32_t *weights,
+                                                   const bool *draining,
+                                                   size_t count,
+                                                   struct registry_ring **out);
+
 // Releases a ring. NULL is a no-op.
 //
 // # Safety
-// `ring` is NULL or a ring from `registry_ring_new`, released only once,
-// and not in use by another thread. Ids it returned become invalid.
+// `ring` is NULL or a ring from `registry_ring_new`,
+// `registry_ring_new_with_states` or `registry_view_ring`, released only
+// once, and not in use by another thread. Ids it returned become
+// invalid (moves computed from it keep their own copies).
 void registry_ring_free(struct registry_ring *ring);
 
 // Number of members of the ring; 0 if `ring` is NULL.
@@ -735,6 +837,18 @@ enum registry_status registry_view_checksum(const struct registry_view *view,
 // `view` is a live view; `out` points to a writable `bool`.
 enum registry_status registry_view_is_connected(const struct registry_view *view,
                                                 bool *out);
+
+// The ring the view answers from now, as a ring handle: a snapshot that
+// later changes of the group do not alter, so that the rings taken before
+// and after a change give what moved (`registry_ring_moves`). It shares
+// the view's ring (no point is copied) and lists draining members too.
+//
+// # Safety
+// `view` is a live view; `out` points to a writable pointer. Ownership:
+// on `REGISTRY_OK` the caller owns `*out` and releases it with
+// `registry_ring_free`; it stays valid after the view is freed.
+enum registry_status registry_view_ring(const struct registry_view *view,
+                                        struct registry_ring **out);
 
 #ifdef __cplusplus
 }  // extern "C"

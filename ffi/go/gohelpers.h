@@ -175,9 +175,35 @@ static registry_status gr_group_list_checksum(const registry_group_list *l, size
 static registry_status gr_view_is_connected(const registry_view *v, bool *out, char **err) {
 	GR_CALL(registry_view_is_connected(v, out));
 }
-static registry_status gr_ring_new(const char *const *ids, const uint32_t *weights, size_t n, registry_ring **out,
-		char **err) {
-	GR_CALL(registry_ring_new(ids, weights, n, out));
+static registry_status gr_ring_new_with_states(const char *const *ids, const uint32_t *weights, const bool *draining,
+		size_t n, registry_ring **out, char **err) {
+	GR_CALL(registry_ring_new_with_states(ids, weights, draining, n, out));
+}
+static registry_status gr_view_ring(const registry_view *v, registry_ring **out, char **err) {
+	GR_CALL(registry_view_ring(v, out));
+}
+static registry_status gr_ring_moves(const registry_ring *old_ring, const registry_ring *new_ring,
+		registry_moves **out, char **err) {
+	GR_CALL(registry_ring_moves(old_ring, new_ring, out));
+}
+static registry_status gr_moves_of_key(const registry_moves *m, const char *k, size_t klen, bool *moved,
+		size_t *index, char **err) {
+	GR_CALL(registry_moves_of_key_len(m, k, klen, moved, index));
+}
+
+// One moved range, as registry_moves_get gives it (ids owned by the moves).
+typedef struct {
+	uint32_t first, last;
+	const char *from, *to;
+} gr_range;
+
+// Reads ranges 0..n-1 of moves into out (C memory), in one cgo call.
+static registry_status gr_moves_ranges(const registry_moves *m, gr_range *out, size_t n, char **err) {
+	for (size_t i = 0; i < n; i++) {
+		registry_status s = registry_moves_get(m, i, &out[i].first, &out[i].last, &out[i].from, &out[i].to);
+		if (s != REGISTRY_OK) GR_CALL(s);
+	}
+	return REGISTRY_OK;
 }
 static registry_status gr_ring_locate_n(const registry_ring *r, const char *k, size_t klen, size_t n,
 		const char **ids, size_t *count, char **err) {

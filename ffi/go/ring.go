@@ -16,7 +16,8 @@ import (
 func RingAlgorithm() string { return C.GoString(C.registry_ring_algorithm()) }
 
 // Ring is a standalone consistent-hash ring: the very ring the registry
-// servers and every group view use, built from ids and weights you give.
+// servers and every group view use, built from ids and weights you give
+// (NewRing, NewRingWithStates) or taken from a view (GroupView.Ring).
 // Safe for concurrent use.
 type Ring struct {
 	mu  sync.RWMutex
@@ -28,8 +29,19 @@ type Ring struct {
 // weights may be nil for weight 1 everywhere; otherwise it must be as long
 // as ids.
 func NewRing(ids []string, weights []uint32) (*Ring, error) {
+	return NewRingWithStates(ids, weights, nil)
+}
+
+// NewRingWithStates is NewRing with a state per member: draining[i] true
+// makes member ids[i] draining (listed, but owning no keys: the ring
+// answers as that of the serving members alone). draining may be nil for
+// every member serving; otherwise it must be as long as ids.
+func NewRingWithStates(ids []string, weights []uint32, draining []bool) (*Ring, error) {
 	if weights != nil && len(weights) != len(ids) {
 		return nil, &Error{Code: CodeInvalidArgument, Op: "new ring", Message: "weights and ids differ in length"}
+	}
+	if draining != nil && len(draining) != len(ids) {
+		return nil, &Error{Code: CodeInvalidArgument, Op: "new ring", Message: "draining and ids differ in length"}
 	}
 	cids := newCStrings(ids)
 	defer cids.free()
@@ -37,20 +49,31 @@ func NewRing(ids []string, weights []uint32) (*Ring, error) {
 	if len(weights) > 0 {
 		w = (*C.uint32_t)(unsafe.Pointer(&weights[0]))
 	}
+	var d *C.bool
+	if len(draining) > 0 {
+		d = (*C.bool)(unsafe.Pointer(&draining[0]))
+	}
 	var p *C.registry_ring
 	var msg *C.char
-	if err := check(C.gr_ring_new(cids.ptr(), w, C.size_t(len(ids)), &p, &msg), msg); err != nil {
+	if err := check(C.gr_ring_new_with_states(cids.ptr(), w, d, C.size_t(len(ids)), &p, &msg), msg); err != nil {
 		return nil, failed("new ring", err)
 	}
-	// Map the ring's own id pointers to Go strings once, so that lookups
-	// allocate nothing.
-	r := &Ring{p: p, ids: make(map[*C.char]string, len(ids))}
-	for i := 0; i < len(ids); i++ {
+	return wrapRing(p, "new ring")
+}
+
+// wrapRing makes a Ring of the C ring p (freed on failure), mapping the
+// ring's own id pointers to Go strings once, so that lookups allocate
+// nothing.
+func wrapRing(p *C.registry_ring, op string) (*Ring, error) {
+	n := int(C.registry_ring_len(p))
+	r := &Ring{p: p, ids: make(map[*C.char]string, n)}
+	for i := 0; i < n; i++ {
 		var id *C.char
 		var weight C.uint32_t
+		var msg *C.char
 		if err := check(C.gr_ring_member(p, C.size_t(i), &id, &weight, &msg), msg); err != nil {
 			C.registry_ring_free(p)
-			return nil, failed("new ring", err)
+			return nil, failed(op, err)
 		}
 		r.ids[id] = C.GoString(id)
 	}

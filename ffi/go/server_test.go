@@ -364,7 +364,16 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 		}
 		return out
 	}
+	viewRing := func() *Ring {
+		r, err := view.Ring()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	}
 	eventually(t, "3 serving members", drainingIs(false))
+	ringBefore := viewRing()
 	before, serving := owners(), view.Checksum()
 	for i, owner := range before {
 		to, forward, err := view.Route(fmt.Sprintf("user-%d", i), "gd-2")
@@ -381,6 +390,7 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 	if err != nil || len(m.Services) != 3 || !m.Services[1].Draining || m.Services[0].Draining {
 		t.Fatalf("registry Members = %+v, %v", m, err)
 	}
+	ringAfter := viewRing()
 	after, moved := owners(), 0
 	for i := range after {
 		switch {
@@ -405,6 +415,7 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 	if err != nil || len(n) != 2 || n[0].ID == "gd-2" || n[1].ID == "gd-2" {
 		t.Fatalf("MatchN while draining = %+v, %v", n, err)
 	}
+	checkViewRingMoves(t, ringBefore, ringAfter, serving, view.Checksum(), before, after)
 
 	if err := regs[1].SetDraining(false); err != nil {
 		t.Fatal(err)
@@ -419,4 +430,34 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 	if view.Checksum() != serving {
 		t.Fatalf("checksum %016x after serving again, want %016x", view.Checksum(), serving)
 	}
+	none, err := ringBefore.MovesTo(viewRing()) // serving again gives back exactly its keys
+	if err != nil || len(none.Ranges) != 0 {
+		t.Fatalf("moves from before the drain to after serving again: %v ranges, %v", len(none.Ranges), err)
+	}
+	none.Close()
+}
+
+// checkViewRingMoves: the view's rings taken before and after gd-2 drained
+// are snapshots (checksums and owners of their time), and what moved
+// between them is the drain, for the keys the view and the registry
+// answered (was, now) and for 3,000 keys more from the rings.
+func checkViewRingMoves(t *testing.T, before, after *Ring, serving, draining uint64, was, now []string) {
+	t.Helper()
+	if before.Checksum() != serving || after.Checksum() != draining || before.Len() != 3 || after.Len() != 3 {
+		t.Fatalf("view rings: checksums %016x, %016x (want %016x, %016x), %d and %d members",
+			before.Checksum(), after.Checksum(), serving, draining, before.Len(), after.Len())
+	}
+	ringWas, ringNow := ringOwners(t, before, 3000), ringOwners(t, after, 3000)
+	for i := range was {
+		if ringWas[i] != was[i] || ringNow[i] != now[i] {
+			t.Fatalf("user-%d: the view rings give %s then %s, the view %s then %s", i, ringWas[i], ringNow[i], was[i], now[i])
+		}
+	}
+	m, err := before.MovesTo(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	checkDrainMoves(t, m, "gd-2", was, now)
+	checkDrainMoves(t, m, "gd-2", ringWas, ringNow)
 }

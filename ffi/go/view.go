@@ -148,6 +148,24 @@ func (v *GroupView) MatchN(key string, n int) ([]Service, error) {
 	return unpackList(l), nil
 }
 
+// Ring returns the ring the view answers from now: a snapshot that later
+// changes of the group do not alter (it shares the view's ring; nothing is
+// copied), draining members listed. Take one before and one after a
+// change and compare them with MovesTo. Close it when done.
+func (v *GroupView) Ring() (*Ring, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return nil, closed("group view")
+	}
+	var p *C.registry_ring
+	var msg *C.char
+	if err := check(C.gr_view_ring(v.p, &p, &msg), msg); err != nil {
+		return nil, failed("view ring", err)
+	}
+	return wrapRing(p, "view ring")
+}
+
 // Members returns the members of the local snapshot and its version.
 func (v *GroupView) Members() (Members, error) {
 	v.mu.RLock()

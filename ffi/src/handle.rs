@@ -38,6 +38,7 @@ macro_rules! handle {
 handle!(
     Boxed:
         crate::client::registry_client,
+        crate::moves::registry_moves,
         crate::registration::registry_registration,
         crate::ring::registry_ring,
         crate::view::registry_view,

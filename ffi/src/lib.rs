@@ -17,6 +17,7 @@ mod args;
 pub mod client;
 pub mod error;
 mod handle;
+pub mod moves;
 pub mod registration;
 pub mod ring;
 pub mod service;
@@ -24,6 +25,7 @@ pub mod view;
 
 pub use client::*;
 pub use error::*;
+pub use moves::*;
 pub use registration::*;
 pub use ring::*;
 pub use service::*;

@@ -1,26 +1,64 @@
 //! A standalone consistent-hash ring: the very ring the registry servers
-//! and local views use, built from ids and weights the caller gives.
+//! and local views use, built from ids and weights the caller gives, or
+//! taken from a local view.
 
 use crate::args::{arg_out, arg_ref, arg_slice, arg_str};
 use crate::error::{guard, registry_status, FfiError, FfiResult};
 use crate::handle::{free_box, to_box};
 use crate::service::c_string;
-use registry_core::Ring;
+use registry_core::ring::MemberState;
+use registry_core::{GroupSnapshot, Ring};
 use std::ffi::{c_char, CString};
+use std::sync::Arc;
 
-/// An immutable ring of members (id, weight). Opaque; created with
-/// `registry_ring_new`, released with `registry_ring_free`. Thread-safe:
+/// An immutable ring of members (id, weight, draining). Opaque; created
+/// with `registry_ring_new`, `registry_ring_new_with_states` or
+/// `registry_view_ring`, released with `registry_ring_free`. Thread-safe:
 /// lookups from several threads run in parallel.
 pub struct registry_ring {
-    ring: Ring,
-    /// C forms of `ring.members()` ids, in the same order.
+    source: Source,
+    /// C forms of the ring's member ids, in the order of its members.
     ids: Vec<CString>,
 }
 
+/// Where a ring handle's ring lives.
+enum Source {
+    /// Built for this handle.
+    Own(Ring),
+    /// The ring of a view's snapshot, shared with it (no point copied).
+    Snapshot(Arc<GroupSnapshot>),
+}
+
+impl Source {
+    /// The ring itself.
+    fn ring(&self) -> &Ring {
+        match self {
+            Source::Own(ring) => ring,
+            Source::Snapshot(snapshot) => snapshot.ring(),
+        }
+    }
+}
+
 impl registry_ring {
+    /// A handle on `source`, with the C forms of its member ids.
+    fn from_source(source: Source) -> Self {
+        let ids = source.ring().members().iter().map(|m| c_string(&m.id)).collect();
+        registry_ring { source, ids }
+    }
+
+    /// A handle on the ring of `snapshot`, which it keeps alive.
+    pub(crate) fn of_snapshot(snapshot: Arc<GroupSnapshot>) -> Self {
+        Self::from_source(Source::Snapshot(snapshot))
+    }
+
+    /// The ring itself.
+    pub(crate) fn ring(&self) -> &Ring {
+        self.source.ring()
+    }
+
     /// The owner of `key`; the ring checks the key and its members.
     fn locate(&self, key: &str) -> FfiResult<*const c_char> {
-        let i = self.ring.locate(key)?;
+        let i = self.ring().locate(key)?;
         self.id(i)
     }
 
@@ -35,7 +73,7 @@ impl registry_ring {
         if ids_out.is_null() {
             return Err(FfiError::invalid("ids_out is NULL"));
         }
-        let found = self.ring.locate_n(key, n)?;
+        let found = self.ring().locate_n(key, n)?;
         for (slot, &i) in found.iter().take(n).enumerate() {
             let id = self.id(i)?;
             // SAFETY: `ids_out` has room for `n` pointers (caller contract)
@@ -79,32 +117,79 @@ pub unsafe extern "C" fn registry_ring_new(
 ) -> registry_status {
     guard("registry_ring_new", || {
         let out = arg_out!(mut_ptr out);
-        let id_ptrs = arg_slice!(ids, count);
-        let weights: &[u32] = if weights.is_null() {
-            &[]
-        } else {
-            arg_slice!(weights, count)
-        };
-        let mut members = Vec::with_capacity(count);
-        for (i, &p) in id_ptrs.iter().enumerate() {
-            // SAFETY: NULL or NUL-terminated (contract above).
-            let id = unsafe { crate::args::as_str(p, &format!("ids[{i}]")) }?;
-            members.push((id, weights.get(i).copied().unwrap_or(1)));
-        }
-        // Ids, weights (`weights[i]: ...`), duplicates and the ring's own
-        // caps: checked by the ring.
-        let ring = Ring::new(members)?;
-        let ids = ring.members().iter().map(|m| c_string(&m.id)).collect();
-        *out = to_box(registry_ring { ring, ids });
+        // SAFETY: the contract above, with no draining flags.
+        *out = unsafe { new_ring(ids, weights, std::ptr::null(), count) }?;
         Ok(())
     })
+}
+
+/// `registry_ring_new` with a state per member: `draining[i]` true makes
+/// member `i` draining (listed, `registry_ring_member` gives it, but it
+/// owns no keys: the ring answers as that of the serving members alone).
+/// `draining` may be NULL for every member serving. A ring whose members
+/// all drain has members but owns no key (`REGISTRY_NOT_FOUND` to locate).
+///
+/// # Safety
+/// As `registry_ring_new`; `draining` is NULL or points to `count` `bool`.
+/// Ownership: as `registry_ring_new`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_ring_new_with_states(
+    ids: *const *const c_char,
+    weights: *const u32,
+    draining: *const bool,
+    count: usize,
+    out: *mut *mut registry_ring,
+) -> registry_status {
+    guard("registry_ring_new_with_states", || {
+        let out = arg_out!(mut_ptr out);
+        // SAFETY: the contract above.
+        *out = unsafe { new_ring(ids, weights, draining, count) }?;
+        Ok(())
+    })
+}
+
+/// The body of `registry_ring_new` and `registry_ring_new_with_states`.
+///
+/// # Safety
+/// `ids` points to `count` NUL-terminated strings; `weights` and
+/// `draining` are NULL or point to `count` values.
+unsafe fn new_ring(
+    ids: *const *const c_char,
+    weights: *const u32,
+    draining: *const bool,
+    count: usize,
+) -> FfiResult<*mut registry_ring> {
+    let id_ptrs = arg_slice!(ids, count);
+    let weights: &[u32] = if weights.is_null() {
+        &[]
+    } else {
+        arg_slice!(weights, count)
+    };
+    let draining: &[bool] = if draining.is_null() {
+        &[]
+    } else {
+        arg_slice!(draining, count)
+    };
+    let mut members = Vec::with_capacity(count);
+    for (i, &p) in id_ptrs.iter().enumerate() {
+        // SAFETY: NULL or NUL-terminated (contract above).
+        let id = unsafe { crate::args::as_str(p, &format!("ids[{i}]")) }?;
+        let state = MemberState::draining(draining.get(i).copied().unwrap_or(false));
+        members.push((id, weights.get(i).copied().unwrap_or(1), state));
+    }
+    // Ids, weights (`weights[i]: ...`), duplicates and the ring's own
+    // caps: checked by the ring.
+    let ring = Ring::with_states(members)?;
+    Ok(to_box(registry_ring::from_source(Source::Own(ring))))
 }
 
 /// Releases a ring. NULL is a no-op.
 ///
 /// # Safety
-/// `ring` is NULL or a ring from `registry_ring_new`, released only once,
-/// and not in use by another thread. Ids it returned become invalid.
+/// `ring` is NULL or a ring from `registry_ring_new`,
+/// `registry_ring_new_with_states` or `registry_view_ring`, released only
+/// once, and not in use by another thread. Ids it returned become
+/// invalid (moves computed from it keep their own copies).
 #[no_mangle]
 pub unsafe extern "C" fn registry_ring_free(ring: *mut registry_ring) {
     // SAFETY: NULL or from `to_box`, released once (contract above).
@@ -134,7 +219,7 @@ pub unsafe extern "C" fn registry_ring_checksum(
 ) -> registry_status {
     guard("registry_ring_checksum", || {
         let out = arg_out!(out);
-        *out = arg_ref!(ring).ring.checksum();
+        *out = arg_ref!(ring).ring().checksum();
         Ok(())
     })
 }
@@ -157,7 +242,7 @@ pub unsafe extern "C" fn registry_ring_member(
         let id_out = arg_out!(ptr id_out);
         let weight_out = arg_out!(weight_out);
         let ring = arg_ref!(ring);
-        let member = ring.ring.members().get(index).ok_or_else(|| {
+        let member = ring.ring().members().get(index).ok_or_else(|| {
             registry_core::Error::not_found(format!(
                 "member index {index} is out of range (the ring has {})",
                 ring.ids.len()

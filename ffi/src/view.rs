@@ -5,6 +5,7 @@ use crate::args::{arg_out, arg_ref, arg_str};
 use crate::client::registry_client;
 use crate::error::{guard, registry_status, FfiResult};
 use crate::handle::{free_box_with, to_box};
+use crate::ring::registry_ring;
 use crate::service::{registry_service, registry_service_list};
 use arc_swap::ArcSwap;
 use registry_core::{runtime, GroupSnapshot, GroupView};
@@ -366,6 +367,28 @@ pub unsafe extern "C" fn registry_view_is_connected(
     guard("registry_view_is_connected", || {
         let out = arg_out!(out);
         *out = arg_ref!(view).inner.is_connected();
+        Ok(())
+    })
+}
+
+/// The ring the view answers from now, as a ring handle: a snapshot that
+/// later changes of the group do not alter, so that the rings taken before
+/// and after a change give what moved (`registry_ring_moves`). It shares
+/// the view's ring (no point is copied) and lists draining members too.
+///
+/// # Safety
+/// `view` is a live view; `out` points to a writable pointer. Ownership:
+/// on `REGISTRY_OK` the caller owns `*out` and releases it with
+/// `registry_ring_free`; it stays valid after the view is freed.
+#[no_mangle]
+pub unsafe extern "C" fn registry_view_ring(
+    view: *const registry_view,
+    out: *mut *mut registry_ring,
+) -> registry_status {
+    guard("registry_view_ring", || {
+        let out = arg_out!(mut_ptr out);
+        let view = arg_ref!(view);
+        *out = to_box(registry_ring::of_snapshot(view.inner.snapshot()));
         Ok(())
     })
 }

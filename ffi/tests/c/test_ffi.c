@@ -5,7 +5,8 @@
  * Build: cc -Wall -Wextra -I include ffi/tests/c/test_ffi.c -L target/debug -lregistry -lpthread
  * Run:   LD_LIBRARY_PATH=target/debug ./test_ffi
  *        ./test_ffi stopped-registry   (stops the server REGISTRY_SERVER_PID under a client; run last)
- * Env:   REGISTRY_VECTORS  path of tests/vectors/ring.json (default: that path from the cwd)
+ * Env:   REGISTRY_VECTORS  path of tests/vectors/ring.json (default: that path from the cwd);
+ *                          tests/vectors/moves.json is read from the same folder
  *        REGISTRY_ADDR     host:port of a running registry-server (server tests are skipped without it)
  *        REGISTRY_TLS_ADDR host:port of a registry-server with --tls-cert and --tls-client-ca, and
  *        REGISTRY_TLS_DIR  the directory of its test certificates (examples/tls-test-certs)
@@ -112,6 +113,7 @@ static void test_free_null_is_noop(void) {
   registry_client_free(NULL);
   registry_view_free(NULL);
   registry_ring_free(NULL);
+  registry_moves_free(NULL);
   registry_service_free(NULL);
   registry_service_list_free(NULL);
   registry_group_list_free(NULL);
@@ -439,6 +441,319 @@ static void check_vectors(const char *path) {
   json_free(doc);
 }
 
+/* ------------------------------------------------------------------ moves */
+
+/* Reads range `i`; 0 (and a failed check) when it cannot. */
+static int get_range(const registry_moves *m, size_t i, uint32_t *first, uint32_t *last, const char **from,
+                     const char **to) {
+  return EXPECT_OK(registry_moves_get(m, i, first, last, from, to));
+}
+
+static void test_moves_bad_input(void) {
+  current_test = "moves_bad_input";
+  const char *ids[] = {"a", "b", "c"};
+  const char *bad_utf8[] = {"a", "\xe2\x82"};
+  const bool drain_b[] = {false, true, false};
+  uint32_t w0[] = {1, 0, 1};
+  registry_ring *r = (registry_ring *)1;
+  EXPECT_ERR(registry_ring_new_with_states(ids, NULL, drain_b, 3, NULL), REGISTRY_INVALID_ARGUMENT,
+             "registry_ring_new_with_states: out is NULL");
+  EXPECT_ERR(registry_ring_new_with_states(NULL, NULL, drain_b, 3, &r), REGISTRY_INVALID_ARGUMENT,
+             "ids is NULL but its length is 3");
+  CHECK(r == NULL);
+  EXPECT_ERR(registry_ring_new_with_states(bad_utf8, NULL, drain_b, 2, &r), REGISTRY_INVALID_ARGUMENT,
+             "ids[1] is not valid UTF-8");
+  EXPECT_ERR(registry_ring_new_with_states(ids, w0, drain_b, 3, &r), REGISTRY_INVALID_ARGUMENT,
+             "weights[1]: weight 0 is out of range");
+  CHECK(r == NULL);
+
+  EXPECT_ERR(registry_view_ring(NULL, &r), REGISTRY_INVALID_ARGUMENT, "registry_view_ring: view is NULL");
+  CHECK(r == NULL);
+  EXPECT_ERR(registry_view_ring(NULL, NULL), REGISTRY_INVALID_ARGUMENT, "registry_view_ring: out is NULL");
+
+  registry_ring *old = NULL, *drained = NULL;
+  registry_moves *m = (registry_moves *)1;
+  EXPECT_OK(registry_ring_new(ids, NULL, 3, &old));
+  EXPECT_OK(registry_ring_new_with_states(ids, NULL, drain_b, 3, &drained));
+  EXPECT_ERR(registry_ring_moves(NULL, drained, &m), REGISTRY_INVALID_ARGUMENT, "registry_ring_moves: old_ring is NULL");
+  CHECK(m == NULL);
+  EXPECT_ERR(registry_ring_moves(old, NULL, &m), REGISTRY_INVALID_ARGUMENT, "new_ring is NULL");
+  EXPECT_ERR(registry_ring_moves(old, drained, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  CHECK(registry_moves_len(NULL) == 0 && registry_moves_positions(NULL) == 0);
+  if (old && drained && EXPECT_OK(registry_ring_moves(old, drained, &m))) {
+    size_t n = registry_moves_len(m), index = 7;
+    uint32_t first = 7, last = 7;
+    const char *from = (const char *)1, *to = (const char *)1;
+    bool moved = true;
+    EXPECT_ERR(registry_moves_get(NULL, 0, &first, &last, &from, &to), REGISTRY_INVALID_ARGUMENT,
+               "registry_moves_get: moves is NULL");
+    CHECK(from == NULL && to == NULL && first == 7 && last == 7);
+    EXPECT_ERR(registry_moves_get(m, 0, NULL, &last, &from, &to), REGISTRY_INVALID_ARGUMENT, "first_out is NULL");
+    EXPECT_ERR(registry_moves_get(m, 0, &first, NULL, &from, &to), REGISTRY_INVALID_ARGUMENT, "last_out is NULL");
+    EXPECT_ERR(registry_moves_get(m, 0, &first, &last, NULL, &to), REGISTRY_INVALID_ARGUMENT, "from_out is NULL");
+    EXPECT_ERR(registry_moves_get(m, 0, &first, &last, &from, NULL), REGISTRY_INVALID_ARGUMENT, "to_out is NULL");
+    EXPECT_ERR(registry_moves_get(m, n, &first, &last, &from, &to), REGISTRY_NOT_FOUND,
+               "registry_moves_get: not found: range index");
+    EXPECT_ERR(registry_moves_of_key(NULL, "k", &moved, &index), REGISTRY_INVALID_ARGUMENT,
+               "registry_moves_of_key: moves is NULL");
+    EXPECT_ERR(registry_moves_of_key(m, NULL, &moved, &index), REGISTRY_INVALID_ARGUMENT, "key is NULL");
+    EXPECT_ERR(registry_moves_of_key(m, "k", NULL, &index), REGISTRY_INVALID_ARGUMENT, "moved_out is NULL");
+    EXPECT_ERR(registry_moves_of_key(m, "\xff", &moved, &index), REGISTRY_INVALID_ARGUMENT, "key is not valid UTF-8");
+    EXPECT_ERR(registry_moves_of_key(m, "", &moved, &index), REGISTRY_INVALID_ARGUMENT, "key is empty");
+    EXPECT_ERR(registry_moves_of_key_len(NULL, "k", 1, &moved, &index), REGISTRY_INVALID_ARGUMENT,
+               "registry_moves_of_key_len: moves is NULL");
+    EXPECT_ERR(registry_moves_of_key_len(m, NULL, 3, &moved, &index), REGISTRY_INVALID_ARGUMENT,
+               "key is NULL but its length is 3");
+    EXPECT_ERR(registry_moves_of_key_len(m, NULL, 0, &moved, &index), REGISTRY_INVALID_ARGUMENT, "key is empty");
+    EXPECT_ERR(registry_moves_of_key_len(m, "\xc3\x28", 2, &moved, &index), REGISTRY_INVALID_ARGUMENT,
+               "key is not valid UTF-8");
+    CHECK(moved == true && index == 7); /* untouched on failure */
+    EXPECT_OK(registry_moves_of_key_len(m, "k-and-more", 1, &moved, NULL)); /* the index is optional */
+  }
+  registry_moves_free(m);
+  registry_ring_free(old);
+  registry_ring_free(drained);
+}
+
+/* Owners of keys "user-0".."user-(count-1)" in `ring`; 0 when a lookup failed. */
+#define MOVE_KEYS 3000
+static int ring_owners(const registry_ring *ring, char out[][16], int count) {
+  for (int i = 0; i < count; i++) {
+    char key[32];
+    const char *id = NULL;
+    snprintf(key, sizeof key, "user-%d", i);
+    if (!EXPECT_OK(registry_ring_locate(ring, key, &id))) return 0;
+    snprintf(out[i], 16, "%s", id);
+  }
+  return 1;
+}
+
+/* The moves of a drain of `drained`: every range moved from it to another
+ * member, sorted and disjoint, and together they are its lost positions;
+ * key "user-<i>" moved iff its owner changed, from was[i] to now[i]. */
+static void check_drain_moves(const registry_moves *m, const char *drained, char was[][16], char now[][16],
+                              int count) {
+  size_t n = registry_moves_len(m);
+  uint64_t lost = 0;
+  int from_drained = 1, sorted = 1, exact = 1, moved_keys = 0;
+  uint32_t first = 0, last = 0, prev_last = 0;
+  const char *from = NULL, *to = NULL;
+  for (size_t i = 0; i < n && get_range(m, i, &first, &last, &from, &to); i++) {
+    from_drained &= from && !strcmp(from, drained) && to && strcmp(to, drained) != 0;
+    sorted &= first <= last && (i == 0 || prev_last < first);
+    prev_last = last;
+    if (from && !strcmp(from, drained)) lost += (uint64_t)(last - first) + 1;
+  }
+  CHECK(n > 0 && from_drained && sorted);
+  CHECK(lost == registry_moves_positions(m)); /* lost_by(drained) covers every moved position */
+  for (int i = 0; i < count; i++) {
+    char key[32];
+    bool moved = false;
+    size_t index = 0;
+    snprintf(key, sizeof key, "user-%d", i);
+    if (!EXPECT_OK(registry_moves_of_key(m, key, &moved, &index))) return;
+    exact &= moved == (strcmp(was[i], now[i]) != 0);
+    if (moved) {
+      moved_keys++;
+      exact &= get_range(m, index, &first, &last, &from, &to) && !strcmp(from, was[i]) && !strcmp(to, now[i]);
+    } else {
+      exact &= index == n;
+    }
+  }
+  CHECK(exact);
+  CHECK(moved_keys > 0);
+}
+
+/* Draining on standalone rings: the drained member is listed and owns no
+ * key; only its keys move; the moves outlive the rings (they own their ids). */
+static void test_moves_semantics(void) {
+  current_test = "moves_semantics";
+  const char *ids[] = {"a", "b", "c"};
+  const bool drain_b[] = {false, true, false}, drain_all[] = {true, true, true}, none[] = {false, false, false};
+  registry_ring *old = NULL, *drained = NULL, *all = NULL, *serving = NULL, *empty = NULL;
+  if (EXPECT_OK(registry_ring_new(ids, NULL, 3, &old)) &&
+      EXPECT_OK(registry_ring_new_with_states(ids, NULL, drain_b, 3, &drained)) &&
+      EXPECT_OK(registry_ring_new_with_states(ids, NULL, drain_all, 3, &all)) &&
+      EXPECT_OK(registry_ring_new_with_states(ids, NULL, none, 3, &serving)) &&
+      EXPECT_OK(registry_ring_new(NULL, NULL, 0, &empty))) {
+    uint64_t sum_old = 0, sum_drained = 0, sum_serving = 0;
+    EXPECT_OK(registry_ring_checksum(old, &sum_old));
+    EXPECT_OK(registry_ring_checksum(drained, &sum_drained));
+    EXPECT_OK(registry_ring_checksum(serving, &sum_serving));
+    CHECK(sum_serving == sum_old && sum_drained != sum_old); /* the states are part of the checksum */
+    CHECK(registry_ring_len(drained) == 3 && registry_ring_len(all) == 3);
+    const char *id = NULL;
+    EXPECT_ERR(registry_ring_locate(all, "k", &id), REGISTRY_NOT_FOUND, "registry_ring_locate: not found");
+
+    registry_moves *same = NULL, *up = NULL, *down = NULL;
+    uint32_t first = 0, last = 0;
+    const char *from = "", *to = "";
+    if (EXPECT_OK(registry_ring_moves(old, old, &same)))
+      CHECK(registry_moves_len(same) == 0 && registry_moves_positions(same) == 0);
+    if (EXPECT_OK(registry_ring_moves(empty, old, &up)) && get_range(up, 0, &first, &last, &from, &to))
+      CHECK(registry_moves_positions(up) == ((uint64_t)1 << 32) && first == 0 && from == NULL && to != NULL);
+    if (EXPECT_OK(registry_ring_moves(old, all, &down)) && get_range(down, 0, &first, &last, &from, &to))
+      CHECK(registry_moves_positions(down) == ((uint64_t)1 << 32) && from != NULL && to == NULL);
+    registry_moves_free(same);
+    registry_moves_free(up);
+    registry_moves_free(down);
+  }
+  static char was[MOVE_KEYS][16], now[MOVE_KEYS][16];
+  registry_moves *m = NULL;
+  int ready = old && drained && ring_owners(old, was, MOVE_KEYS) && ring_owners(drained, now, MOVE_KEYS) &&
+              EXPECT_OK(registry_ring_moves(old, drained, &m));
+  registry_ring_free(old);
+  registry_ring_free(drained);
+  registry_ring_free(all);
+  registry_ring_free(serving);
+  registry_ring_free(empty);
+  if (ready) check_drain_moves(m, "b", was, now, MOVE_KEYS);
+  registry_moves_free(m);
+}
+
+/* Builds a ring from a moves vectors member array ({id, weight, draining}). */
+static registry_status ring_with_states_from_json(const json *members, registry_ring **out) {
+  size_t n = members ? members->len : 0;
+  const char **ids = calloc(n + 1, sizeof *ids);
+  uint32_t *weights = calloc(n + 1, sizeof *weights);
+  bool *draining = calloc(n + 1, sizeof *draining);
+  for (size_t m = 0; m < n; m++) {
+    json *id = json_get(members->items[m], "id"), *w = json_get(members->items[m], "weight");
+    json *d = json_get(members->items[m], "draining");
+    ids[m] = id ? id->string : NULL;
+    weights[m] = w ? (uint32_t)w->number : 1;
+    draining[m] = d && d->type == JSON_BOOL && d->number != 0;
+  }
+  registry_status s = registry_ring_new_with_states(ids, weights, draining, n, out);
+  free(ids);
+  free(weights);
+  free(draining);
+  return s;
+}
+
+/* Whether an owner from the moves (NULL: none) is the vectors' (null or absent: none). */
+static int same_owner(const char *got, const json *want) {
+  if (!want || want->type == JSON_NULL) return got == NULL;
+  return got && want->type == JSON_STRING && !strcmp(got, want->string);
+}
+
+/* One range of moves, read into plain arrays. */
+typedef struct {
+  uint32_t first, last;
+  const char *from, *to;
+} moved_range;
+
+static int range_is(const moved_range *r, const json *want) {
+  json *first = json_get(want, "first"), *last = json_get(want, "last");
+  return first && last && r->first == (uint32_t)first->number && r->last == (uint32_t)last->number &&
+         same_owner(r->from, json_get(want, "from")) && same_owner(r->to, json_get(want, "to"));
+}
+
+/* Counts one check of a vectors case, naming the case when it fails. */
+static void case_check(int ok, const char *name, const char *what) {
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    fprintf(stderr, "FAIL moves_vectors: case %s: %s\n", name, what);
+  }
+}
+
+/* Checks one moves vectors case against `m`; returns the number of keys checked. */
+static size_t check_moves_case(const char *name, const json *cs, const registry_moves *m) {
+  json *ranges = json_get(cs, "ranges"), *positions = json_get(cs, "positions"), *pairs = json_get(cs, "pairs");
+  json *head = json_get(cs, "head"), *tail = json_get(cs, "tail"), *keys = json_get(cs, "keys");
+  if (!ranges || !positions || !pairs || !head || !tail || !keys) {
+    case_check(0, name, "a field is missing");
+    return 0;
+  }
+  size_t n = registry_moves_len(m);
+  case_check(n == (size_t)ranges->number, name, "ranges");
+  case_check(registry_moves_positions(m) == (uint64_t)positions->number, name, "positions");
+  moved_range *all = calloc(n + 1, sizeof *all);
+  for (size_t i = 0; i < n; i++)
+    if (!get_range(m, i, &all[i].first, &all[i].last, &all[i].from, &all[i].to)) break;
+  /* Per (from, to): its ranges and positions; the pairs cover every range. */
+  size_t paired = 0;
+  for (size_t p = 0; p < pairs->len; p++) {
+    json *pair = pairs->items[p], *want_ranges = json_get(pair, "ranges"), *want_positions = json_get(pair, "positions");
+    size_t count = 0;
+    uint64_t covered = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (same_owner(all[i].from, json_get(pair, "from")) && same_owner(all[i].to, json_get(pair, "to"))) {
+        count++;
+        covered += (uint64_t)(all[i].last - all[i].first) + 1;
+      }
+    }
+    case_check(want_ranges && want_positions && count == (size_t)want_ranges->number &&
+                   covered == (uint64_t)want_positions->number,
+               name, "a pair's ranges or positions");
+    paired += count;
+  }
+  case_check(paired == n, name, "ranges outside the listed pairs");
+  int ends = head->len <= n && tail->len <= n;
+  for (size_t i = 0; ends && i < head->len; i++) ends = range_is(&all[i], head->items[i]);
+  for (size_t i = 0; ends && i < tail->len; i++) ends = range_is(&all[n - tail->len + i], tail->items[i]);
+  case_check(ends, name, "head or tail ranges");
+  for (size_t k = 0; k < keys->len; k++) {
+    json *kv = keys->items[k], *key = json_get(kv, "key"), *want = json_get(kv, "moved"), *pos = json_get(kv, "position");
+    bool moved = false, moved_len = true;
+    size_t index = 0, index_len = 1;
+    int ok = key && want && pos && EXPECT_OK(registry_moves_of_key(m, key->string, &moved, &index)) &&
+             EXPECT_OK(registry_moves_of_key_len(m, key->string, strlen(key->string), &moved_len, &index_len)) &&
+             moved == moved_len && index == index_len && moved == (want->number != 0);
+    if (ok && moved) {
+      uint32_t p = (uint32_t)pos->number;
+      ok = index < n && all[index].first <= p && p <= all[index].last &&
+           same_owner(all[index].from, json_get(kv, "from")) && same_owner(all[index].to, json_get(kv, "to"));
+    } else if (ok) {
+      ok = index == n;
+    }
+    if (!ok) {
+      failed++;
+      fprintf(stderr, "FAIL moves_vectors: case %s key \"%s\": moved %d index %zu\n", name,
+              key ? key->string : "?", (int)moved, index);
+    } else {
+      passed++;
+    }
+  }
+  free(all);
+  return keys->len;
+}
+
+/* Shared moves vectors (tests/vectors/moves.json, format in its README):
+ * every case's ranges, positions, pairs, head, tail and keys. */
+static void check_moves_vectors(const char *path) {
+  current_test = "moves_vectors";
+  json *doc = json_read_file(path);
+  if (!doc) {
+    skip("moves vectors file missing or unreadable");
+    printf("     (looked for %s, next to REGISTRY_VECTORS)\n", path);
+    return;
+  }
+  json *algorithm = json_get(doc, "algorithm"), *cases = json_get(doc, "cases");
+  CHECK(algorithm && algorithm->type == JSON_STRING && !strcmp(algorithm->string, registry_ring_algorithm()));
+  CHECK(cases && cases->type == JSON_ARRAY && cases->len > 0);
+  size_t keys = 0, used = 0;
+  for (size_t c = 0; cases && c < cases->len; c++) {
+    json *cs = cases->items[c], *jname = json_get(cs, "name");
+    const char *name = jname && jname->type == JSON_STRING ? jname->string : "?";
+    registry_ring *old = NULL, *new_ring = NULL;
+    registry_moves *m = NULL;
+    if (EXPECT_OK(ring_with_states_from_json(json_get(cs, "old"), &old)) &&
+        EXPECT_OK(ring_with_states_from_json(json_get(cs, "new"), &new_ring)) &&
+        EXPECT_OK(registry_ring_moves(old, new_ring, &m))) {
+      keys += check_moves_case(name, cs, m);
+      used++;
+    }
+    registry_moves_free(m);
+    registry_ring_free(old);
+    registry_ring_free(new_ring);
+  }
+  printf("moves_vectors: %zu case(s) and %zu keys checked against %s\n", used, keys, path);
+  json_free(doc);
+}
+
 static void test_registration_bad_input(void) {
   current_test = "registration_bad_input";
   registry_registration *r = (registry_registration *)1;
@@ -534,10 +849,16 @@ static void test_create_free_many(void) {
   current_test = "create_free_many";
   const char *ids[] = {"a", "b"};
   int ok = 1;
+  const bool drain_b[] = {false, true};
   for (int i = 0; i < 200; i++) {
-    registry_ring *r = NULL;
+    registry_ring *r = NULL, *d = NULL;
+    registry_moves *m = NULL;
     ok &= registry_ring_new(ids, NULL, 2, &r) == REGISTRY_OK;
+    ok &= registry_ring_new_with_states(ids, NULL, drain_b, 2, &d) == REGISTRY_OK;
+    ok &= registry_ring_moves(r, d, &m) == REGISTRY_OK && registry_moves_len(m) > 0;
     registry_ring_free(r);
+    registry_ring_free(d);
+    registry_moves_free(m);
   }
   const char *addrs[] = {"127.0.0.1:1", "127.0.0.1:2"};
   registry_client_options o = {0};
@@ -797,6 +1118,29 @@ static int owners(registry_client *c, registry_view *v, const char *group, char 
   return 1;
 }
 
+/* What moved when cd-2 drained, from the view's rings taken before and
+ * after: each ring is a snapshot (its checksum and owners are those of
+ * its time), and the moves are the drain's, for the keys the view and the
+ * registry answered (`was`, `now`) and for MOVE_KEYS more from the rings. */
+static void check_view_ring_moves(const registry_ring *ring_before, const registry_ring *ring_after,
+                                  char was[][16], char now[][16], uint64_t serving_sum, uint64_t draining_sum) {
+  uint64_t sum_before = 0, sum_after = 0;
+  EXPECT_OK(registry_ring_checksum(ring_before, &sum_before));
+  EXPECT_OK(registry_ring_checksum(ring_after, &sum_after));
+  CHECK(sum_before == serving_sum && sum_after == draining_sum);
+  CHECK(registry_ring_len(ring_before) == 3 && registry_ring_len(ring_after) == 3);
+  static char ring_was[MOVE_KEYS][16], ring_now[MOVE_KEYS][16];
+  if (!ring_owners(ring_before, ring_was, MOVE_KEYS) || !ring_owners(ring_after, ring_now, MOVE_KEYS)) return;
+  int snapshot = 1;
+  for (int i = 0; i < DRAIN_KEYS; i++) snapshot &= !strcmp(ring_was[i], was[i]) && !strcmp(ring_now[i], now[i]);
+  CHECK(snapshot);
+  registry_moves *m = NULL;
+  if (!EXPECT_OK(registry_ring_moves(ring_before, ring_after, &m))) return;
+  check_drain_moves(m, "cd-2", was, now, DRAIN_KEYS);
+  check_drain_moves(m, "cd-2", ring_was, ring_now, MOVE_KEYS);
+  registry_moves_free(m);
+}
+
 /* A draining member stays listed (with its flag) and owns no keys, on the
  * registry and in the view; only its keys move; serving again restores
  * exactly the owners it had. */
@@ -813,11 +1157,14 @@ static void test_draining(const char *addr, const char *gossip) {
   registry_registration *regs[3];
   for (int i = 0; i < 3; i++) regs[i] = register_service(gossip, group, ids[i], "127.0.0.1:9301", 1, NULL);
   static char before[DRAIN_KEYS][16], after[DRAIN_KEYS][16], back[DRAIN_KEYS][16], remote[DRAIN_KEYS][16];
-  if (CHECK_WAIT(wait_draining(v, 3, "cd-2", false)) && owners(c, v, group, before, remote)) {
+  registry_ring *ring_before = NULL, *ring_after = NULL, *ring_back = NULL;
+  if (CHECK_WAIT(wait_draining(v, 3, "cd-2", false)) && EXPECT_OK(registry_view_ring(v, &ring_before)) &&
+      owners(c, v, group, before, remote)) {
     uint64_t serving_sum = 0, draining_sum = 0;
     EXPECT_OK(registry_view_checksum(v, &serving_sum));
     EXPECT_OK(registry_registration_set_draining(regs[1], true));
-    if (CHECK_WAIT(wait_draining(v, 3, "cd-2", true)) && owners(c, v, group, after, remote)) {
+    if (CHECK_WAIT(wait_draining(v, 3, "cd-2", true)) && EXPECT_OK(registry_view_ring(v, &ring_after)) &&
+        owners(c, v, group, after, remote)) {
       int owned_before = 0, none = 1, others_stay = 1, agree = 1;
       for (int i = 0; i < DRAIN_KEYS; i++) {
         owned_before += !strcmp(before[i], "cd-2");
@@ -838,6 +1185,7 @@ static void test_draining(const char *addr, const char *gossip) {
           CHECK(strcmp(registry_service_id(registry_service_list_get(n, j)), "cd-2") != 0);
       }
       registry_service_list_free(n);
+      check_view_ring_moves(ring_before, ring_after, before, after, serving_sum, draining_sum);
     }
     EXPECT_OK(registry_registration_set_draining(regs[1], false));
     if (CHECK_WAIT(wait_draining(v, 3, "cd-2", false)) && owners(c, v, group, back, remote)) {
@@ -847,8 +1195,16 @@ static void test_draining(const char *addr, const char *gossip) {
       uint64_t sum = 0;
       EXPECT_OK(registry_view_checksum(v, &sum));
       CHECK(sum == serving_sum);
+      /* Serving again gives back exactly the keys it had: nothing moved in all. */
+      registry_moves *none = NULL;
+      if (EXPECT_OK(registry_view_ring(v, &ring_back)) && EXPECT_OK(registry_ring_moves(ring_before, ring_back, &none)))
+        CHECK(registry_moves_len(none) == 0);
+      registry_moves_free(none);
     }
   }
+  registry_ring_free(ring_before);
+  registry_ring_free(ring_after);
+  registry_ring_free(ring_back);
   for (int i = 0; i < 3; i++) registry_registration_free(regs[i]);
   registry_view_free(v);
   registry_client_free(c);
@@ -1320,6 +1676,10 @@ static void test_error_messages(const char *addr, const char *gossip, const char
 int main(int argc, char **argv) {
   const char *vectors = getenv("REGISTRY_VECTORS");
   if (!vectors || !*vectors) vectors = "tests/vectors/ring.json";
+  /* moves.json lives next to ring.json. */
+  char moves_vectors[4096];
+  const char *slash = strrchr(vectors, '/');
+  snprintf(moves_vectors, sizeof moves_vectors, "%.*smoves.json", slash ? (int)(slash - vectors + 1) : 0, vectors);
   const char *addr = getenv("REGISTRY_ADDR");
   if (argc > 1 && !strcmp(argv[1], "stopped-registry")) {
     const char *gossip = getenv("REGISTRY_GOSSIP_ADDR"), *pid = getenv("REGISTRY_SERVER_PID");
@@ -1342,6 +1702,9 @@ int main(int argc, char **argv) {
   test_ring_semantics();
   test_ring_checksum();
   check_vectors(vectors);
+  test_moves_bad_input();
+  test_moves_semantics();
+  check_moves_vectors(moves_vectors);
   test_registration_bad_input();
   test_last_error_is_per_thread();
   test_create_free_many();
