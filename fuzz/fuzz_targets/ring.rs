@@ -13,7 +13,9 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use registry_core::ring::{key_position, point_position, Builder, UNSCALED_MEAN_WEIGHT, VNODES_PER_WEIGHT};
+use registry_core::ring::{
+    key_position, point_position, Builder, Moves, UNSCALED_MEAN_WEIGHT, VNODES_PER_WEIGHT,
+};
 use registry_core::{Error, Ring};
 
 fuzz_target!(
@@ -247,6 +249,38 @@ fn check(params: &Params, members: &[(&str, u32)], keys: &[&str], rotate: usize,
                     before,
                     "{k:?} moved"
                 );
+            }
+        }
+        // What moved, as data: the ranges agree with both rings on every
+        // probe (either way), are sorted and disjoint, and within one scale
+        // level are all the removed member's.
+        for (old, new) in [(&ring, &smaller), (&smaller, &ring)] {
+            let moves = Moves::between(old, new);
+            assert!(
+                moves.ranges().windows(2).all(|w| w[0].last < w[1].first),
+                "ranges overlap"
+            );
+            for probe in 0..64u32 {
+                let k = format!("{key}/{probe}");
+                let (from, to) = (
+                    id_of(old, old.locate(&k).expect("non-empty")),
+                    id_of(new, new.locate(&k).expect("non-empty")),
+                );
+                match moves.of_key(&k).expect("a valid key") {
+                    Some(r) => assert_eq!(
+                        (r.from.as_deref(), r.to.as_deref()),
+                        (Some(from.as_str()), Some(to.as_str())),
+                        "{k:?}"
+                    ),
+                    None => assert_eq!(from, to, "{k:?} moved but no range says so"),
+                }
+            }
+            if smaller.level() == ring.level() {
+                let gone = Some(gone.as_str());
+                assert!(moves
+                    .ranges()
+                    .iter()
+                    .all(|r| r.from.as_deref() == gone || r.to.as_deref() == gone));
             }
         }
     }
