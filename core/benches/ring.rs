@@ -6,12 +6,13 @@
 //! cargo bench -p registry-core --bench ring -- sweep        # also the vnode-count sweep
 //! cargo bench -p registry-core --bench ring -- sweep-only   # only the sweep
 //! cargo bench -p registry-core --bench ring -- locate-only  # lookup times, bucket sizes
+//! cargo bench -p registry-core --bench ring -- moves-only   # what moved at a join, timed
 //! ```
 //!
 //! A plain binary (no criterion): every figure is a median over repeated
 //! runs, printed as one table, in well under two minutes.
 
-use registry_core::ring::{Builder, Ring, VNODES_PER_WEIGHT};
+use registry_core::ring::{Builder, Moves, Ring, VNODES_PER_WEIGHT};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -378,6 +379,37 @@ fn headline(keys: &Keys) {
     }
 }
 
+/// `Moves::between` at a join of one member to n: median wall time and
+/// mean CPU time over repeated runs, beside the build of the new ring.
+fn moves() {
+    for n in [10usize, 100, 1000] {
+        let ids = canonical_ids(n + 1);
+        let (old, new) = (build(&Builder::new(), &ids[..n]), build(&Builder::new(), &ids));
+        let runs = if n == 1000 { 15 } else { 101 };
+        let cpu_start = thread_cpu_ns();
+        let mut times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                black_box(Moves::between(black_box(&old), black_box(&new)));
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        let cpu = match (cpu_start, thread_cpu_ns()) {
+            (Some(a), Some(b)) => (b - a) / 1e6 / runs as f64,
+            _ => f64::NAN,
+        };
+        let m = Moves::between(&old, &new);
+        let (build_median, _, _) = build_ms(&Builder::new(), &ids, runs);
+        println!(
+            "n = {n} + 1: moves {:.3} ms median wall, {cpu:.3} ms CPU; {} ranges, {:.4} of the keys (1/(n+1) = {:.4}); build of the new ring {build_median:.3} ms",
+            median(&mut times),
+            m.ranges().len(),
+            m.fraction(),
+            1.0 / (n + 1) as f64
+        );
+    }
+}
+
 /// The sweep that chose VNODES_PER_WEIGHT.
 fn sweep(keys: &Keys) {
     println!();
@@ -478,6 +510,10 @@ fn main() {
                 percentile(times, 0.0)
             );
         }
+        return;
+    }
+    if args.iter().any(|a| a == "moves-only") {
+        moves();
         return;
     }
     if args.iter().any(|a| a == "sweep-only") {

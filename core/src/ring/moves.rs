@@ -49,53 +49,39 @@ impl Moves {
     /// The ranges whose owner differs between `old` and `new` (draining
     /// members own nothing, as in the rings' answers).
     pub fn between(old: &Ring, new: &Ring) -> Moves {
-        let id = |ring: &Ring, point: Option<(u32, usize)>| point.map(|(_, m)| ring.members[m].id.clone());
-        let (a, b) = (
-            old.positions().collect::<Vec<_>>(),
-            new.positions().collect::<Vec<_>>(),
+        // Old member index -> new member index of the same id (both sorted
+        // by id), so that comparing owners compares integers.
+        let same: Vec<Option<usize>> = old
+            .members
+            .iter()
+            .map(|m| new.members.binary_search_by(|n| n.id.cmp(&m.id)).ok())
+            .collect();
+        let (mut a, mut b) = (old.positions().peekable(), new.positions().peekable());
+        // Owner of the arc ending at a boundary in each ring: its first
+        // point at or after the boundary, wrapping to the ring's first point.
+        let (a0, b0) = (
+            old.positions().next().map(|p| p.1),
+            new.positions().next().map(|p| p.1),
         );
-        // Owners of the arc ending at the next boundary: the first point of
-        // each ring at or after it, wrapping to that ring's first point.
-        let owner = |ring: &Ring, points: &[(u32, usize)], i: usize| {
-            id(ring, points.get(i).or(points.first()).copied())
+        let mut walk = Walk {
+            old,
+            new,
+            same,
+            moves: Moves::default(),
+            last: None,
         };
-        let mut moves = Moves::default();
-        let (mut i, mut j, mut first) = (0, 0, 0u64);
-        while let Some(next) = [a.get(i), b.get(j)].into_iter().flatten().map(|p| p.0).min() {
-            moves.push(first, next, owner(old, &a, i), owner(new, &b, j));
-            while a.get(i).is_some_and(|p| p.0 == next) {
-                i += 1;
-            }
-            while b.get(j).is_some_and(|p| p.0 == next) {
-                j += 1;
-            }
+        let mut first = 0u64;
+        while let Some(next) = [a.peek(), b.peek()].into_iter().flatten().map(|p| p.0).min() {
+            let (from, to) = (a.peek().map(|p| p.1), b.peek().map(|p| p.1));
+            walk.arc(first, next, from.or(a0), to.or(b0));
+            while a.next_if(|p| p.0 == next).is_some() {}
+            while b.next_if(|p| p.0 == next).is_some() {}
             first = u64::from(next) + 1;
         }
         if first <= u64::from(u32::MAX) {
-            moves.push(first, u32::MAX, owner(old, &a, 0), owner(new, &b, 0));
+            walk.arc(first, u32::MAX, a0, b0);
         }
-        moves
-    }
-
-    /// Adds `first ..= last` when its owner changed, merged with the range
-    /// before it when that one ends just before and has the same owners.
-    fn push(&mut self, first: u64, last: u32, from: Option<Box<str>>, to: Option<Box<str>>) {
-        if from == to {
-            return;
-        }
-        let first = first as u32;
-        if let Some(prev) = self.ranges.last_mut() {
-            if u64::from(prev.last) + 1 == u64::from(first) && prev.from == from && prev.to == to {
-                prev.last = last;
-                return;
-            }
-        }
-        self.ranges.push(MovedRange {
-            first,
-            last,
-            from,
-            to,
-        });
+        walk.moves
     }
 
     /// The moved ranges, sorted by position.
@@ -135,6 +121,49 @@ impl Moves {
     /// Fraction of the key space that changed owner (0 to 1).
     pub fn fraction(&self) -> f64 {
         self.ranges.iter().map(MovedRange::positions).sum::<u64>() as f64 / 4_294_967_296.0
+    }
+}
+
+/// The state of [`Moves::between`]'s walk.
+struct Walk<'r> {
+    old: &'r Ring,
+    new: &'r Ring,
+    /// For each old member, the index of the same id in `new`.
+    same: Vec<Option<usize>>,
+    moves: Moves,
+    /// Old and new owner indexes of the last range pushed.
+    last: Option<(Option<usize>, Option<usize>)>,
+}
+
+impl Walk<'_> {
+    /// The arc `first ..= last` owned by old member `from` and new member
+    /// `to` (indexes; `None` for an empty ring): a range when they differ,
+    /// merged with the range before it when that one ends just before and
+    /// has the same owners.
+    fn arc(&mut self, first: u64, last: u32, from: Option<usize>, to: Option<usize>) {
+        let unmoved = match (from, to) {
+            (Some(f), Some(t)) => self.same[f] == Some(t),
+            (None, None) => true,
+            _ => false,
+        };
+        if unmoved {
+            return;
+        }
+        let first = first as u32;
+        let ranges = &mut self.moves.ranges;
+        if let Some(prev) = ranges.last_mut() {
+            if u64::from(prev.last) + 1 == u64::from(first) && self.last == Some((from, to)) {
+                prev.last = last;
+                return;
+            }
+        }
+        self.last = Some((from, to));
+        ranges.push(MovedRange {
+            first,
+            last,
+            from: from.map(|i| self.old.members[i].id.clone()),
+            to: to.map(|i| self.new.members[i].id.clone()),
+        });
     }
 }
 
