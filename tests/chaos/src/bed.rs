@@ -65,6 +65,13 @@ pub struct Bed {
     slowed: BTreeSet<usize>,
 }
 
+/// The log filter of every process the bed starts: `REGISTRY_CHAOS_LOG`
+/// (e.g. `info,registry_core::gossip=debug` to see each verdict), else
+/// `info`.
+fn log_filter() -> String {
+    std::env::var("REGISTRY_CHAOS_LOG").unwrap_or_else(|_| "info".into())
+}
+
 /// The address of host `i` on the test subnet.
 pub fn host_ip(i: usize) -> String {
     format!("{SUBNET}.{}", 10 + i)
@@ -245,7 +252,7 @@ impl Bed {
         cmd.args(["netns", "exec", &self.ns(host)])
             .arg(bin)
             .args(&args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_filter())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
