@@ -197,12 +197,11 @@ fn generate() -> Vectors {
 
 /// One case per block and one key per line, so diffs stay readable.
 fn render(v: &Vectors) -> String {
-    let j = |x: &dyn erased::Json| x.json();
     let cases: Vec<String> = v
         .cases
         .iter()
         .map(|c| {
-            let keys: Vec<String> = c.keys.iter().map(|k| j(k)).collect();
+            let keys: Vec<String> = c.keys.iter().map(j).collect();
             format!(
                 "    {{\n      \"name\": {},\n      \"old\": {},\n      \"new\": {},\n      \"ranges\": {},\n      \
                  \"positions\": {},\n      \"pairs\": {},\n      \"head\": {},\n      \"tail\": {},\n      \
@@ -219,7 +218,7 @@ fn render(v: &Vectors) -> String {
             )
         })
         .collect();
-    let about: Vec<String> = v.about.iter().map(|l| j(l)).collect();
+    let about: Vec<String> = v.about.iter().map(j).collect();
     format!(
         "{{\n  \"about\": [\n    {}\n  ],\n  \"format\": {},\n  \"algorithm\": {},\n  \"cases\": [\n{}\n  ]\n}}\n",
         about.join(",\n    "),
@@ -229,16 +228,9 @@ fn render(v: &Vectors) -> String {
     )
 }
 
-mod erased {
-    /// Compact JSON of anything serializable, for `render`.
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string(self).expect("vectors serialize")
-        }
-    }
+/// Compact JSON of anything serializable, for `render`.
+fn j<T: Serialize + ?Sized>(x: &T) -> String {
+    serde_json::to_string(x).expect("vectors serialize")
 }
 
 #[test]

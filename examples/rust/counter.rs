@@ -132,8 +132,7 @@ async fn serve(view: Arc<GroupView>) -> Result<(), Box<dyn Error>> {
     shutdown_signal().await;
     // Drain: every range moves away and `follow` hands the keys off.
     registration.set_draining(true).await?;
-    let me_draining = |s: &GroupSnapshot| s.members().iter().any(|m| m.id == id && m.draining);
-    while !me_draining(&node.view.snapshot()) {
+    while !is_draining(&node.view.snapshot(), &id) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(ms("--drain-grace", "2000")).await;
@@ -159,6 +158,11 @@ async fn serve(view: Arc<GroupView>) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Whether `id` is listed as draining in `s`.
+fn is_draining(s: &GroupSnapshot, id: &str) -> bool {
+    s.members().iter().any(|m| m.id == id && m.draining)
+}
+
 /// On every change: hand off the keys held in ranges this instance lost.
 async fn follow(node: Arc<Node>) {
     let mut changes = node.view.subscribe();
@@ -167,8 +171,7 @@ async fn follow(node: Arc<Node>) {
             let mut state = node.state.lock().expect("lock");
             let new = node.view.snapshot();
             let moves = new.moves_since(&state.0);
-            let draining = |s: &GroupSnapshot| s.members().iter().any(|m| m.id == node.me && m.draining);
-            let drain = draining(&new) && !draining(&state.0);
+            let drain = is_draining(&new, &node.me) && !is_draining(&state.0, &node.me);
             let serving_before = state.0.members().iter().filter(|m| !m.draining).count();
             state.0 = new;
             let lost: Vec<String> = state
