@@ -214,6 +214,16 @@ impl Collector for Cluster {
             "Verdicts refused after a partition healed: a member declared down saying a live member is down.",
             s.stale_verdicts_refused,
         )?;
+        counter(
+            "registry_gossip_last_calls",
+            "Suspicions that timed out and were put to the suspect directly before a down verdict.",
+            s.last_calls,
+        )?;
+        counter(
+            "registry_gossip_last_calls_refuted",
+            "Last calls the suspect answered by refuting: reachable members not declared down.",
+            s.last_calls_refuted,
+        )?;
         metrics::gauge(
             &mut enc,
             "registry_gossip_live_members",

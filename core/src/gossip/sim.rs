@@ -377,6 +377,12 @@ impl Sim {
     fn step(&mut self) {
         let Some(e) = self.queue.pop() else { return };
         self.now = self.now.max(e.at);
+        let node = match &e.ev {
+            Ev::Packet { to, .. } => *to,
+            Ev::Timer { node, .. } => *node,
+        };
+        // Logs name the node and the virtual time (in ms).
+        let _span = tracing::debug_span!("sim", node, ms = self.now.as_millis() as u64).entered();
         match e.ev {
             Ev::Packet { to, from, data } => {
                 if let Some(m) = self.nodes[to].machine.as_mut() {

@@ -46,6 +46,12 @@ pub struct GossipStats {
     /// Verdicts refused after a partition healed: "you are down" from a
     /// member declared down, and news from it that a live member is down.
     pub stale_verdicts_refused: u64,
+    /// Suspicions that timed out and were put to the suspect directly
+    /// before a "down" verdict (see the `confirm` module).
+    pub last_calls: u64,
+    /// Of `last_calls`, those the suspect answered by refuting: a reachable
+    /// member that would otherwise have been declared down.
+    pub last_calls_refuted: u64,
     /// Members currently known live, this node excluded.
     pub live_members: u64,
 }

@@ -3,16 +3,22 @@
 //! it suspects them all and, left alone, declares them down. Those
 //! verdicts are wrong, and once the node is back they spread and force
 //! healthy members to rejoin. The rule here is Lifeguard's local health
-//! awareness in a simple form: a score rises on each probe that got no
-//! answer and falls on each answered one; a node that had to refute a
-//! suspicion of itself (the cluster cannot hear it) and whose score is at
-//! [`UNHEALTHY`] or more holds its "down" verdicts, and drops those it
-//! held once it is heard again (they were never spread, so nobody could
-//! refute them). A node that nobody suspects (its peers really crashed)
-//! is never held, and a cap bounds any hold.
+//! awareness in a simple form: a node that had to refute a suspicion of
+//! itself, or was declared down (the cluster cannot hear it), holds its
+//! "down" verdicts until it is heard again: until most of the probes it
+//! sent since (of the last [`WINDOW`], and at least [`HEARD`]) were
+//! answered.
+//! It then drops the verdicts it held (they were never spread, so nobody
+//! could refute them). Answers before the refutation do not count, and a
+//! majority is asked for, not a running score: members cut off together
+//! (services on one host that cannot send) answer each other's probes,
+//! and would otherwise call each other heard while the rest of the
+//! cluster cannot hear them. A node that nobody suspects (its peers
+//! really crashed) is never held, and a cap bounds any hold.
 
 use super::{Machine, MachineTimer};
 use crate::gossip::identity::NodeId;
+use std::collections::VecDeque;
 
 impl Machine {
     /// A suspicion's timeout (`held`: one held before): the "down" verdict
@@ -28,24 +34,28 @@ impl Machine {
         } else if held && self.health.is_heard() {
             tracing::debug!(timer = ?t, "gossip: dropped a suspicion formed while unheard");
         } else {
-            self.foca_timer(t);
+            self.last_call(t);
         }
     }
 }
 
-/// Score at which this node holds its verdicts.
-const UNHEALTHY: u32 = 2;
-/// Highest score: answered probes bring it down one by one.
-const MAX_SCORE: u32 = 8;
+/// Probes whose outcome counts: the last ones, one per member in a
+/// small cluster (probes go round the members).
+const WINDOW: usize = 8;
+
+/// Answered probes (of the window) that make this node heard again: more
+/// than a few members cut off with it can give in one round of probes.
+const HEARD: usize = 5;
 
 /// What this node knows about its own link, in machine ticks.
 pub(super) struct Health {
-    score: u32,
+    /// Outcomes of the last [`WINDOW`] probes, oldest first: answered?
+    outcomes: VecDeque<bool>,
     /// The probe in flight: its number and whether it was answered.
     probe: Option<(u8, bool)>,
     /// The incarnation of this node's last outgoing header.
     incarnation: u16,
-    /// Since when the score is at [`UNHEALTHY`] or more.
+    /// Since when this node is not heard (see [`Health::update`]).
     unhealthy_since: Option<u64>,
     /// When this node last refuted a suspicion of itself.
     refuted_at: Option<u64>,
@@ -57,7 +67,7 @@ impl Health {
     /// `cap`: the longest hold of verdicts, in ticks.
     pub(super) fn new(cap: u64) -> Health {
         Health {
-            score: 0,
+            outcomes: VecDeque::with_capacity(WINDOW),
             probe: None,
             incarnation: 0,
             unhealthy_since: None,
@@ -69,7 +79,11 @@ impl Health {
     /// This node started probe `number` (the previous one is over).
     pub(super) fn probe_sent(&mut self, number: u8, tick: u64) {
         if let Some((_, answered)) = self.probe.replace((number, false)) {
-            self.add(if answered { -1 } else { 1 }, tick);
+            if self.outcomes.len() == WINDOW {
+                self.outcomes.pop_front();
+            }
+            self.outcomes.push_back(answered);
+            self.update(tick);
         }
     }
 
@@ -84,10 +98,18 @@ impl Health {
     /// a suspicion of itself.
     pub(super) fn sent(&mut self, incarnation: u16, tick: u64) {
         if incarnation > self.incarnation {
-            self.refuted_at = Some(tick);
-            self.add(1, tick);
+            self.doubted(tick);
         }
         self.incarnation = incarnation;
+    }
+
+    /// The cluster could not hear this node: only answers to later
+    /// probes count, and until most are answered it is not heard.
+    fn doubted(&mut self, tick: u64) {
+        tracing::debug!("gossip: not heard by the cluster");
+        self.refuted_at = Some(tick);
+        self.outcomes.clear();
+        self.unhealthy_since.get_or_insert(tick);
     }
 
     /// The incarnation of this node's last outgoing header.
@@ -95,14 +117,15 @@ impl Health {
         self.incarnation
     }
 
-    /// This node's identity changed (it rejoined): its incarnation starts
-    /// again.
-    pub(super) fn renewed(&mut self) {
+    /// The cluster declared this node down and it rejoined at `tick`: its
+    /// incarnation starts again, and it is not heard yet.
+    pub(super) fn renewed(&mut self, tick: u64) {
         self.incarnation = 0;
+        self.doubted(tick);
     }
 
     /// Whether "down" verdicts wait now: this node refuted a suspicion
-    /// of itself and its probes go unanswered, for at most the cap.
+    /// of itself and is not heard yet, for at most the cap.
     pub(super) fn holds_verdicts(&self, tick: u64) -> bool {
         let refuted = self.refuted_at.is_some_and(|at| tick < at + self.cap);
         refuted && self.unhealthy_since.is_some_and(|since| tick < since + self.cap)
@@ -114,12 +137,16 @@ impl Health {
         self.unhealthy_since.is_none()
     }
 
-    fn add(&mut self, delta: i32, tick: u64) {
-        self.score = self.score.saturating_add_signed(delta).min(MAX_SCORE);
-        if self.score < UNHEALTHY {
-            self.unhealthy_since = None;
-        } else if self.unhealthy_since.is_none() {
-            self.unhealthy_since = Some(tick);
+    /// Heard: at least [`HEARD`] of the probes counted were answered,
+    /// and more than went unanswered.
+    fn update(&mut self, tick: u64) {
+        let answered = self.outcomes.iter().filter(|a| **a).count();
+        if answered >= HEARD && 2 * answered > self.outcomes.len() {
+            if self.unhealthy_since.take().is_some() {
+                tracing::debug!(outcomes = ?self.outcomes, "gossip: heard again");
+            }
+        } else {
+            self.unhealthy_since.get_or_insert(tick);
         }
     }
 }
@@ -136,25 +163,63 @@ mod tests {
         h
     }
 
+    /// Ends probe `n` (started at tick `n`) and starts the next.
+    fn probe(h: &mut Health, n: u8, answered: bool) {
+        if answered {
+            h.answered(n);
+        }
+        h.probe_sent(n + 1, u64::from(n) + 1);
+    }
+
     #[test]
-    fn unanswered_probes_of_a_suspected_node_hold_verdicts_until_it_is_heard() {
-        let mut h = suspected(); // score 1
-        h.probe_sent(1, 2);
-        h.answered(1);
-        h.probe_sent(2, 10); // probe 1 answered: 0
-        assert!(!h.holds_verdicts(11) && h.is_heard());
-        h.probe_sent(3, 20); // probe 2 unanswered: 1
-        assert!(!h.holds_verdicts(21), "one failed probe is a dead peer, not us");
-        h.answered(2); // late: probe 2 is over
-        h.probe_sent(4, 30); // 2
-        assert!(h.holds_verdicts(31) && !h.is_heard());
-        h.probe_sent(5, 40); // 3
-        h.answered(5);
-        h.probe_sent(6, 50); // 2
-        assert!(h.holds_verdicts(51));
-        h.answered(6);
-        h.probe_sent(7, 60); // 1
-        assert!(!h.holds_verdicts(61) && h.is_heard());
+    fn a_suspected_node_holds_verdicts_until_most_later_probes_are_answered() {
+        let mut h = Health::new(240);
+        h.sent(0, 0);
+        h.probe_sent(1, 0);
+        for n in 1..8 {
+            probe(&mut h, n, true); // heard before the suspicion
+        }
+        h.sent(1, 9); // refuted: answers so far do not count
+        assert!(h.holds_verdicts(9) && !h.is_heard());
+        for n in 8..12 {
+            probe(&mut h, n, true);
+        }
+        assert!(h.holds_verdicts(13), "four answers are not enough");
+        probe(&mut h, 12, false);
+        probe(&mut h, 13, false);
+        probe(&mut h, 14, true);
+        assert!(!h.holds_verdicts(16) && h.is_heard(), "five of seven answered");
+        for n in 15..18 {
+            probe(&mut h, n, false);
+        }
+        assert!(h.holds_verdicts(19), "three of the last eight answered");
+        h.answered(17); // late: probe 17 is over
+        for n in 18..21 {
+            probe(&mut h, n, true);
+        }
+        assert!(!h.is_heard(), "four of eight");
+        probe(&mut h, 21, true);
+        assert!(h.is_heard(), "five of eight");
+    }
+
+    /// Services on one host that cannot send answer each other's probes
+    /// (two of seven peers here) and nobody else's: they are not heard.
+    #[test]
+    fn answers_from_members_cut_off_together_do_not_make_a_node_heard() {
+        let mut h = suspected();
+        h.probe_sent(1, 1);
+        for n in 1..60u8 {
+            probe(&mut h, n, n % 7 < 2);
+            if n >= 3 {
+                assert!(h.holds_verdicts(u64::from(n) + 2), "probe {n}");
+            }
+        }
+        // The cut heals: every peer answers, and a majority soon does.
+        let heard = (60..80u8).find(|&n| {
+            probe(&mut h, n, true);
+            h.is_heard()
+        });
+        assert!(heard.is_some_and(|n| n <= 65), "heard at probe {heard:?}");
     }
 
     #[test]
@@ -168,13 +233,13 @@ mod tests {
 
     #[test]
     fn the_hold_is_capped_and_a_renewal_is_no_answer() {
-        let mut h = suspected();
+        let mut h = suspected(); // unheard since 1
         h.probe_sent(1, 2);
-        h.probe_sent(2, 5); // 2: unhealthy since 5
-        h.renewed();
-        h.sent(0, 6);
+        h.probe_sent(2, 5);
+        h.renewed(6);
+        h.sent(0, 7);
         assert!(h.holds_verdicts(240));
-        assert!(!h.holds_verdicts(241), "past the cap since the refutation");
+        assert!(!h.holds_verdicts(241), "past the cap since it was first unheard");
         assert!(!h.is_heard());
     }
 }

@@ -214,6 +214,8 @@ impl Machine {
             return;
         }
         let src = header.src;
+        let keep = self.clock.ticks(self.config.suspect_to_down_after);
+        self.heard.heard(src, self.clock.tick, keep);
         match header.message {
             foca::Message::Ack(n) | foca::Message::ForwardedAck { probe_number: n, .. } => {
                 self.health.answered(n)

@@ -29,9 +29,11 @@
 //! `view` (membership news and the view diff), `hold` (the failure
 //! hold), `conflict` (the claim on the id, two processes with one id),
 //! `health` and `verdict` (verdicts formed while this node was unheard),
+//! `confirm` (a suspect's last chance to answer before a verdict),
 //! `envelope` (plain or sealed datagrams).
 
 mod announce;
+mod confirm;
 mod conflict;
 mod envelope;
 mod health;
@@ -70,6 +72,10 @@ pub enum MachineTimer {
     /// A suspicion's "down" verdict held while this node could not be
     /// heard (see the health module): dropped once it is heard again.
     HeldDown(foca::Timer<NodeId>),
+    /// A suspicion's "down" verdict after the suspect was asked directly
+    /// (see the confirm module), with the tick of the first call: given
+    /// unless it refuted meanwhile or is still heard.
+    LastCall(foca::Timer<NodeId>, u64),
     /// The metadata repair tick.
     Tick,
     /// The announce schedule (see [`Machine::set_seeds`]); a driver that
@@ -146,6 +152,7 @@ pub struct Machine {
     announcer: announce::Announcer,
     health: health::Health,
     verdicts: verdict::Verdicts,
+    heard: confirm::Heard,
 }
 
 impl Machine {
@@ -191,6 +198,7 @@ impl Machine {
             announcer: announce::Announcer::default(),
             health: health::Health::new(clock.ticks(config.health_hold_max)),
             verdicts: verdict::Verdicts::new(clock.ticks(config.verdict_window)),
+            heard: confirm::Heard::default(),
             config: config.clone(),
             clock,
         };
@@ -343,6 +351,7 @@ impl Machine {
                 self.on_suspect_timeout(t, false)
             }
             MachineTimer::HeldDown(t) => self.on_suspect_timeout(t, true),
+            MachineTimer::LastCall(t, since) => self.on_last_call(t, since),
             MachineTimer::Foca(t) => self.foca_timer(t),
             MachineTimer::Tick => self.on_tick(),
             MachineTimer::Announce(gen) => self.on_announce_timer(gen),

@@ -97,12 +97,15 @@ impl Verdicts {
 
     /// `src` sent a datagram at `tick`: if it is a life declared down
     /// recently, its address is discredited (the verdict on it was false,
-    /// or it was paused; a crashed member never sends again).
-    fn heard(&mut self, src: NodeId, tick: u64) {
-        if self.recent(tick).any(|id| *id == src) {
+    /// or it was paused; a crashed member never sends again), and true is
+    /// returned.
+    fn heard(&mut self, src: NodeId, tick: u64) -> bool {
+        let undead = self.recent(tick).any(|id| *id == src);
+        if undead {
             self.undead.retain(|(addr, _)| *addr != src.addr);
             self.undead.push_back((src.addr, tick));
         }
+        undead
     }
 
     /// Whether a life at `addr` that was declared down recently was heard
@@ -201,7 +204,9 @@ impl Machine {
     ) -> Option<Cow<'a, [u8]>> {
         let tick = self.clock.tick;
         let src = header.src;
-        self.verdicts.heard(src, tick);
+        if self.verdicts.heard(src, tick) && self.forget_verdict(src) {
+            tracing::debug!(member = %src, "gossip: heard from a member declared down: verdict forgotten");
+        }
         let discredited = self.verdicts.discredited(src.addr, tick);
         if !discredited && !self.verdicts.forgot_any(tick) {
             return Some(Cow::Borrowed(data));

@@ -126,7 +126,7 @@ impl Machine {
     /// The cluster declared this node down; foca rejoined as `new`.
     fn on_rejoin(&mut self, new: NodeId) {
         tracing::info!(identity = %new, "gossip: declared down by the cluster; rejoined");
-        self.health.renewed();
+        self.health.renewed(self.clock.tick);
         // A node that held others down was cut off: the cluster's answer
         // to an announce tells it at once who is live.
         if self.forget_recent_verdicts() {

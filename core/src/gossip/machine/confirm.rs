@@ -1,0 +1,137 @@
+//! Last call: a suspicion's "down" verdict is given only once the suspect
+//! had one more chance to answer. A suspicion formed during a partition
+//! reaches the suspect only by gossip, and that gossip may have been spent
+//! while the partition lasted; if the partition heals just before the
+//! suspicion times out, the suspect never learns it is suspected, and a
+//! reachable member is declared down (and must rejoin). So when a
+//! suspicion times out, this node pings the suspect directly with the
+//! suspicion attached: a live, reachable suspect refutes it and answers
+//! with its new incarnation, which ends the suspicion; otherwise the
+//! verdict is given one probe round trip (`probe_rtt`) later.
+//!
+//! A suspect that this node heard from directly within the suspicion
+//! timeout is alive: its probes went unanswered because this node's own
+//! datagrams are not getting out (members cut off together still hear
+//! the cluster). The verdict then waits, and the suspect is asked again
+//! every probe period, for as long as it is heard and at most
+//! `health_hold_max`.
+
+use std::collections::HashMap;
+
+use super::{Machine, MachineTimer};
+use crate::gossip::codec::{put_varint, NodeCodec};
+use crate::gossip::identity::NodeId;
+use crate::gossip::packet::KIND_FOCA;
+use foca::{Codec as _, Header, Member, Message, State};
+
+impl Machine {
+    /// A suspicion timed out and is not held: ask the suspect directly,
+    /// and give the verdict after `probe_rtt` unless it refuted.
+    pub(super) fn last_call(&mut self, t: foca::Timer<NodeId>) {
+        let foca::Timer::ChangeSuspectToDown {
+            member_id,
+            incarnation,
+            ..
+        } = &t
+        else {
+            return self.foca_timer(t);
+        };
+        if !self.suspects(member_id, *incarnation) {
+            // Refuted or gone meanwhile. Not handed to foca: it would
+            // still tell the member it is down (see `on_last_call`).
+            return;
+        }
+        self.ping_with_suspicion(*member_id, *incarnation);
+        tracing::debug!(member = %member_id, "gossip: last call to a suspect");
+        self.stats.last_calls += 1;
+        self.out.timers.push((
+            self.config.probe_rtt,
+            MachineTimer::LastCall(t, self.clock.tick),
+        ));
+    }
+
+    /// The last call is over: the verdict stands unless the suspect
+    /// refuted. A refuted suspicion's timer never reaches foca: foca
+    /// leaves the member alive but still sends it "you are down"
+    /// (`notify_down_members`), which would make a live member rejoin.
+    /// `since`: the tick of the first call.
+    pub(super) fn on_last_call(&mut self, t: foca::Timer<NodeId>, since: u64) {
+        if let foca::Timer::ChangeSuspectToDown {
+            member_id,
+            incarnation,
+            ..
+        } = &t
+        {
+            if !self.suspects(member_id, *incarnation) {
+                self.stats.last_calls_refuted += 1;
+                return;
+            }
+            let tick = self.clock.tick;
+            let timeout = self.clock.ticks(self.config.suspect_to_down_after);
+            let cap = self.clock.ticks(self.config.health_hold_max);
+            if self.heard.within(member_id, tick, timeout) && tick < since + cap {
+                tracing::debug!(member = %member_id, "gossip: a suspect is heard: its verdict waits");
+                self.ping_with_suspicion(*member_id, *incarnation);
+                self.out
+                    .timers
+                    .push((self.config.probe_period, MachineTimer::LastCall(t, since)));
+                return;
+            }
+            tracing::debug!(member = %member_id, "gossip: a suspect did not answer its last call");
+        }
+        self.foca_timer(t);
+    }
+
+    /// Whether foca still suspects `id` at `incarnation`.
+    fn suspects(&self, id: &NodeId, incarnation: u16) -> bool {
+        self.foca
+            .iter_membership_state()
+            .any(|m| m.id() == id && m.incarnation() == incarnation && m.state() == State::Suspect)
+    }
+
+    /// A ping to `id` carrying the news that it is suspected at
+    /// `incarnation`: foca refutes it on arrival and acks with its new
+    /// incarnation in the header.
+    fn ping_with_suspicion(&mut self, id: NodeId, incarnation: u16) {
+        let header = Header {
+            src: self.identity(),
+            src_incarnation: self.health.incarnation(),
+            dst: id,
+            message: Message::Ping(0),
+        };
+        let mut body = vec![KIND_FOCA];
+        put_varint(&mut body, self.local.version);
+        let news = Member::new(id, incarnation, State::Suspect);
+        if NodeCodec.encode_header(&header, &mut body).is_ok() {
+            body.extend_from_slice(&1u16.to_be_bytes());
+            if NodeCodec.encode_member(&news, &mut body).is_ok() {
+                self.send(id.addr, &body);
+            }
+        }
+    }
+}
+
+/// When each member was last heard directly (a foca datagram it sent).
+#[derive(Default)]
+pub(super) struct Heard {
+    at: HashMap<NodeId, u64>,
+    /// Tick of the last pruning.
+    pruned: u64,
+}
+
+impl Heard {
+    /// `id` sent a datagram at `tick`; entries not heard for `keep`
+    /// ticks are pruned now and then.
+    pub(super) fn heard(&mut self, id: NodeId, tick: u64, keep: u64) {
+        self.at.insert(id, tick);
+        if tick >= self.pruned + keep {
+            self.at.retain(|_, at| *at + keep > tick);
+            self.pruned = tick;
+        }
+    }
+
+    /// Whether `id` was heard in the last `ticks` ticks.
+    fn within(&self, id: &NodeId, tick: u64, ticks: u64) -> bool {
+        self.at.get(id).is_some_and(|at| *at + ticks >= tick)
+    }
+}
