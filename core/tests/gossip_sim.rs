@@ -174,7 +174,13 @@ fn renewed_and_heal_time(n: usize, k: usize, two_way: bool, cut_for: Duration) -
 }
 
 /// As [`renewed_and_heal_time`], on a network set by `cfg`.
-fn renewed_under(cfg: SimConfig, n: usize, k: usize, two_way: bool, cut_for: Duration) -> (Vec<usize>, Duration) {
+fn renewed_under(
+    cfg: SimConfig,
+    n: usize,
+    k: usize,
+    two_way: bool,
+    cut_for: Duration,
+) -> (Vec<usize>, Duration) {
     let muted: Vec<usize> = (n - k..n).collect();
     let mut sim = cluster(n, cfg, Duration::from_millis(5));
     assert!(sim.run_until(secs(20), |s| s.converged()).is_some());

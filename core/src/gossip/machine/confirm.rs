@@ -44,10 +44,9 @@ impl Machine {
         self.ping_with_suspicion(*member_id, *incarnation);
         tracing::debug!(member = %member_id, "gossip: last call to a suspect");
         self.stats.last_calls += 1;
-        self.out.timers.push((
-            self.config.probe_rtt,
-            MachineTimer::LastCall(t, self.clock.tick),
-        ));
+        self.out
+            .timers
+            .push((self.config.probe_rtt, MachineTimer::LastCall(t, self.clock.tick)));
     }
 
     /// The last call is over: the verdict stands unless the suspect
