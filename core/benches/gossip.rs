@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p registry-core --bench gossip --features sim` (add `-- quick` for 10 and
 //! 100 members only, `-- members=1000` for one size, `-- seed=N` for another
-//! random draw). For each cluster
+//! random draw, `-- crashes` for simultaneous crashes only). For each cluster
 //! size: time until the registries (the first 3 members, the seeds) and
 //! until all members know of a join;
 //! time until all know of a crash and of a graceful leave; bytes per
@@ -179,6 +179,69 @@ fn loss(n: usize, secs: u64) {
     println!("5% loss, {n} members, {secs} s: {f} false failure events; {bps:.0} B/s per member");
 }
 
+/// Many members crash at once: `k` of `n` (the registries excepted) are
+/// killed together, `trials` times (restarted in between). Per trial, the
+/// time (ms) until every registry, and until every member, has declared
+/// all `k` failed.
+fn mass_crash(n: usize, k: usize, trials: usize, seed: u64) {
+    let wall = Instant::now();
+    let mut sim = cluster(
+        n,
+        SimConfig {
+            seed,
+            ..SimConfig::default()
+        },
+    );
+    let (mut reg, mut all) = (vec![], vec![]);
+    for t in 0..trials {
+        // Victims spread over the non-registries, a different set each trial.
+        let victims: Vec<usize> = (0..k)
+            .map(|j| REGISTRIES + (j * (n - REGISTRIES) / k + t) % (n - REGISTRIES))
+            .collect();
+        let ids: Vec<String> = victims.iter().map(|&v| format!("svc-{v}")).collect();
+        let watched = ids.clone();
+        sim.watch_where(move |e| matches!(e, MemberEvent::Failed(s) if watched.contains(&s.id)));
+        let t0 = sim.now();
+        for &v in &victims {
+            sim.crash(v);
+        }
+        let ok = sim.run_until(Duration::from_secs(120), |x| ids.iter().all(|id| x.none_know(id)));
+        assert!(ok.is_some(), "{k} crashes not known to all in 120 s");
+        let log = sim.take_log();
+        let nodes: Vec<usize> = sim.running().map(|(i, _)| i).collect();
+        let (mut r, mut a) = (0.0f64, 0.0f64);
+        for &i in &nodes {
+            for id in &ids {
+                let first = log
+                    .iter()
+                    .filter(|(_, node, e)| *node == i && e.service().id == *id)
+                    .map(|(at, _, _)| ms(*at - t0))
+                    .fold(f64::NAN, f64::min);
+                if i < REGISTRIES {
+                    r = r.max(first);
+                }
+                a = a.max(first);
+            }
+        }
+        reg.push(r);
+        all.push(a);
+        for &v in &victims {
+            sim.restart(v, svc(v));
+        }
+        let ok = sim.run_until(Duration::from_secs(60), |x| x.converged());
+        assert!(ok.is_some(), "restarts not seen by all");
+        sim.run_for(Duration::from_secs(5));
+    }
+    println!(
+        "| {n:>5} | {k:>3} at once | {:>7.0} | {:>7.0} | {:>7.0} | {:>7.0} | {trials} trials, {:.1?} wall",
+        pct(&mut reg, 0.5),
+        pct(&mut reg, 1.0),
+        pct(&mut all, 0.5),
+        pct(&mut all, 1.0),
+        wall.elapsed()
+    );
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     if let Ok(p) = std::env::var("PROBE_MS") {
@@ -190,6 +253,14 @@ fn main() {
     let seed = std::env::args()
         .find_map(|a| a.strip_prefix("seed=")?.parse().ok())
         .unwrap_or(SimConfig::default().seed);
+    if std::env::args().any(|a| a == "crashes") {
+        println!("| members | crashed | registries know all: median ms | max | all members know all: median | max |");
+        println!("|---:|---|---:|---:|---:|---:|");
+        for (n, k) in [(50, 1), (50, 10), (150, 100)] {
+            mass_crash(n, k, 10, seed);
+        }
+        return;
+    }
     println!("| members | event | registries p50 ms | p99 | all members p50 ms | p99 |");
     println!("|---:|---|---:|---:|---:|---:|");
     for (n, trials) in [(10, 50), (100, 50), (1000, 10)] {

@@ -448,3 +448,34 @@ fn cuts_of_up_to_three_members_renew_no_reachable_member_under_any_seed() {
         "(seed, cut ms, cut off, two-way, reachable members declared down): {bad:?}"
     );
 }
+
+/// A host cut off both ways for 5 or 10 s (2 or 3 of 8 members): after the
+/// heal every member lists every member again within 1 s. (When a member
+/// declared down that talked again was always taken back, by every node,
+/// the cut-off members and the rest had to meet pair by pair: up to 5 s.)
+#[test]
+fn two_way_cuts_heal_within_a_second() {
+    let mut slow = Vec::new();
+    for seed in 1..=4 {
+        for cut_ms in [5000, 10000] {
+            for k in 2..=3 {
+                let cfg = SimConfig {
+                    seed,
+                    ..SimConfig::default()
+                };
+                let (renewed, healed) = renewed_under(cfg, 8, k, true, Duration::from_millis(cut_ms));
+                assert!(
+                    renewed.is_empty(),
+                    "seed {seed}, {cut_ms} ms, {k} cut off: {renewed:?} renewed"
+                );
+                if healed > Duration::from_secs(1) {
+                    slow.push((seed, cut_ms, k, healed));
+                }
+            }
+        }
+    }
+    assert!(
+        slow.is_empty(),
+        "(seed, cut ms, cut off, heal time) over 1 s: {slow:?}"
+    );
+}

@@ -130,7 +130,7 @@ impl Heard {
     }
 
     /// Whether `id` was heard in the last `ticks` ticks.
-    fn within(&self, id: &NodeId, tick: u64, ticks: u64) -> bool {
+    pub(super) fn within(&self, id: &NodeId, tick: u64, ticks: u64) -> bool {
         self.at.get(id).is_some_and(|at| *at + ticks >= tick)
     }
 }

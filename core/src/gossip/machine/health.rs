@@ -14,7 +14,15 @@
 //! (services on one host that cannot send) answer each other's probes,
 //! and would otherwise call each other heard while the rest of the
 //! cluster cannot hear them. A node that nobody suspects (its peers
-//! really crashed) is never held, and a cap bounds any hold.
+//! really crashed) is not held that way, and a cap bounds any hold.
+//!
+//! A node cut off both ways is not suspected where it can hear, so it
+//! never refutes; it sees only its own probes fail. A node whose probes
+//! mostly fail, to several members, is *isolated* and holds its verdicts
+//! too, for at most [`ISOLATION_HOLD_PERIODS`] probe periods (when most of
+//! the cluster really crashed at once, every survivor is isolated); once
+//! its probes are answered again, each held suspect gets the last call
+//! (see `confirm`) and answers it.
 
 use super::{Machine, MachineTimer};
 use crate::gossip::identity::NodeId;
@@ -27,7 +35,7 @@ impl Machine {
     /// and never spread, so the suspect could not refute; it is probed
     /// anew).
     pub(super) fn on_suspect_timeout(&mut self, t: foca::Timer<NodeId>, held: bool) {
-        if self.health.holds_verdicts(self.clock.tick) {
+        if self.health.holds_verdicts(self.clock.tick) || self.health.isolated_hold(self.clock.tick) {
             self.out
                 .timers
                 .push((self.clock.every, MachineTimer::HeldDown(t)));
@@ -47,12 +55,27 @@ const WINDOW: usize = 8;
 /// than a few members cut off with it can give in one round of probes.
 const HEARD: usize = 5;
 
+/// Probes that tell whether this node is isolated: one per member in a
+/// small cluster, few enough that a cut is seen before its suspicions
+/// time out (4 missed more of the sweeps' cuts).
+const ISOLATION_WINDOW: usize = 8;
+
+/// Longest hold of verdicts while this node is isolated, in probe
+/// periods: when most members really crashed at once, every survivor's
+/// probes fail too, and their verdicts must not wait long.
+pub(super) const ISOLATION_HOLD_PERIODS: u32 = 20;
+
 /// What this node knows about its own link, in machine ticks.
 pub(super) struct Health {
     /// Outcomes of the last [`WINDOW`] probes, oldest first: answered?
+    /// Cleared when this node is doubted.
     outcomes: VecDeque<bool>,
-    /// The probe in flight: its number and whether it was answered.
-    probe: Option<(u8, bool)>,
+    /// The last [`ISOLATION_WINDOW`] outcomes and members probed, never
+    /// cleared: whether this node's probes fail now.
+    recent: VecDeque<(bool, NodeId)>,
+    /// The probe in flight: its number, whether it was answered, and the
+    /// member probed.
+    probe: Option<(u8, bool, NodeId)>,
     /// The incarnation of this node's last outgoing header.
     incarnation: u16,
     /// Since when this node is not heard (see [`Health::update`]).
@@ -61,35 +84,53 @@ pub(super) struct Health {
     refuted_at: Option<u64>,
     /// Longest hold of verdicts, in ticks.
     cap: u64,
+    /// Since when most probes fail ([`Health::isolated`]).
+    isolated_since: Option<u64>,
+    /// Longest hold of verdicts while isolated, in ticks.
+    isolation_cap: u64,
 }
 
 impl Health {
-    /// `cap`: the longest hold of verdicts, in ticks.
-    pub(super) fn new(cap: u64) -> Health {
+    /// `cap`: the longest hold of verdicts, `isolation_cap` the longest
+    /// while isolated, in ticks.
+    pub(super) fn new(cap: u64, isolation_cap: u64) -> Health {
         Health {
             outcomes: VecDeque::with_capacity(WINDOW),
+            recent: VecDeque::with_capacity(ISOLATION_WINDOW),
             probe: None,
             incarnation: 0,
             unhealthy_since: None,
             refuted_at: None,
             cap,
+            isolated_since: None,
+            isolation_cap,
         }
     }
 
-    /// This node started probe `number` (the previous one is over).
-    pub(super) fn probe_sent(&mut self, number: u8, tick: u64) {
-        if let Some((_, answered)) = self.probe.replace((number, false)) {
+    /// This node started probe `number` of `member` (the previous one is
+    /// over).
+    pub(super) fn probe_sent(&mut self, number: u8, member: NodeId, tick: u64) {
+        if let Some((_, answered, probed)) = self.probe.replace((number, false, member)) {
             if self.outcomes.len() == WINDOW {
                 self.outcomes.pop_front();
             }
             self.outcomes.push_back(answered);
+            if self.recent.len() == ISOLATION_WINDOW {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((answered, probed));
+            if self.isolated() {
+                self.isolated_since.get_or_insert(tick);
+            } else {
+                self.isolated_since = None;
+            }
             self.update(tick);
         }
     }
 
     /// An answer to probe `number` (direct or forwarded) arrived.
     pub(super) fn answered(&mut self, number: u8) {
-        if let Some((n, answered)) = &mut self.probe {
+        if let Some((n, answered, _)) = &mut self.probe {
             *answered |= *n == number;
         }
     }
@@ -137,6 +178,31 @@ impl Health {
         self.unhealthy_since.is_none()
     }
 
+    /// Whether most of this node's last probes went unanswered, by at
+    /// least two members: it cannot reach most of the cluster, so its own
+    /// verdicts are suspect. Members that really crashed fail probes too,
+    /// but a node still reaching most of the cluster is not isolated, nor
+    /// one whose only peer is gone.
+    pub(super) fn isolated(&self) -> bool {
+        let mut failed = self.recent.iter().filter(|(a, _)| !*a).map(|(_, m)| m);
+        let Some(first) = failed.next() else {
+            return false;
+        };
+        let (mut count, mut several) = (1, false);
+        for m in failed {
+            count += 1;
+            several |= m != first;
+        }
+        several && 2 * count > self.recent.len()
+    }
+
+    /// Whether "down" verdicts wait because this node is isolated, for at
+    /// most the isolation cap.
+    pub(super) fn isolated_hold(&self, tick: u64) -> bool {
+        self.isolated_since
+            .is_some_and(|since| tick < since + self.isolation_cap)
+    }
+
     /// Heard: at least [`HEARD`] of the probes counted were answered,
     /// and more than went unanswered.
     fn update(&mut self, tick: u64) {
@@ -154,10 +220,16 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
+
+    /// Member `i`'s identity.
+    fn peer(i: u8) -> NodeId {
+        NodeId::with_gen(SocketAddr::from(([10, 0, 0, i], 7370)), 1)
+    }
 
     /// A node that refuted a suspicion of itself at tick 1.
     fn suspected() -> Health {
-        let mut h = Health::new(240);
+        let mut h = Health::new(240, 80);
         h.sent(0, 0);
         h.sent(1, 1);
         h
@@ -168,14 +240,14 @@ mod tests {
         if answered {
             h.answered(n);
         }
-        h.probe_sent(n + 1, u64::from(n) + 1);
+        h.probe_sent(n + 1, peer(n + 1), u64::from(n) + 1);
     }
 
     #[test]
     fn a_suspected_node_holds_verdicts_until_most_later_probes_are_answered() {
-        let mut h = Health::new(240);
+        let mut h = Health::new(240, 80);
         h.sent(0, 0);
-        h.probe_sent(1, 0);
+        h.probe_sent(1, peer(1), 0);
         for n in 1..8 {
             probe(&mut h, n, true); // heard before the suspicion
         }
@@ -207,7 +279,7 @@ mod tests {
     #[test]
     fn answers_from_members_cut_off_together_do_not_make_a_node_heard() {
         let mut h = suspected();
-        h.probe_sent(1, 1);
+        h.probe_sent(1, peer(1), 1);
         for n in 1..60u8 {
             probe(&mut h, n, n % 7 < 2);
             if n >= 3 {
@@ -224,9 +296,9 @@ mod tests {
 
     #[test]
     fn a_node_nobody_suspects_is_never_held() {
-        let mut h = Health::new(240);
+        let mut h = Health::new(240, 80);
         for n in 0..20 {
-            h.probe_sent(n, u64::from(n) * 10); // every peer crashed
+            h.probe_sent(n, peer(n), u64::from(n) * 10); // every peer crashed
         }
         assert!(!h.holds_verdicts(200));
     }
@@ -234,12 +306,43 @@ mod tests {
     #[test]
     fn the_hold_is_capped_and_a_renewal_is_no_answer() {
         let mut h = suspected(); // unheard since 1
-        h.probe_sent(1, 2);
-        h.probe_sent(2, 5);
+        h.probe_sent(1, peer(1), 2);
+        h.probe_sent(2, peer(2), 5);
         h.renewed(6);
         h.sent(0, 7);
         assert!(h.holds_verdicts(240));
         assert!(!h.holds_verdicts(241), "past the cap since it was first unheard");
         assert!(!h.is_heard());
+    }
+
+    #[test]
+    fn most_probes_failing_over_several_members_is_isolation_with_a_capped_hold() {
+        let mut h = Health::new(240, 80);
+        // Probes of peers 1..=3 answered, then of 4..=9 not (a cut).
+        for n in 1..=9u8 {
+            if n <= 3 {
+                h.answered(n - 1);
+            }
+            h.probe_sent(n, peer(n), u64::from(n));
+        }
+        assert!(h.isolated(), "five of eight failed, to five members");
+        assert!(h.isolated_hold(10) && h.isolated_hold(80));
+        assert!(!h.isolated_hold(120), "past the isolation cap");
+        assert!(!h.holds_verdicts(10), "nobody suspected it: no refutation hold");
+        // The cut heals: answers again.
+        for n in 10..=14u8 {
+            h.answered(n - 1);
+            h.probe_sent(n, peer(n), u64::from(n));
+        }
+        assert!(!h.isolated() && !h.isolated_hold(15));
+    }
+
+    #[test]
+    fn a_lone_peer_gone_is_not_isolation() {
+        let mut h = Health::new(240, 80);
+        for n in 1..=12u8 {
+            h.probe_sent(n, peer(1), u64::from(n));
+        }
+        assert!(!h.isolated() && !h.isolated_hold(13));
     }
 }

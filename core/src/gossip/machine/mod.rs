@@ -196,7 +196,10 @@ impl Machine {
             hold: hold::FailureHold::new(clock.ticks(config.failure_hold)),
             conflicts: conflict::Conflicts::new(clock.ticks(config.claim_timeout)),
             announcer: announce::Announcer::default(),
-            health: health::Health::new(clock.ticks(config.health_hold_max)),
+            health: health::Health::new(
+                clock.ticks(config.health_hold_max),
+                clock.ticks(config.probe_period * health::ISOLATION_HOLD_PERIODS),
+            ),
             verdicts: verdict::Verdicts::new(clock.ticks(config.verdict_window)),
             heard: confirm::Heard::default(),
             config: config.clone(),
@@ -443,7 +446,7 @@ impl Machine {
                 if let Ok(h) = NodeCodec.decode_header(&data[..]) {
                     self.health.sent(h.src_incarnation, self.clock.tick);
                     if let foca::Message::Ping(n) = h.message {
-                        self.health.probe_sent(n, self.clock.tick);
+                        self.health.probe_sent(n, h.dst, self.clock.tick);
                     }
                 }
                 let mut body = Vec::with_capacity(data.len() + 11);

@@ -5,7 +5,7 @@
 //! ends in a mutual kill: each side tells the other it is down (foca
 //! honours that news even from a member it holds down), and the cut-off
 //! node, once rejoined, keeps its old verdicts and gossips them. Members
-//! that stayed reachable then have to rejoin. Three rules stop that:
+//! that stayed reachable then have to rejoin. These rules stop that:
 //!
 //! 1. A "you are down" from a member this node saw declared down and then
 //!    heard again (or from a later life at its address) is refused, unless this node is itself
@@ -25,6 +25,18 @@
 //!    verdicts it saw recently: they were formed while it could not hear
 //!    the cluster. It learns again who is live from the cluster's answers
 //!    (a verdict the cluster shares reaches it again as news).
+//! 4. A member this node declared down recently that talks again with the
+//!    same identity (a crashed one never does) is taken back, its verdict
+//!    forgotten, when the verdict is doubtful: this node is isolated
+//!    (most of its last probes, to several members, failed; see `health`)
+//!    or cut off. Otherwise foca tells it that it is down and it rejoins
+//!    under a new identity, which every member accepts at once; taking
+//!    it back everywhere instead would leave each pair of members to meet
+//!    directly before they list each other again (seconds after a heal).
+//! 5. News that a member other than the sender is down is stripped when
+//!    this node heard that member directly within the suspicion timeout:
+//!    the verdict was formed where the member could not be heard (a
+//!    crashed member is silent for longer before it is declared down).
 //!
 //! "Recently" is `GossipConfig::verdict_window`; past it foca's own rule
 //! (both sides rejoin) applies again, so no stand-off outlives it.
@@ -87,12 +99,6 @@ impl Verdicts {
     fn forgot(&self, id: &NodeId, tick: u64) -> bool {
         let from = tick.saturating_sub(self.window);
         self.forgotten.iter().any(|(f, at)| f == id && *at >= from)
-    }
-
-    /// Whether this node forgot any verdict recently.
-    fn forgot_any(&self, tick: u64) -> bool {
-        let from = tick.saturating_sub(self.window);
-        self.forgotten.back().is_some_and(|(_, at)| *at >= from)
     }
 
     /// `src` sent a datagram at `tick`: if it is a life declared down
@@ -204,13 +210,11 @@ impl Machine {
     ) -> Option<Cow<'a, [u8]>> {
         let tick = self.clock.tick;
         let src = header.src;
-        if self.verdicts.heard(src, tick) && self.forget_verdict(src) {
+        let doubtful = self.health.isolated() || self.verdicts.cut_off(self.view.live.len(), tick);
+        if self.verdicts.heard(src, tick) && doubtful && self.forget_verdict(src) {
             tracing::debug!(member = %src, "gossip: heard from a member declared down: verdict forgotten");
         }
         let discredited = self.verdicts.discredited(src.addr, tick);
-        if !discredited && !self.verdicts.forgot_any(tick) {
-            return Some(Cow::Borrowed(data));
-        }
         let mut out = Cow::Borrowed(data);
         if header.message == Message::TurnUndead && discredited {
             if self.verdicts.cut_off(self.view.live.len(), tick) {
@@ -226,7 +230,7 @@ impl Machine {
         } else if header.message == Message::Broadcast {
             return Some(out);
         }
-        match self.strip_stale_downs(&out, discredited, tick) {
+        match self.strip_stale_downs(&out, src, discredited, tick) {
             Some((kept, stripped)) if stripped > 0 => {
                 tracing::debug!(from = %src, stripped, "gossip: stripped verdicts on live members");
                 self.stats.stale_verdicts_refused += stripped;
@@ -238,10 +242,21 @@ impl Machine {
 
     /// `data` without its stale updates, and how many were removed:
     /// news that a member was declared down whose verdict this node
-    /// forgot (it talked since), and, from a `discredited` sender, that a
-    /// member this node holds live (or this node) is down. `None` if it
-    /// does not decode (foca then counts it).
-    fn strip_stale_downs(&self, data: &[u8], discredited: bool, tick: u64) -> Option<(Vec<u8>, u64)> {
+    /// forgot (it talked since), that a member other than `src` is down
+    /// while this node heard it directly within the suspicion timeout (a
+    /// verdict formed where it could not be heard: a crashed member is
+    /// silent for longer than that before it is declared down), and, from
+    /// a `discredited` sender, that a member this node holds live (or
+    /// this node) is down. `None` if it does not decode (foca then counts
+    /// it).
+    fn strip_stale_downs(
+        &self,
+        data: &[u8],
+        src: NodeId,
+        discredited: bool,
+        tick: u64,
+    ) -> Option<(Vec<u8>, u64)> {
+        let recently = self.clock.ticks(self.config.suspect_to_down_after);
         let mut buf = data;
         NodeCodec.decode_header(&mut buf).ok()?;
         let header_len = data.len() - buf.len();
@@ -258,7 +273,8 @@ impl Machine {
             let before = buf;
             let m = NodeCodec.decode_member(&mut buf).ok()?;
             let live = *m.id() == me || self.view.live.contains(m.id());
-            let stale = (discredited && live) || self.verdicts.forgot(m.id(), tick);
+            let heard = *m.id() != src && self.heard.within(m.id(), tick, recently);
+            let stale = (discredited && live) || heard || self.verdicts.forgot(m.id(), tick);
             if m.state() == State::Down && stale {
                 stripped += 1;
             } else {
