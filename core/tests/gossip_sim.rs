@@ -479,3 +479,55 @@ fn two_way_cuts_heal_within_a_second() {
         "(seed, cut ms, cut off, heal time) over 1 s: {slow:?}"
     );
 }
+
+/// The chaos bed's shape: 3 registries and 4 services, the 3 services of
+/// one host cut off both ways for 3 to 7 s. Every member lists every
+/// member again within 1 s of the heal, and no reachable member is
+/// renewed. (With foca's announce to members believed down every 3 s,
+/// heals took up to 3 s.)
+#[test]
+fn a_service_host_cut_off_both_ways_is_listed_again_within_a_second() {
+    let mut bad = Vec::new();
+    for seed in 1..=12 {
+        for cut_ms in [3000, 4900, 7000] {
+            let cfg = SimConfig {
+                seed,
+                ..SimConfig::default()
+            };
+            let (renewed, healed) = renewed_under(cfg, 7, 3, true, Duration::from_millis(cut_ms));
+            if !renewed.is_empty() || healed > Duration::from_secs(1) {
+                bad.push((seed, cut_ms, renewed, healed));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "(seed, cut ms, reachable renewed, heal time): {bad:?}"
+    );
+}
+
+/// One member cut off both ways for longer than an isolated node's
+/// first hold would last (12 and 21 s): once healed, no reachable member
+/// is renewed. (With the hold capped at 10 s and the announce to members
+/// believed down every 500 ms, some were: verdicts given just before the
+/// heal.)
+#[test]
+fn a_lone_member_cut_off_for_long_renews_no_reachable_member() {
+    let mut bad = Vec::new();
+    for seed in 1..=12 {
+        for cut_ms in [12_000, 21_000] {
+            let cfg = SimConfig {
+                seed,
+                ..SimConfig::default()
+            };
+            let (renewed, _) = renewed_under(cfg, 8, 1, true, Duration::from_millis(cut_ms));
+            if !renewed.is_empty() {
+                bad.push((seed, cut_ms, renewed));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "(seed, cut ms, reachable members renewed): {bad:?}"
+    );
+}

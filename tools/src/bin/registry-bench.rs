@@ -1,8 +1,8 @@
 //! `registry-bench`: a load generator for one running registry server.
 //!
 //! Registers a few services in a group through gossip (optional), then
-//! measures gRPC `Match` at several concurrencies (requests per second,
-//! p50 and p99 latency) and HTTP `/v1/match` requests per second; given
+//! measures gRPC `Match` and `Members` at several concurrencies (requests
+//! per second, p50 and p99 latency) and HTTP `/v1/match`; given
 //! the server's pid, it reads the server's RSS and its CPU time per
 //! request (user + system over the run, from /proc). Prints a Markdown
 //! table for BENCHMARKS.md. Build it with `--release`; run it on loopback
@@ -130,10 +130,12 @@ async fn run(flags: Flags) -> Result<(), String> {
         for _ in 0..connections {
             channels.push(endpoint.connect().await.map_err(|e| e.to_string())?);
         }
-        let before = cpu(flags.server_pid);
-        let (rps, p50, p99) = grpc_match(&channels, &flags.group, c, duration).await?;
-        let per = per_request(before, cpu(flags.server_pid), rps * duration.as_secs_f64());
-        println!("| gRPC Match | {c} | {rps:.0} | {p50:?} | {p99:?} | {per} |");
+        for op in [Op::Match, Op::Members] {
+            let before = cpu(flags.server_pid);
+            let (rps, p50, p99) = grpc_load(&channels, &flags.group, op, c, duration).await?;
+            let per = per_request(before, cpu(flags.server_pid), rps * duration.as_secs_f64());
+            println!("| gRPC {op:?} | {c} | {rps:.0} | {p50:?} | {p99:?} | {per} |");
+        }
     }
     if let Some(http) = flags.http {
         for &c in &flags.concurrency {
@@ -167,10 +169,20 @@ fn per_request(before: Option<Duration>, after: Option<Duration>, requests: f64)
     }
 }
 
-/// `c` tasks sending Match back to back for `duration`.
-async fn grpc_match(
+/// A gRPC call the load generator sends.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// `Match` of a new key each time.
+    Match,
+    /// `Members` of the group.
+    Members,
+}
+
+/// `c` tasks sending `op` back to back for `duration`.
+async fn grpc_load(
     channels: &[Channel],
     group: &str,
+    op: Op,
     c: usize,
     duration: Duration,
 ) -> Result<(f64, Duration, Duration), String> {
@@ -183,12 +195,21 @@ async fn grpc_match(
             let mut lat = Vec::new();
             let mut i = 0u64;
             while start.elapsed() < duration {
-                let req = MatchRequest {
-                    group: group.clone(),
-                    key: format!("user-{t}-{i}"),
-                };
                 let t0 = Instant::now();
-                client.r#match(req).await.map_err(|e| e.to_string())?;
+                match op {
+                    Op::Match => {
+                        let req = MatchRequest {
+                            group: group.clone(),
+                            key: format!("user-{t}-{i}"),
+                        };
+                        client.r#match(req).await.map(drop)
+                    }
+                    Op::Members => {
+                        let req = MembersRequest { group: group.clone() };
+                        client.members(req).await.map(drop)
+                    }
+                }
+                .map_err(|e| e.to_string())?;
                 lat.push(t0.elapsed());
                 i += 1;
             }

@@ -28,8 +28,9 @@
 //! 4. A member this node declared down recently that talks again with the
 //!    same identity (a crashed one never does) is taken back, its verdict
 //!    forgotten, when the verdict is doubtful: this node is isolated
-//!    (most of its last probes, to several members, failed; see `health`)
-//!    or cut off. Otherwise foca tells it that it is down and it rejoins
+//!    (most of its last probes, to several members, failed; see `health`),
+//!    had to refute a suspicion of itself and is not heard yet, or is
+//!    cut off. Otherwise foca tells it that it is down and it rejoins
 //!    under a new identity, which every member accepts at once; taking
 //!    it back everywhere instead would leave each pair of members to meet
 //!    directly before they list each other again (seconds after a heal).
@@ -210,7 +211,9 @@ impl Machine {
     ) -> Option<Cow<'a, [u8]>> {
         let tick = self.clock.tick;
         let src = header.src;
-        let doubtful = self.health.isolated() || self.verdicts.cut_off(self.view.live.len(), tick);
+        let doubtful = self.health.isolated()
+            || self.health.holds_verdicts(tick)
+            || self.verdicts.cut_off(self.view.live.len(), tick);
         if self.verdicts.heard(src, tick) && doubtful && self.forget_verdict(src) {
             tracing::debug!(member = %src, "gossip: heard from a member declared down: verdict forgotten");
         }
