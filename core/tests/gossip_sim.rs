@@ -181,9 +181,42 @@ fn renewed_under(
     two_way: bool,
     cut_for: Duration,
 ) -> (Vec<usize>, Duration) {
+    renewed_at(cfg, n, k, two_way, cut_for, CutTiming::default())
+}
+
+/// When a cut falls: members join `gap` apart (spreading their probe
+/// rounds), and the cut begins `warm_up` after the cluster converged.
+/// Cut right after convergence, the members' windows of probe outcomes
+/// are nearly empty, so a few failed probes already make a member
+/// isolated; a real cut finds them full of answers.
+#[derive(Clone, Copy)]
+struct CutTiming {
+    gap: Duration,
+    warm_up: Duration,
+}
+
+impl Default for CutTiming {
+    fn default() -> Self {
+        CutTiming {
+            gap: Duration::from_millis(5),
+            warm_up: secs(5),
+        }
+    }
+}
+
+/// As [`renewed_under`], with the cut timed by `at`.
+fn renewed_at(
+    cfg: SimConfig,
+    n: usize,
+    k: usize,
+    two_way: bool,
+    cut_for: Duration,
+    at: CutTiming,
+) -> (Vec<usize>, Duration) {
     let muted: Vec<usize> = (n - k..n).collect();
-    let mut sim = cluster(n, cfg, Duration::from_millis(5));
+    let mut sim = cluster(n, cfg, at.gap);
     assert!(sim.run_until(secs(20), |s| s.converged()).is_some());
+    sim.run_for(at.warm_up);
     let before: Vec<_> = (0..n).map(|i| sim.node(i).map(|m| m.identity())).collect();
     let group_of = |i| u32::from(muted.contains(&i));
     if two_way {
@@ -529,5 +562,49 @@ fn a_lone_member_cut_off_for_long_renews_no_reachable_member() {
     assert!(
         bad.is_empty(),
         "(seed, cut ms, reachable members renewed): {bad:?}"
+    );
+}
+
+/// The chaos bed's shape (7 members), one to three cut off both ways for
+/// 1.75 to 3.5 s, starting at ten points of the probe rounds: a cut that
+/// heals just after the cut-off side's first verdicts. Members' probe
+/// windows are full of answers when it begins, so they are not isolated
+/// yet. No reachable member is renewed, and every member lists every
+/// member within 1 s of the heal. (Before verdicts waited on probes
+/// failing lately and on being outnumbered by suspects, and before a
+/// "you are down" from a member silent lately was refused, 246 of these
+/// 960 runs renewed reachable members; the 30-minute chaos run had one.)
+#[test]
+fn short_cuts_that_heal_just_after_the_first_verdicts_renew_no_reachable_member() {
+    let mut bad = Vec::new();
+    let mut runs = 0;
+    for seed in 1..=4 {
+        for cut_ms in (1750..=3500).step_by(250) {
+            for k in 1..=3 {
+                for (gap, warm_up) in (0..5).flat_map(|i| [(5, 5000 + 100 * i), (71, 5050 + 100 * i)]) {
+                    let cfg = SimConfig {
+                        seed,
+                        ..SimConfig::default()
+                    };
+                    let at = CutTiming {
+                        gap: Duration::from_millis(gap),
+                        warm_up: Duration::from_millis(warm_up),
+                    };
+                    let (renewed, healed) = renewed_at(cfg, 7, k, true, Duration::from_millis(cut_ms), at);
+                    runs += 1;
+                    if !renewed.is_empty() || healed > secs(1) {
+                        bad.push((seed, cut_ms, k, gap, warm_up, renewed, healed));
+                    }
+                }
+            }
+        }
+    }
+    println!("{} of {runs} runs renewed or healed slowly: {bad:?}", bad.len());
+    // One run in a few hundred of 3 cut off (an almost even split) still
+    // renews a member: see RELIABILITY.md.
+    assert!(
+        bad.len() <= runs / 200,
+        "{} of {runs} runs (seed, cut ms, cut off, join gap ms, warm-up ms, reachable renewed, heal time): {bad:?}",
+        bad.len()
     );
 }

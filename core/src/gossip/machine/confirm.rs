@@ -76,6 +76,12 @@ impl Machine {
                     .push((self.config.probe_period, MachineTimer::LastCall(t, since)));
                 return;
             }
+            if self.verdicts_wait() {
+                self.out
+                    .timers
+                    .push((self.clock.every, MachineTimer::HeldDown(t)));
+                return;
+            }
             tracing::debug!(member = %member_id, "gossip: a suspect did not answer its last call");
         }
         self.foca_timer(t);
@@ -114,6 +120,8 @@ impl Machine {
 #[derive(Default)]
 pub(super) struct Heard {
     at: HashMap<NodeId, u64>,
+    /// When members silent for longer than `keep` were heard again.
+    resumed: HashMap<NodeId, u64>,
     /// Tick of the last pruning.
     pruned: u64,
 }
@@ -122,11 +130,20 @@ impl Heard {
     /// `id` sent a datagram at `tick`; entries not heard for `keep`
     /// ticks are pruned now and then.
     pub(super) fn heard(&mut self, id: NodeId, tick: u64, keep: u64) {
-        self.at.insert(id, tick);
+        if self.at.insert(id, tick).is_none_or(|at| at + keep < tick) {
+            self.resumed.insert(id, tick);
+        }
         if tick >= self.pruned + keep {
             self.at.retain(|_, at| *at + keep > tick);
+            self.resumed.retain(|_, at| *at + keep > tick);
             self.pruned = tick;
         }
+    }
+
+    /// Whether `id` was silent (to this node) at some point in the last
+    /// `ticks` ticks, for longer than the `keep` it is heard with.
+    pub(super) fn silent_lately(&self, id: &NodeId, tick: u64, ticks: u64) -> bool {
+        !self.within(id, tick, ticks) || self.resumed.get(id).is_some_and(|at| *at + ticks >= tick)
     }
 
     /// Whether `id` was heard in the last `ticks` ticks.

@@ -22,7 +22,12 @@
 //! too, for at most [`ISOLATION_HOLD_PERIODS`] probe periods (when most of
 //! the cluster really crashed at once, every survivor is isolated); once
 //! its probes are answered again, each held suspect gets the last call
-//! (see `confirm`) and answers it.
+//! (see `confirm`) and answers it. A cut too recent for that window
+//! (which still holds the answers from before it) is seen sooner: at
+//! least [`LATELY_FAILED`] of the probes that ended within a suspicion's
+//! span failed, most of them, to several members. That and being
+//! outnumbered by suspects make verdicts doubtful (see `verdict`): they
+//! wait, also at the last call, for at most the isolation cap.
 
 use super::{Machine, MachineTimer};
 use crate::gossip::identity::NodeId;
@@ -35,7 +40,7 @@ impl Machine {
     /// and never spread, so the suspect could not refute; it is probed
     /// anew).
     pub(super) fn on_suspect_timeout(&mut self, t: foca::Timer<NodeId>, held: bool) {
-        if self.health.holds_verdicts(self.clock.tick) || self.health.isolated_hold(self.clock.tick) {
+        if self.verdicts_wait() {
             self.out
                 .timers
                 .push((self.clock.every, MachineTimer::HeldDown(t)));
@@ -44,6 +49,21 @@ impl Machine {
         } else {
             self.last_call(t);
         }
+    }
+
+    /// Whether "down" verdicts wait now: this node refuted a suspicion
+    /// of itself and is not heard yet, or its verdicts are doubtful (see
+    /// `verdict`), each for at most its cap.
+    pub(super) fn verdicts_wait(&mut self) -> bool {
+        let tick = self.clock.tick;
+        if self.health.holds_verdicts(tick) || self.health.isolated_hold(tick) {
+            return true;
+        }
+        let doubtful = self.doubtful(tick);
+        let gap = self
+            .clock
+            .ticks(self.config.suspect_to_down_after + self.config.probe_period);
+        self.health.doubt_hold(doubtful, tick, gap)
     }
 }
 
@@ -60,6 +80,12 @@ const HEARD: usize = 5;
 /// time out (4 missed more of the sweeps' cuts).
 const ISOLATION_WINDOW: usize = 8;
 
+/// Failed probes, ended within a suspicion's span, that make this node
+/// doubt its verdicts: one member cut off both ways has failed three by
+/// the time its first suspicion times out, while two members of seven
+/// crashing fail at most two.
+const LATELY_FAILED: usize = 3;
+
 /// Longest hold of verdicts while this node is isolated, in probe
 /// periods (20 s by default): when most members really crashed at once,
 /// every survivor's probes fail too, and their verdicts must not wait
@@ -72,9 +98,10 @@ pub(super) struct Health {
     /// Outcomes of the last [`WINDOW`] probes, oldest first: answered?
     /// Cleared when this node is doubted.
     outcomes: VecDeque<bool>,
-    /// The last [`ISOLATION_WINDOW`] outcomes and members probed, never
-    /// cleared: whether this node's probes fail now.
-    recent: VecDeque<(bool, NodeId)>,
+    /// The last [`ISOLATION_WINDOW`] outcomes, members probed and ticks
+    /// the probes ended, never cleared: whether this node's probes fail
+    /// now.
+    recent: VecDeque<(bool, NodeId, u64)>,
     /// The probe in flight: its number, whether it was answered, and the
     /// member probed.
     probe: Option<(u8, bool, NodeId)>,
@@ -90,6 +117,9 @@ pub(super) struct Health {
     isolated_since: Option<u64>,
     /// Longest hold of verdicts while isolated, in ticks.
     isolation_cap: u64,
+    /// Since when this node's verdicts are doubtful, and when they last
+    /// were ([`Health::doubt_hold`]).
+    doubt: Option<(u64, u64)>,
 }
 
 impl Health {
@@ -106,6 +136,7 @@ impl Health {
             cap,
             isolated_since: None,
             isolation_cap,
+            doubt: None,
         }
     }
 
@@ -120,7 +151,7 @@ impl Health {
             if self.recent.len() == ISOLATION_WINDOW {
                 self.recent.pop_front();
             }
-            self.recent.push_back((answered, probed));
+            self.recent.push_back((answered, probed, tick));
             if self.isolated() {
                 self.isolated_since.get_or_insert(tick);
             } else {
@@ -186,16 +217,20 @@ impl Health {
     /// but a node still reaching most of the cluster is not isolated, nor
     /// one whose only peer is gone.
     pub(super) fn isolated(&self) -> bool {
-        let mut failed = self.recent.iter().filter(|(a, _)| !*a).map(|(_, m)| m);
-        let Some(first) = failed.next() else {
-            return false;
-        };
-        let (mut count, mut several) = (1, false);
-        for m in failed {
-            count += 1;
-            several |= m != first;
-        }
-        several && 2 * count > self.recent.len()
+        let (failed, several) = failures(self.recent.iter());
+        several && 2 * failed > self.recent.len()
+    }
+
+    /// Whether at least [`LATELY_FAILED`] probes that ended in the last
+    /// `span` ticks failed, most of them, to several members: a cut
+    /// begun too recently for [`Health::isolated`], whose window still
+    /// holds the answers from before it.
+    pub(super) fn failing_lately(&self, tick: u64, span: u64) -> bool {
+        let from = tick.saturating_sub(span);
+        let lately = self.recent.iter().filter(|(_, _, at)| *at >= from);
+        let total = lately.clone().count();
+        let (failed, several) = failures(lately);
+        several && failed >= LATELY_FAILED && 2 * failed > total
     }
 
     /// Whether "down" verdicts wait because this node is isolated, for at
@@ -203,6 +238,22 @@ impl Health {
     pub(super) fn isolated_hold(&self, tick: u64) -> bool {
         self.isolated_since
             .is_some_and(|since| tick < since + self.isolation_cap)
+    }
+
+    /// Whether verdicts wait because they are `doubtful` now (see
+    /// `Machine::doubtful`), for at most the isolation cap since they
+    /// became so; doubts less than `gap` ticks apart are one stretch, so
+    /// a doubt that comes and goes (an even split) is still capped.
+    pub(super) fn doubt_hold(&mut self, doubtful: bool, tick: u64, gap: u64) -> bool {
+        if !doubtful {
+            return false;
+        }
+        let since = match self.doubt {
+            Some((since, last)) if tick <= last + gap => since,
+            _ => tick,
+        };
+        self.doubt = Some((since, tick));
+        tick < since + self.isolation_cap
     }
 
     /// Heard: at least [`HEARD`] of the probes counted were answered,
@@ -217,6 +268,20 @@ impl Health {
             self.unhealthy_since.get_or_insert(tick);
         }
     }
+}
+
+/// How many of `probes` failed, and whether to more than one member.
+fn failures<'a>(probes: impl Iterator<Item = &'a (bool, NodeId, u64)>) -> (usize, bool) {
+    let mut failed = probes.filter(|(a, _, _)| !*a).map(|(_, m, _)| m);
+    let Some(first) = failed.next() else {
+        return (0, false);
+    };
+    let (mut count, mut several) = (1, false);
+    for m in failed {
+        count += 1;
+        several |= m != first;
+    }
+    (count, several)
 }
 
 #[cfg(test)]
@@ -337,6 +402,32 @@ mod tests {
             h.probe_sent(n, peer(n), u64::from(n));
         }
         assert!(!h.isolated() && !h.isolated_hold(15));
+    }
+
+    #[test]
+    fn probes_failing_lately_are_seen_before_the_window_turns() {
+        let mut h = Health::new(240, 80);
+        for n in 1..=8u8 {
+            h.answered(n - 1);
+            h.probe_sent(n, peer(n), u64::from(n) * 10); // every probe answered
+        }
+        h.answered(8);
+        for n in 9..=11u8 {
+            h.probe_sent(n, peer(n), u64::from(n) * 10); // then a cut
+        }
+        assert!(!h.failing_lately(110, 35), "two failed");
+        h.probe_sent(12, peer(12), 120);
+        assert!(
+            h.failing_lately(120, 35),
+            "three of four ended in the span failed"
+        );
+        assert!(!h.isolated(), "three of eight: the window still holds answers");
+        assert!(!h.failing_lately(120, 15), "two ended in a shorter span");
+        let mut lone = Health::new(240, 80);
+        for n in 1..=4u8 {
+            lone.probe_sent(n, peer(1), u64::from(n) * 10); // one peer gone
+        }
+        assert!(!lone.failing_lately(40, 35), "a lone peer gone is no cut");
     }
 
     #[test]

@@ -34,10 +34,23 @@
 //!    under a new identity, which every member accepts at once; taking
 //!    it back everywhere instead would leave each pair of members to meet
 //!    directly before they list each other again (seconds after a heal).
+//!    Cut off includes *doubtful*: most of its probes failed lately, or
+//!    it suspects as many members as it holds alive (members cut off
+//!    together share their suspicions, so each soon suspects the whole
+//!    side it cannot hear); its own "down" verdicts then wait too (see
+//!    `health`).
 //! 5. News that a member other than the sender is down is stripped when
 //!    this node heard that member directly within the suspicion timeout:
 //!    the verdict was formed where the member could not be heard (a
 //!    crashed member is silent for longer before it is declared down).
+//! 6. A "you are down" from a member that was silent to this node lately
+//!    (for longer than the suspicion timeout, within it) discredits that
+//!    member as in rule 1, unless this node is on the cut-off side
+//!    (isolated, refuted a suspicion of itself, cut off, or outnumbered
+//!    by its suspects): the verdict was formed where this node could not
+//!    be heard, and the cut-off side is the sender's. foca sends that
+//!    message to every member it declares down, so a verdict given just
+//!    before a heal would otherwise reach a member that stayed reachable.
 //!
 //! "Recently" is `GossipConfig::verdict_window`; past it foca's own rule
 //! (both sides rejoin) applies again, so no stand-off outlives it.
@@ -115,6 +128,13 @@ impl Verdicts {
         undead
     }
 
+    /// The member at `addr` gave a verdict on this node where it could
+    /// not hear it (rule 6): discredited as a life declared down is.
+    fn discredit(&mut self, addr: SocketAddr, tick: u64) {
+        self.undead.retain(|(a, _)| *a != addr);
+        self.undead.push_back((addr, tick));
+    }
+
     /// Whether a life at `addr` that was declared down recently was heard
     /// since (this life or a later one).
     fn discredited(&self, addr: SocketAddr, tick: u64) -> bool {
@@ -183,6 +203,46 @@ impl Machine {
         held
     }
 
+    /// Whether this node's verdicts are doubtful now (rule 4): it is
+    /// isolated, or its probes failed lately (see `health`), or it had
+    /// to refute a suspicion of itself and is not heard yet, or it is
+    /// cut off, or outnumbered.
+    pub(super) fn doubtful(&self, tick: u64) -> bool {
+        let span = self
+            .clock
+            .ticks(self.config.suspect_to_down_after + self.config.probe_period);
+        self.health.isolated()
+            || self.health.failing_lately(tick, span)
+            || self.health.holds_verdicts(tick)
+            || self.verdicts.cut_off(self.view.live.len(), tick)
+            || self.outnumbered()
+    }
+
+    /// Whether this node is on the cut-off side (rule 6).
+    fn cut_off_side(&self, tick: u64) -> bool {
+        self.health.isolated()
+            || self.health.holds_verdicts(tick)
+            || self.verdicts.cut_off(self.view.live.len(), tick)
+            || self.outnumbered()
+    }
+
+    /// Whether this node suspects at least as many members as it holds
+    /// alive (itself included), and several (one whose only peer is
+    /// gone is not outnumbered):
+    /// members cut off together share their suspicions of the rest, so
+    /// each of them soon suspects the whole side it cannot hear.
+    fn outnumbered(&self) -> bool {
+        let (mut alive, mut suspect) = (1, 0);
+        for m in self.foca.iter_membership_state() {
+            match m.state() {
+                State::Alive => alive += 1,
+                State::Suspect => suspect += 1,
+                State::Down => {}
+            }
+        }
+        suspect >= alive.max(2)
+    }
+
     /// Tells `to`, whose verdict on this node was refused, that this node
     /// holds (or held) it down: `to` then forgets its verdict in turn (or,
     /// cut off, yields). Sent once per forgotten verdict and once per
@@ -211,11 +271,15 @@ impl Machine {
     ) -> Option<Cow<'a, [u8]>> {
         let tick = self.clock.tick;
         let src = header.src;
-        let doubtful = self.health.isolated()
-            || self.health.holds_verdicts(tick)
-            || self.verdicts.cut_off(self.view.live.len(), tick);
-        if self.verdicts.heard(src, tick) && doubtful && self.forget_verdict(src) {
+        if self.verdicts.heard(src, tick) && self.doubtful(tick) && self.forget_verdict(src) {
             tracing::debug!(member = %src, "gossip: heard from a member declared down: verdict forgotten");
+        }
+        let recently = self.clock.ticks(self.config.suspect_to_down_after);
+        if header.message == Message::TurnUndead
+            && self.heard.silent_lately(&src, tick, recently)
+            && !self.cut_off_side(tick)
+        {
+            self.verdicts.discredit(src.addr, tick);
         }
         let discredited = self.verdicts.discredited(src.addr, tick);
         let mut out = Cow::Borrowed(data);
