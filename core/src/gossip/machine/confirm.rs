@@ -127,27 +127,54 @@ pub(super) struct Heard {
 }
 
 impl Heard {
-    /// `id` sent a datagram at `tick`; entries not heard for `keep`
-    /// ticks are pruned now and then.
-    pub(super) fn heard(&mut self, id: NodeId, tick: u64, keep: u64) {
-        if self.at.insert(id, tick).is_none_or(|at| at + keep < tick) {
+    /// `id` sent a datagram at `tick`; entries not heard for `remember`
+    /// ticks are pruned now and then, and one heard again after a
+    /// silence longer than `keep` has resumed.
+    pub(super) fn heard(&mut self, id: NodeId, tick: u64, keep: u64, remember: u64) {
+        if self.at.insert(id, tick).is_some_and(|at| at + keep < tick) {
             self.resumed.insert(id, tick);
         }
         if tick >= self.pruned + keep {
-            self.at.retain(|_, at| *at + keep > tick);
+            self.at.retain(|_, at| *at + remember > tick);
             self.resumed.retain(|_, at| *at + keep > tick);
             self.pruned = tick;
         }
     }
 
-    /// Whether `id` was silent (to this node) at some point in the last
-    /// `ticks` ticks, for longer than the `keep` it is heard with.
+    /// Whether `id`, heard before, was silent (to this node) at some point
+    /// in the last `ticks` ticks, for longer than the `keep` it is heard
+    /// with. An identity never heard (or forgotten) was not: a forged or
+    /// mangled header names one.
     pub(super) fn silent_lately(&self, id: &NodeId, tick: u64, ticks: u64) -> bool {
-        !self.within(id, tick, ticks) || self.resumed.get(id).is_some_and(|at| *at + ticks >= tick)
+        self.at.contains_key(id)
+            && (!self.within(id, tick, ticks) || self.resumed.get(id).is_some_and(|at| *at + ticks >= tick))
     }
 
     /// Whether `id` was heard in the last `ticks` ticks.
     pub(super) fn within(&self, id: &NodeId, tick: u64, ticks: u64) -> bool {
         self.at.get(id).is_some_and(|at| *at + ticks >= tick)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_member_heard_before_can_have_been_silent() {
+        let (keep, remember) = (3, 120);
+        let a = NodeId::with_gen("10.0.0.1:7370".parse().unwrap(), 1);
+        let forged = NodeId::with_gen("10.0.0.1:7370".parse().unwrap(), 2);
+        let mut h = Heard::default();
+        h.heard(a, 10, keep, remember);
+        assert!(!h.silent_lately(&a, 11, keep), "heard just now");
+        assert!(h.silent_lately(&a, 20, keep), "not heard for longer than keep");
+        assert!(!h.silent_lately(&forged, 20, keep), "never heard: not silent");
+        h.heard(a, 40, keep, remember); // after a long silence, kept
+        assert!(h.silent_lately(&a, 41, keep), "resumed lately");
+        h.heard(a, 42, keep, remember);
+        assert!(!h.silent_lately(&a, 44, keep), "heard steadily since");
+        h.heard(forged, 200, keep, remember); // prunes `a`, last heard at 42
+        assert!(!h.silent_lately(&a, 201, keep), "forgotten past `remember`");
     }
 }

@@ -215,7 +215,8 @@ impl Machine {
         }
         let src = header.src;
         let keep = self.clock.ticks(self.config.suspect_to_down_after);
-        self.heard.heard(src, self.clock.tick, keep);
+        let remember = self.clock.ticks(self.config.verdict_window);
+        self.heard.heard(src, self.clock.tick, keep, remember);
         match header.message {
             foca::Message::Ack(n) | foca::Message::ForwardedAck { probe_number: n, .. } => {
                 self.health.answered(n)

@@ -43,8 +43,9 @@
 //!    this node heard that member directly within the suspicion timeout:
 //!    the verdict was formed where the member could not be heard (a
 //!    crashed member is silent for longer before it is declared down).
-//! 6. A "you are down" from a member that was silent to this node lately
-//!    (for longer than the suspicion timeout, within it) discredits that
+//! 6. A "you are down" from a member heard before that was silent to this
+//!    node lately (for longer than the suspicion timeout, within it; an
+//!    identity never heard, as a mangled header gives, was not) discredits that
 //!    member as in rule 1, unless this node is on the cut-off side
 //!    (isolated, refuted a suspicion of itself, cut off, or outnumbered
 //!    by its suspects): the verdict was formed where this node could not
