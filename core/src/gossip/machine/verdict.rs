@@ -276,11 +276,13 @@ impl Machine {
             tracing::debug!(member = %src, "gossip: heard from a member declared down: verdict forgotten");
         }
         let recently = self.clock.ticks(self.config.suspect_to_down_after);
-        if header.message == Message::TurnUndead
-            && self.heard.silent_lately(&src, tick, recently)
-            && !self.cut_off_side(tick)
-        {
-            self.verdicts.discredit(src.addr, tick);
+        if header.message == Message::TurnUndead {
+            let silent = self.heard.silent_lately(&src, tick, recently);
+            let cut_off_side = self.cut_off_side(tick);
+            tracing::debug!(from = %src, silent, cut_off_side, "gossip: told this node is down");
+            if silent && !cut_off_side {
+                self.verdicts.discredit(src.addr, tick);
+            }
         }
         let discredited = self.verdicts.discredited(src.addr, tick);
         let mut out = Cow::Borrowed(data);

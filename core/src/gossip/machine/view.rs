@@ -79,6 +79,7 @@ impl Machine {
                 self.want_meta(id, (id.gen, 1), self.clock.tick + self.meta.grace_ticks);
             }
             OwnedNotification::MemberDown(id) => {
+                tracing::debug!(member = %id, "gossip: member down");
                 self.view.live.remove(&id);
                 let left = lock(&self.meta.table)
                     .entries
