@@ -146,8 +146,9 @@ impl Heard {
     /// with. An identity never heard (or forgotten) was not: a forged or
     /// mangled header names one.
     pub(super) fn silent_lately(&self, id: &NodeId, tick: u64, ticks: u64) -> bool {
-        self.at.contains_key(id)
-            && (!self.within(id, tick, ticks) || self.resumed.get(id).is_some_and(|at| *at + ticks >= tick))
+        self.at
+            .get(id)
+            .is_some_and(|at| *at + ticks < tick || self.resumed.get(id).is_some_and(|r| *r + ticks >= tick))
     }
 
     /// Whether `id` was heard in the last `ticks` ticks.

@@ -278,7 +278,7 @@ impl Machine {
         let recently = self.clock.ticks(self.config.suspect_to_down_after);
         if header.message == Message::TurnUndead {
             let silent = self.heard.silent_lately(&src, tick, recently);
-            let cut_off_side = self.cut_off_side(tick);
+            let cut_off_side = silent && self.cut_off_side(tick);
             tracing::debug!(from = %src, silent, cut_off_side, "gossip: told this node is down");
             if silent && !cut_off_side {
                 self.verdicts.discredit(src.addr, tick);
