@@ -241,17 +241,21 @@ enum registry_status registry_client_match_n(const struct registry_client *clien
                                              struct registry_service_list **out);
 
 // Asks a registry for every member of `group` (sorted by id; an empty list
-// when the group has none) and the group's ring version.
+// when the group has none), the group's ring version and the ring's
+// checksum (`registry_ring_checksum` of those members: equal on two
+// registries means equal answers).
 //
 // # Safety
 // `client` is a live client; `group` is NUL-terminated; `out` points to a
-// writable pointer; `version_out` is NULL (not wanted) or writable.
+// writable pointer; `version_out` and `checksum_out` are each NULL (not
+// wanted) or writable.
 // Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
 // `registry_service_list_free`.
 enum registry_status registry_client_members(const struct registry_client *client,
                                              const char *group,
                                              struct registry_service_list **out,
-                                             uint64_t *version_out);
+                                             uint64_t *version_out,
+                                             uint64_t *checksum_out);
 
 // Asks a registry for every group that has members.
 //
@@ -772,16 +776,19 @@ enum registry_status registry_view_match_n_len(const struct registry_view *view,
                                                struct registry_service_list **out);
 
 // Every member of the group in the local snapshot (sorted by id; empty
-// when the group has none), and that snapshot's ring version.
+// when the group has none), and that snapshot's ring version and
+// checksum (as `registry_view_checksum`, read with the same snapshot).
 //
 // # Safety
 // `view` is a live view; `out` points to a writable pointer;
-// `version_out` is NULL (not wanted) or writable. Ownership: on
+// `version_out` and `checksum_out` are each NULL (not wanted) or
+// writable. Ownership: on
 // `REGISTRY_OK` the caller owns `*out` and releases it with
 // `registry_service_list_free`.
 enum registry_status registry_view_members(const struct registry_view *view,
                                            struct registry_service_list **out,
-                                           uint64_t *version_out);
+                                           uint64_t *version_out,
+                                           uint64_t *checksum_out);
 
 // The owner of `key` as an index into the local snapshot's members
 // (sorted by id), and the generation of that snapshot: no object to free,

@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
   for (int tries = 0;; tries++) {
     registry_service_list_free(members);
     members = NULL;
-    if (!ok(registry_client_members(client, group, &members, &version), "registry_client_members")) {
+    if (!ok(registry_client_members(client, group, &members, &version, NULL), "registry_client_members")) {
       rc = 2;
       goto out;
     }

@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     size_t n = 0;
     for (int tries = 0; tries < 600; tries++) { /* wait up to 60 s for every member */
       registry_service_list *members;
-      s = registry_view_members(view, &members, NULL);
+      s = registry_view_members(view, &members, NULL, NULL);
       if (s) die(s, "registry_view_members");
       n = registry_service_list_len(members);
       registry_service_list_free(members);

@@ -139,8 +139,8 @@ static registry_status gr_client_match_n(const registry_client *c, const char *g
 	GR_CALL(registry_client_match_n(c, g, k, n, out));
 }
 static registry_status gr_client_members(const registry_client *c, const char *g, registry_service_list **out,
-		uint64_t *version, char **err) {
-	GR_CALL(registry_client_members(c, g, out, version));
+		uint64_t *version, uint64_t *checksum, char **err) {
+	GR_CALL(registry_client_members(c, g, out, version, checksum));
 }
 static registry_status gr_client_groups(const registry_client *c, registry_group_list **out, char **err) {
 	GR_CALL(registry_client_groups(c, out));
@@ -157,8 +157,8 @@ static registry_status gr_view_match_n(const registry_view *v, const char *k, si
 	GR_CALL(registry_view_match_n_len(v, k, klen, n, out));
 }
 static registry_status gr_view_members(const registry_view *v, registry_service_list **out, uint64_t *version,
-		char **err) {
-	GR_CALL(registry_view_members(v, out, version));
+		uint64_t *checksum, char **err) {
+	GR_CALL(registry_view_members(v, out, version, checksum));
 }
 static registry_status gr_view_version(const registry_view *v, uint64_t *out, char **err) {
 	GR_CALL(registry_view_version(v, out));

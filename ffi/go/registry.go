@@ -53,6 +53,9 @@ type Members struct {
 	Services []Service
 	// Version is the group's ring version.
 	Version uint64
+	// Checksum is the ring's checksum (see Ring.Checksum): equal on two
+	// registries, or a registry and a view, means equal answers.
+	Checksum uint64
 }
 
 // GroupInfo summarises one group.
@@ -234,12 +237,12 @@ func (c *Client) Members(group string) (Members, error) {
 	g := C.CString(group)
 	defer C.free(unsafe.Pointer(g))
 	var l *C.registry_service_list
-	var version C.uint64_t
+	var version, sum C.uint64_t
 	var msg *C.char
-	if err := check(C.gr_client_members(c.p, g, &l, &version, &msg), msg); err != nil {
+	if err := check(C.gr_client_members(c.p, g, &l, &version, &sum, &msg), msg); err != nil {
 		return Members{}, failed("members", err)
 	}
-	return Members{Services: unpackList(l), Version: uint64(version)}, nil
+	return Members{Services: unpackList(l), Version: uint64(version), Checksum: uint64(sum)}, nil
 }
 
 // Groups asks a registry for every group that has members.

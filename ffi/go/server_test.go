@@ -170,6 +170,12 @@ func TestServer(t *testing.T) {
 	if view.Checksum() != ring.Checksum() || ring.Checksum() != want {
 		t.Fatalf("view checksum %016x, standalone ring %016x", view.Checksum(), ring.Checksum())
 	}
+	if m, err := c.Members(group); err != nil || m.Checksum != want {
+		t.Fatalf("Members = %+v, %v: checksum is not %016x", m, err, want)
+	}
+	if m, err := view.Members(); err != nil || m.Checksum != want {
+		t.Fatalf("view Members = %+v, %v: checksum is not %016x", m, err, want)
+	}
 	for i := 0; i < 2000; i++ {
 		key := fmt.Sprintf("user-%d", i)
 		local, err := view.Match(key)

@@ -166,7 +166,8 @@ func (v *GroupView) Ring() (*Ring, error) {
 	return wrapRing(p, "view ring")
 }
 
-// Members returns the members of the local snapshot and its version.
+// Members returns the members of the local snapshot, its version and its
+// checksum.
 func (v *GroupView) Members() (Members, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -174,12 +175,12 @@ func (v *GroupView) Members() (Members, error) {
 		return Members{}, closed("group view")
 	}
 	var l *C.registry_service_list
-	var version C.uint64_t
+	var version, sum C.uint64_t
 	var msg *C.char
-	if err := check(C.gr_view_members(v.p, &l, &version, &msg), msg); err != nil {
+	if err := check(C.gr_view_members(v.p, &l, &version, &sum, &msg), msg); err != nil {
 		return Members{}, failed("view members", err)
 	}
-	return Members{Services: unpackList(l), Version: uint64(version)}, nil
+	return Members{Services: unpackList(l), Version: uint64(version), Checksum: uint64(sum)}, nil
 }
 
 // Checksum is the ring checksum of the snapshot the view answers from

@@ -275,11 +275,14 @@ pub unsafe extern "C" fn registry_client_match_n(
 }
 
 /// Asks a registry for every member of `group` (sorted by id; an empty list
-/// when the group has none) and the group's ring version.
+/// when the group has none), the group's ring version and the ring's
+/// checksum (`registry_ring_checksum` of those members: equal on two
+/// registries means equal answers).
 ///
 /// # Safety
 /// `client` is a live client; `group` is NUL-terminated; `out` points to a
-/// writable pointer; `version_out` is NULL (not wanted) or writable.
+/// writable pointer; `version_out` and `checksum_out` are each NULL (not
+/// wanted) or writable.
 /// Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
 /// `registry_service_list_free`.
 #[no_mangle]
@@ -288,6 +291,7 @@ pub unsafe extern "C" fn registry_client_members(
     group: *const c_char,
     out: *mut *mut registry_service_list,
     version_out: *mut u64,
+    checksum_out: *mut u64,
 ) -> registry_status {
     guard("registry_client_members", || {
         let out = arg_out!(mut_ptr out);
@@ -297,6 +301,10 @@ pub unsafe extern "C" fn registry_client_members(
         // SAFETY: NULL or writable (contract above).
         if let Some(v) = unsafe { version_out.as_mut() } {
             *v = members.version;
+        }
+        // SAFETY: NULL or writable (contract above).
+        if let Some(c) = unsafe { checksum_out.as_mut() } {
+            *c = members.checksum;
         }
         *out = registry_service_list::into_raw(members.services.iter().map(registry_service::new).collect());
         Ok(())

@@ -233,11 +233,13 @@ pub unsafe extern "C" fn registry_view_match_n_len(
 }
 
 /// Every member of the group in the local snapshot (sorted by id; empty
-/// when the group has none), and that snapshot's ring version.
+/// when the group has none), and that snapshot's ring version and
+/// checksum (as `registry_view_checksum`, read with the same snapshot).
 ///
 /// # Safety
 /// `view` is a live view; `out` points to a writable pointer;
-/// `version_out` is NULL (not wanted) or writable. Ownership: on
+/// `version_out` and `checksum_out` are each NULL (not wanted) or
+/// writable. Ownership: on
 /// `REGISTRY_OK` the caller owns `*out` and releases it with
 /// `registry_service_list_free`.
 #[no_mangle]
@@ -245,14 +247,20 @@ pub unsafe extern "C" fn registry_view_members(
     view: *const registry_view,
     out: *mut *mut registry_service_list,
     version_out: *mut u64,
+    checksum_out: *mut u64,
 ) -> registry_status {
     guard("registry_view_members", || {
         let out = arg_out!(mut_ptr out);
         let view = arg_ref!(view);
-        let (version, services) = view.with_current(|c| (c.snapshot.version(), c.services.clone()));
+        let (version, checksum, services) =
+            view.with_current(|c| (c.snapshot.version(), c.snapshot.checksum(), c.services.clone()));
         // SAFETY: NULL or writable (contract above).
         if let Some(v) = unsafe { version_out.as_mut() } {
             *v = version;
+        }
+        // SAFETY: NULL or writable (contract above).
+        if let Some(c) = unsafe { checksum_out.as_mut() } {
+            *c = checksum;
         }
         *out = registry_service_list::into_raw(services);
         Ok(())

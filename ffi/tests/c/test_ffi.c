@@ -154,9 +154,9 @@ static void test_client_bad_input(void) {
   EXPECT_ERR(registry_client_match_n(NULL, "g", "k", 2, &l), REGISTRY_INVALID_ARGUMENT, "client is NULL");
   CHECK(l == NULL);
   EXPECT_ERR(registry_client_match_n(c, "g", "k", 0, &l), REGISTRY_INVALID_ARGUMENT, "n must be at least 1");
-  EXPECT_ERR(registry_client_members(NULL, "g", &l, NULL), REGISTRY_INVALID_ARGUMENT, "client is NULL");
-  EXPECT_ERR(registry_client_members(c, NULL, &l, NULL), REGISTRY_INVALID_ARGUMENT, "group is NULL");
-  EXPECT_ERR(registry_client_members(c, "g", NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_client_members(NULL, "g", &l, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "client is NULL");
+  EXPECT_ERR(registry_client_members(c, NULL, &l, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "group is NULL");
+  EXPECT_ERR(registry_client_members(c, "g", NULL, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
   EXPECT_ERR(registry_client_groups(NULL, &g), REGISTRY_INVALID_ARGUMENT, "registry_client_groups: client is NULL");
   CHECK(g == NULL);
   EXPECT_ERR(registry_client_groups(c, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
@@ -164,7 +164,7 @@ static void test_client_bad_input(void) {
   /* Nothing listens on port 1: every RPC says the registry is unavailable. */
   EXPECT_ERR(registry_client_match(c, "g", "k", &s), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
   EXPECT_ERR(registry_client_match_n(c, "g", "k", 3, &l), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
-  EXPECT_ERR(registry_client_members(c, "g", &l, NULL), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
+  EXPECT_ERR(registry_client_members(c, "g", &l, NULL, NULL), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
   EXPECT_ERR(registry_client_groups(c, &g), REGISTRY_UNAVAILABLE, "registry_client_groups: unavailable");
   CHECK(s == NULL && l == NULL && g == NULL);
 
@@ -191,7 +191,7 @@ static void test_view_bad_input(void) {
   EXPECT_ERR(registry_view_match_n(NULL, "k", 1, &l), REGISTRY_INVALID_ARGUMENT, "view is NULL");
   CHECK(l == NULL);
   EXPECT_ERR(registry_view_match_n_len(NULL, "k", 1, 1, &l), REGISTRY_INVALID_ARGUMENT, "view is NULL");
-  EXPECT_ERR(registry_view_members(NULL, &l, &version), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  EXPECT_ERR(registry_view_members(NULL, &l, &version, NULL), REGISTRY_INVALID_ARGUMENT, "view is NULL");
   EXPECT_ERR(registry_view_version(NULL, &version), REGISTRY_INVALID_ARGUMENT, "registry_view_version: view is NULL");
   EXPECT_ERR(registry_view_checksum(NULL, &version), REGISTRY_INVALID_ARGUMENT, "registry_view_checksum: view is NULL");
   EXPECT_ERR(registry_view_is_connected(NULL, &connected), REGISTRY_INVALID_ARGUMENT, "view is NULL");
@@ -905,7 +905,7 @@ static registry_registration *register_service(const char *gossip, const char *g
 static int wait_view(registry_view *v, size_t want, const char *id, uint32_t weight) {
   for (int i = 0; i < 400; i++) {
     registry_service_list *l = NULL;
-    if (registry_view_members(v, &l, NULL) == REGISTRY_OK) {
+    if (registry_view_members(v, &l, NULL, NULL) == REGISTRY_OK) {
       int ok = registry_service_list_len(l) == want;
       for (size_t j = 0; ok && id && j < registry_service_list_len(l); j++) {
         const registry_service *s = registry_service_list_get(l, j);
@@ -953,7 +953,7 @@ static void test_server(const char *addr, const char *gossip) {
   /* RPC members: sorted by id, with weights and tags. */
   registry_service_list *l = NULL;
   uint64_t version = 0, view_version = 0;
-  if (EXPECT_OK(registry_client_members(c, group, &l, &version))) {
+  if (EXPECT_OK(registry_client_members(c, group, &l, &version, NULL))) {
     CHECK(registry_service_list_len(l) == 3 && version > 0);
     for (size_t i = 0; i < registry_service_list_len(l) && i < 3; i++) {
       const registry_service *m = registry_service_list_get(l, i);
@@ -975,6 +975,11 @@ static void test_server(const char *addr, const char *gossip) {
   uint64_t view_sum = 0, want_sum = ring_sum(ids, weights, 3);
   EXPECT_OK(registry_view_checksum(v, &view_sum));
   CHECK(view_sum == want_sum && want_sum != 0);
+  /* Members answers carry it too, from the registry and from the view. */
+  uint64_t rpc_sum = 0, members_sum = 0;
+  if (EXPECT_OK(registry_client_members(c, group, &l, NULL, &rpc_sum))) registry_service_list_free(l);
+  if (EXPECT_OK(registry_view_members(v, &l, NULL, &members_sum))) registry_service_list_free(l);
+  CHECK(rpc_sum == want_sum && members_sum == want_sum);
   registry_group_list *gl = NULL;
   if (EXPECT_OK(registry_client_groups(c, &gl))) {
     int found = 0;
@@ -1062,7 +1067,7 @@ static void test_server(const char *addr, const char *gossip) {
   for (int i = 0; i < 400 && !seen; i++) {
     const registry_service *m = NULL;
     registry_service_list *all = NULL;
-    if (registry_view_members(v, &all, NULL) == REGISTRY_OK && registry_service_list_len(all) == 3) {
+    if (registry_view_members(v, &all, NULL, NULL) == REGISTRY_OK && registry_service_list_len(all) == 3) {
       m = registry_service_list_get(all, 1);
       seen = !strcmp(registry_service_addr(m), "127.0.0.1:9002") && registry_service_tag_count(m) == 2 &&
              !strcmp(registry_service_tag_value(m, "tier"), "gold");
@@ -1087,7 +1092,7 @@ static int wait_draining(registry_view *v, size_t want, const char *id, bool dra
   for (int i = 0; i < 400; i++) {
     registry_service_list *l = NULL;
     int ok = 0;
-    if (registry_view_members(v, &l, NULL) == REGISTRY_OK && registry_service_list_len(l) == want) {
+    if (registry_view_members(v, &l, NULL, NULL) == REGISTRY_OK && registry_service_list_len(l) == want) {
       for (size_t j = 0; j < want; j++) {
         const registry_service *s = registry_service_list_get(l, j);
         if (!strcmp(registry_service_id(s), id)) ok = registry_service_draining(s) == draining;
