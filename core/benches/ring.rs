@@ -490,7 +490,7 @@ fn main() {
         }
         // Bucket sizing at 1,000 members: configurations interleaved in
         // rounds, so that a noisy moment hits all of them alike.
-        let all_bits = [13u32, 14, 15, 16, 17, 18];
+        let all_bits = [11u32, 12, 13, 14, 15, 16, 17];
         let rings: Vec<Ring> = all_bits
             .iter()
             .map(|&b| build(&Builder::new().bucket_bits(b), &canonical_ids(1000)))

@@ -323,9 +323,18 @@ struct Driver {
 impl Driver {
     async fn run(mut self, mut cmd_rx: mpsc::UnboundedReceiver<Command>) {
         let mut buf = vec![0u8; 65_536];
+        let mut paused_at = None;
         loop {
             // The machine always has its repair tick pending.
             let wake = self.timers.keys().next().map_or_else(Instant::now, |k| k.0);
+            // A timer long overdue: this process did not run (stopped, or
+            // starved of CPU). Told once, before the datagrams that waited.
+            let late = Instant::now().saturating_duration_since(wake);
+            if late >= self.config.suspect_to_down_after && paused_at != Some(wake) {
+                paused_at = Some(wake);
+                let ((), out) = self.shared.step(|m| m.resumed_after(late));
+                self.flush(out).await;
+            }
             let out = tokio::select! {
                 biased;
                 cmd = cmd_rx.recv() => match cmd {

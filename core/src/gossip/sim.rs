@@ -101,6 +101,8 @@ struct SimNode {
     seeds: Vec<SocketAddr>,
     life: u32,
     group: u32,
+    /// Paused (see [`Sim::pause`]): since when and until when.
+    paused: Option<(Duration, Duration)>,
 }
 
 /// A simulated cluster. See the module docs.
@@ -169,6 +171,7 @@ impl Sim {
             seeds,
             life: 0,
             group: 0,
+            paused: None,
         });
         self.boot(i, service);
         i
@@ -194,6 +197,13 @@ impl Sim {
         m.set_seeds(node.seeds.clone());
         node.machine = Some(m);
         self.flush(i);
+    }
+
+    /// Pauses node `i` for `d` (SIGSTOP, then SIGCONT): its datagrams and
+    /// timers wait, and once resumed it is told how long it was paused
+    /// (as the UDP driver tells it), then runs them in order.
+    pub fn pause(&mut self, i: usize, d: Duration) {
+        self.nodes[i].paused = Some((self.now, self.now + d));
     }
 
     /// Stops node `i` abruptly, as a crash: no leave.
@@ -381,6 +391,17 @@ impl Sim {
             Ev::Packet { to, .. } => *to,
             Ev::Timer { node, .. } => *node,
         };
+        if let Some((since, until)) = self.nodes[node].paused {
+            if self.now < until {
+                self.push(until, e.ev);
+                return;
+            }
+            self.nodes[node].paused = None;
+            if let Some(m) = self.nodes[node].machine.as_mut() {
+                m.resumed_after(until - since);
+                self.flush(node);
+            }
+        }
         // Logs name the node and the virtual time (in ms).
         let _span = tracing::debug_span!("sim", node, ms = self.now.as_millis() as u64).entered();
         match e.ev {

@@ -120,6 +120,9 @@ pub(super) struct Health {
     /// Since when this node's verdicts are doubtful, and when they last
     /// were ([`Health::doubt_hold`]).
     doubt: Option<(u64, u64)>,
+    /// When this node last resumed from a pause long enough for the
+    /// cluster to declare it down ([`Health::paused`]).
+    resumed_at: Option<u64>,
 }
 
 impl Health {
@@ -137,6 +140,7 @@ impl Health {
             isolated_since: None,
             isolation_cap,
             doubt: None,
+            resumed_at: None,
         }
     }
 
@@ -184,6 +188,20 @@ impl Health {
         self.refuted_at = Some(tick);
         self.outcomes.clear();
         self.unhealthy_since.get_or_insert(tick);
+    }
+
+    /// This process did not run for a while (stopped, or starved of CPU)
+    /// and resumed at `tick`: the cluster heard nothing from it, and the
+    /// verdicts it gave on this node meanwhile were formed where this node
+    /// could not be heard.
+    pub(super) fn paused(&mut self, tick: u64) {
+        self.resumed_at = Some(tick);
+    }
+
+    /// Whether this node resumed from such a pause in the last `span`
+    /// ticks.
+    pub(super) fn resumed_lately(&self, tick: u64, span: u64) -> bool {
+        self.resumed_at.is_some_and(|at| tick <= at + span)
     }
 
     /// The incarnation of this node's last outgoing header.

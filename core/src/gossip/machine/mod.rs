@@ -383,6 +383,18 @@ impl Machine {
         }
     }
 
+    /// The driver did not run this node for `gap` (the process was stopped
+    /// or starved of CPU): called before anything that waited meanwhile.
+    /// A gap as long as a suspicion's timeout may have had this node
+    /// declared down, by verdicts formed where it could not be heard (see
+    /// `verdict`, rule 6).
+    pub fn resumed_after(&mut self, gap: Duration) {
+        if gap >= self.config.suspect_to_down_after {
+            tracing::info!(?gap, "gossip: resumed from a pause");
+            self.health.paused(self.clock.tick);
+        }
+    }
+
     /// Handles one datagram from `from`. Bad input is dropped and counted.
     pub fn handle_packet(&mut self, from: SocketAddr, data: &[u8]) {
         self.stats.packets_received += 1;
