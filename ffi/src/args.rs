@@ -24,6 +24,18 @@ pub(crate) unsafe fn as_out<'a, T>(p: *mut T, name: &str) -> FfiResult<&'a mut T
     unsafe { p.as_mut() }.ok_or_else(|| FfiError::invalid(format!("{name} is NULL")))
 }
 
+/// Writes `value` to an optional out-parameter: nothing when `p` is NULL
+/// (not wanted).
+///
+/// # Safety
+/// `p` is NULL or points to writable memory for a `T`.
+pub(crate) unsafe fn put_opt<T>(p: *mut T, value: T) {
+    // SAFETY: checked for NULL; validity is the caller's contract.
+    if let Some(out) = unsafe { p.as_mut() } {
+        *out = value;
+    }
+}
+
 /// A pointer out-parameter, set to NULL at once so that it is NULL on
 /// every failure; fails on NULL.
 ///

@@ -1,6 +1,6 @@
 //! The discovery client: RPC calls to the registries, with failover.
 
-use crate::args::{arg_out, arg_ref, arg_slice, arg_str, optional};
+use crate::args::{arg_out, arg_ref, arg_slice, arg_str, optional, put_opt};
 use crate::error::{guard, registry_status, FfiError, FfiResult};
 use crate::handle::{free_box_with, to_box};
 use crate::service::{registry_group_list, registry_service, registry_service_list};
@@ -298,13 +298,10 @@ pub unsafe extern "C" fn registry_client_members(
         let client = arg_ref!(client);
         let group = arg_str!(group);
         let members = call(client, async |c| c.members(group).await)?;
-        // SAFETY: NULL or writable (contract above).
-        if let Some(v) = unsafe { version_out.as_mut() } {
-            *v = members.version;
-        }
-        // SAFETY: NULL or writable (contract above).
-        if let Some(c) = unsafe { checksum_out.as_mut() } {
-            *c = members.checksum;
+        // SAFETY: each NULL or writable (contract above).
+        unsafe {
+            put_opt(version_out, members.version);
+            put_opt(checksum_out, members.checksum);
         }
         *out = registry_service_list::into_raw(members.services.iter().map(registry_service::new).collect());
         Ok(())

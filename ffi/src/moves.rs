@@ -63,9 +63,7 @@ fn of_key_out(moves: &registry_moves, key: &str, moved_out: &mut bool, index_out
     let (moved, index) = moves.of_key(key)?;
     *moved_out = moved;
     // SAFETY: NULL or writable (contract of the callers).
-    if let Some(i) = unsafe { index_out.as_mut() } {
-        *i = index;
-    }
+    unsafe { crate::args::put_opt(index_out, index) };
     Ok(())
 }
 

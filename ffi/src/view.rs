@@ -1,7 +1,7 @@
 //! The local view of a group: follows the group through Watch and answers
 //! matches from a local ring, with no round trip.
 
-use crate::args::{arg_out, arg_ref, arg_str};
+use crate::args::{arg_out, arg_ref, arg_str, put_opt};
 use crate::client::registry_client;
 use crate::error::{guard, registry_status, FfiResult};
 use crate::handle::{free_box_with, to_box};
@@ -254,13 +254,10 @@ pub unsafe extern "C" fn registry_view_members(
         let view = arg_ref!(view);
         let (version, checksum, services) =
             view.with_current(|c| (c.snapshot.version(), c.snapshot.checksum(), c.services.clone()));
-        // SAFETY: NULL or writable (contract above).
-        if let Some(v) = unsafe { version_out.as_mut() } {
-            *v = version;
-        }
-        // SAFETY: NULL or writable (contract above).
-        if let Some(c) = unsafe { checksum_out.as_mut() } {
-            *c = checksum;
+        // SAFETY: each NULL or writable (contract above).
+        unsafe {
+            put_opt(version_out, version);
+            put_opt(checksum_out, checksum);
         }
         *out = registry_service_list::into_raw(services);
         Ok(())
@@ -320,9 +317,7 @@ pub unsafe extern "C" fn registry_view_members_generation(
         let (version, generation, services) =
             view.with_current(|c| (c.snapshot.version(), c.generation, c.services.clone()));
         // SAFETY: NULL or writable (contract above).
-        if let Some(v) = unsafe { version_out.as_mut() } {
-            *v = version;
-        }
+        unsafe { put_opt(version_out, version) };
         *generation_out = generation;
         *out = registry_service_list::into_raw(services);
         Ok(())

@@ -49,14 +49,14 @@
 //!    member as in rule 1, unless this node is on the cut-off side
 //!    (isolated, refuted a suspicion of itself, resumed lately from a
 //!    pause as long as a suspicion's timeout, cut off, or outnumbered by
-//!    its suspects): the verdict was
-//!    formed where this node could not be heard, and the cut-off side is
-//!    the sender's. foca sends that message to every member it declares
-//!    down, so a verdict given just before a heal would otherwise reach a
-//!    member that stayed reachable. A paused process is on the cut-off
-//!    side: to it every member was silent, and the cluster's verdict on
-//!    it is right. (Dropping the refuted-suspicion clause, as the
-//!    simulator's heals suggest, failed the chaos stage: see RELIABILITY.md.)
+//!    its suspects): the verdict was formed where this node could not be
+//!    heard, and the cut-off side is the sender's. foca sends that
+//!    message to every member it declares down, so a verdict given just
+//!    before a heal would otherwise reach a member that stayed reachable.
+//!    A paused process is on the cut-off side: to it every member was
+//!    silent, and the cluster's verdict on it is right. (Dropping the
+//!    refuted-suspicion clause, as the simulator's heals suggest, failed
+//!    the chaos stage: see RELIABILITY.md.)
 //!
 //! "Recently" is `GossipConfig::verdict_window`; past it foca's own rule
 //! (both sides rejoin) applies again, so no stand-off outlives it.
