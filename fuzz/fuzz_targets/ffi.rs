@@ -536,7 +536,7 @@ fn null_handles(u: &mut Unstructured<'_>) -> Result<()> {
             "registry_client_match_n",
         );
         failed(
-            registry_client_members(c, group.as_ptr(), &mut list, &mut version),
+            registry_client_members(c, group.as_ptr(), &mut list, &mut version, null_mut()),
             inv,
             "registry_client_members",
         );
