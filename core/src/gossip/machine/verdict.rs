@@ -115,9 +115,10 @@ impl Verdicts {
         true
     }
 
-    /// Whether this node forgot its verdict on `id` recently.
-    fn forgot(&self, id: &NodeId, tick: u64) -> bool {
-        let from = tick.saturating_sub(self.window);
+    /// Whether this node forgot its verdict on `id` within the last
+    /// `span` ticks.
+    fn forgot(&self, id: &NodeId, tick: u64, span: u64) -> bool {
+        let from = tick.saturating_sub(span.min(self.window));
         self.forgotten.iter().any(|(f, at)| f == id && *at >= from)
     }
 
@@ -321,7 +322,9 @@ impl Machine {
 
     /// `data` without its stale updates, and how many were removed:
     /// news that a member was declared down whose verdict this node
-    /// forgot (it talked since), that a member other than `src` is down
+    /// forgot (it talked since) within the time such news still echoes
+    /// (twice the suspicion timeout plus a probe period; later, the news
+    /// is of a new fault, such as a pause), that a member other than `src` is down
     /// while this node heard it directly within the suspicion timeout (a
     /// verdict formed where it could not be heard: a crashed member is
     /// silent for longer than that before it is declared down), and, from
@@ -336,6 +339,9 @@ impl Machine {
         tick: u64,
     ) -> Option<(Vec<u8>, u64)> {
         let recently = self.clock.ticks(self.config.suspect_to_down_after);
+        let echoes = self
+            .clock
+            .ticks(2 * self.config.suspect_to_down_after + self.config.probe_period);
         let mut buf = data;
         NodeCodec.decode_header(&mut buf).ok()?;
         let header_len = data.len() - buf.len();
@@ -353,7 +359,7 @@ impl Machine {
             let m = NodeCodec.decode_member(&mut buf).ok()?;
             let live = *m.id() == me || self.view.live.contains(m.id());
             let heard = *m.id() != src && self.heard.within(m.id(), tick, recently);
-            let stale = (discredited && live) || heard || self.verdicts.forgot(m.id(), tick);
+            let stale = (discredited && live) || heard || self.verdicts.forgot(m.id(), tick, echoes);
             if m.state() == State::Down && stale {
                 stripped += 1;
             } else {
@@ -414,5 +420,17 @@ mod tests {
         assert!(v.cut_off(0, 111) && !v.cut_off(1, 111));
         v.down(id(3, 1), 200);
         assert_eq!(v.downs.len(), 1, "old verdicts are pruned");
+    }
+
+    #[test]
+    fn a_forgotten_verdict_strips_its_echoes_only_for_the_span_given() {
+        let mut v = Verdicts::new(100);
+        v.forgotten.push_back((id(1, 1), 10));
+        assert!(v.forgot(&id(1, 1), 30, 20) && !v.forgot(&id(1, 1), 31, 20));
+        assert!(!v.forgot(&id(1, 2), 30, 20), "another life of the member");
+        assert!(
+            v.forgot(&id(1, 1), 110, u64::MAX) && !v.forgot(&id(1, 1), 111, u64::MAX),
+            "never past the window"
+        );
     }
 }
