@@ -103,6 +103,29 @@ typedef struct registry_service_list registry_service_list;
 // threads run in parallel and never wait for an update.
 typedef struct registry_view registry_view;
 
+// One change of a view's snapshot, as given to a
+// `registry_view_change_fn`. Every field is valid only during the call.
+typedef struct registry_view_change {
+  // Ring version before the change.
+  uint64_t old_version;
+  // Ring version after it (the view's version now).
+  uint64_t new_version;
+  // Ring checksum before the change.
+  uint64_t old_checksum;
+  // Ring checksum after it.
+  uint64_t new_checksum;
+  // The ring before the change; borrowed: do not free it. Pass it with
+  // `new_ring` to `registry_ring_moves` for the key ranges that moved.
+  const struct registry_ring *old_ring;
+  // The ring after the change; borrowed: do not free it.
+  const struct registry_ring *new_ring;
+} registry_view_change;
+
+// A change callback: `user_data` as given to `registry_view_on_change`,
+// and the change (valid only during the call).
+typedef void (*registry_view_change_fn)(void *user_data,
+                                        const struct registry_view_change *change);
+
 // Settings of a client. A zeroed struct (`= {0}`) means every default.
 typedef struct registry_client_options {
   // Time allowed to open a connection to one registry, in ms; 0 = 1000.
@@ -138,6 +161,11 @@ typedef struct registry_client_options {
   // The client private key as PEM text, instead of `tls_key_file`.
   // NULL: none.
   const char *tls_key_pem;
+  // The match calls of a view fail with `REGISTRY_UNAVAILABLE` once its
+  // snapshot has gone unconfirmed (no Watch stream open) for longer
+  // than this, in ms (`registry_view_staleness_ms`); 0 = never (views
+  // answer from their last snapshot however old).
+  uint32_t max_staleness_ms;
 } registry_client_options;
 
 // What `registry_registration_start` registers. Zero-initialise it
@@ -185,6 +213,22 @@ extern "C" {
 // # Safety
 // Always safe to call. Ownership: static string; never free it.
 const char *registry_version(void);
+
+// Calls `cb` once per change of `view` from now on, on a thread of its
+// own: calls never overlap and come in order. A consumer slower than the
+// changes gets them merged: each call goes from the last snapshot it was
+// told of to the newest, so `registry_ring_moves(old_ring, new_ring)` is
+// exactly what moved. Several callbacks may be registered; each gets
+// every change. They stop when the view is freed: `registry_view_free`
+// waits for a running call to return (from inside a callback, it frees
+// the view without waiting for that callback's own thread).
+//
+// # Safety
+// `view` is a live view; `cb` is a function safe to call from another
+// thread with `user_data` until the view is freed; it must not unwind.
+enum registry_status registry_view_on_change(const struct registry_view *view,
+                                             registry_view_change_fn cb,
+                                             void *user_data);
 
 // Creates a client for `count` registry addresses (`"host:port"`).
 // Connections open lazily: this fails only on an empty list, a
@@ -844,6 +888,16 @@ enum registry_status registry_view_checksum(const struct registry_view *view,
 // `view` is a live view; `out` points to a writable `bool`.
 enum registry_status registry_view_is_connected(const struct registry_view *view,
                                                 bool *out);
+
+// How long the view's snapshot has gone unconfirmed, in ms: 0 while its
+// Watch stream is open, else the time since the last stream closed.
+// With `registry_client_options.max_staleness_ms` set, the match calls
+// fail with `REGISTRY_UNAVAILABLE` once it is over that bound.
+//
+// # Safety
+// `view` is a live view; `out` points to a writable `uint64_t`.
+enum registry_status registry_view_staleness_ms(const struct registry_view *view,
+                                                uint64_t *out);
 
 // The ring the view answers from now, as a ring handle: a snapshot that
 // later changes of the group do not alter, so that the rings taken before

@@ -36,7 +36,7 @@ pub mod validate;
 pub mod wire;
 
 pub use catalog::{Catalog, GroupSnapshot, Route};
-pub use client::{Client, ClientConfig, GroupInfo, GroupView, Members};
+pub use client::{Client, ClientConfig, GroupInfo, GroupView, Members, ViewChange};
 pub use error::{Error, Result};
 pub use limits::{CatalogLimits, Limit};
 pub use ring::{MovedRange, Moves, Ring};

@@ -175,6 +175,17 @@ static registry_status gr_group_list_checksum(const registry_group_list *l, size
 static registry_status gr_view_is_connected(const registry_view *v, bool *out, char **err) {
 	GR_CALL(registry_view_is_connected(v, out));
 }
+// Defined in export.go (cgo //export).
+extern void goViewChanged(void *user_data, registry_view_change *change);
+static void gr_view_changed(void *user_data, const registry_view_change *change) {
+	goViewChanged(user_data, (registry_view_change *)change);
+}
+static registry_status gr_view_on_change(const registry_view *v, uintptr_t handle, char **err) {
+	GR_CALL(registry_view_on_change(v, gr_view_changed, (void *)handle));
+}
+static registry_status gr_view_staleness_ms(const registry_view *v, uint64_t *out, char **err) {
+	GR_CALL(registry_view_staleness_ms(v, out));
+}
 static registry_status gr_ring_new_with_states(const char *const *ids, const uint32_t *weights, const bool *draining,
 		size_t n, registry_ring **out, char **err) {
 	GR_CALL(registry_ring_new_with_states(ids, weights, draining, n, out));

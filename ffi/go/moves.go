@@ -59,6 +59,11 @@ func (r *Ring) MovesTo(newer *Ring) (*Moves, error) {
 	if err := check(C.gr_ring_moves(r.p, newer.p, &p, &msg), msg); err != nil {
 		return nil, failed("moves", err)
 	}
+	return newMoves(p)
+}
+
+// newMoves takes ownership of p: a Moves with its ranges read.
+func newMoves(p *C.registry_moves) (*Moves, error) {
 	m := &Moves{p: p}
 	if err := m.readRanges(); err != nil {
 		C.registry_moves_free(p)

@@ -105,6 +105,11 @@ type ClientOptions struct {
 	// TLSKey is the PEM private key of the client certificate (instead
 	// of TLSKeyFile).
 	TLSKey []byte
+	// MaxStaleness: a view's Match, MatchN and MatchIndex fail with
+	// ErrUnavailable once its snapshot has gone unconfirmed (no Watch
+	// stream open) for longer than this (see GroupView.Staleness). Zero:
+	// views answer from their last snapshot however old.
+	MaxStaleness time.Duration
 }
 
 func millis(d time.Duration) C.uint32_t {
@@ -142,6 +147,7 @@ func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 		}
 		o.max_backoff_ms = millis(opts.MaxBackoff)
 		o.no_registry_discovery = C.bool(opts.NoRegistryDiscovery)
+		o.max_staleness_ms = millis(opts.MaxStaleness)
 		var tls cStrings
 		defer func() { tls.free() }()
 		for _, f := range []struct {

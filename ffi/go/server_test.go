@@ -467,3 +467,71 @@ func checkViewRingMoves(t *testing.T, before, after *Ring, serving, draining uin
 	checkDrainMoves(t, m, "gd-2", was, now)
 	checkDrainMoves(t, m, "gd-2", ringWas, ringNow)
 }
+
+// Changes delivers one ViewChange per change, with the versions, checksums
+// and moves around it, none while nothing changes, and is closed by Close.
+func TestViewChanges(t *testing.T) {
+	addr, gossip := server(t)
+	c, err := NewClient([]string{addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const group = "ffi-go-changes"
+	r1, err := Register(RegistrationConfig{ID: "ch-1", Group: group, Addr: "127.0.0.1:8311", Registries: []string{gossip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r1.Close()
+	view, err := c.Group(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	eventually(t, "ch-1 in the view", func() bool {
+		m, err := view.Members()
+		return err == nil && len(m.Services) == 1
+	})
+	before, beforeSum := view.Version(), view.Checksum()
+	changes, err := view.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-changes:
+		t.Fatalf("a change with nothing changed: %+v", ev)
+	case <-time.After(300 * time.Millisecond):
+	}
+	r2, err := Register(RegistrationConfig{ID: "ch-2", Group: group, Addr: "127.0.0.1:8312", Registries: []string{gossip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	var ev ViewChange
+	select {
+	case ev = <-changes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change within 10 s of a join")
+	}
+	if ev.OldVersion != before || ev.NewVersion <= before || ev.OldChecksum != beforeSum ||
+		ev.NewChecksum != view.Checksum() || ev.NewChecksum == ev.OldChecksum {
+		t.Fatalf("change %+v; view before: version %d checksum %x", ev, before, beforeSum)
+	}
+	if ev.Moves == nil || len(ev.Moves.GainedBy("ch-2")) == 0 || len(ev.Moves.LostBy("ch-2")) != 0 {
+		t.Fatalf("moves of the join: %+v", ev.Moves)
+	}
+	select {
+	case again := <-changes:
+		t.Fatalf("a second change for one join: %+v", again)
+	case <-time.After(500 * time.Millisecond):
+	}
+	view.Close()
+	select {
+	case _, open := <-changes:
+		if open {
+			t.Fatal("a change after Close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the channel is still open 5 s after Close")
+	}
+}

@@ -7,8 +7,10 @@ import "C"
 
 import (
 	"runtime"
+	"runtime/cgo"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -19,6 +21,9 @@ type GroupView struct {
 	mu    sync.RWMutex
 	p     *C.registry_view
 	cache atomic.Pointer[viewCache] // Go copies of one snapshot's members
+	// Changes channels: their handles, and what stops their senders.
+	subs []cgo.Handle
+	done chan struct{}
 }
 
 // viewCache holds the members of one snapshot generation of the view, so
@@ -35,7 +40,7 @@ func (v *GroupView) Close() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.p != nil {
-		C.registry_view_free(v.p)
+		v.stopChanges(func() { C.registry_view_free(v.p) })
 		v.p = nil
 		runtime.SetFinalizer(v, nil)
 	}
@@ -225,4 +230,21 @@ func (v *GroupView) IsConnected() bool {
 		return false
 	}
 	return bool(out)
+}
+
+// Staleness is how long the view's snapshot has gone unconfirmed: zero
+// while its Watch stream is open (the registry sends every change on it),
+// else the time since the last stream closed. A registry that stops
+// answering without closing the stream is found out by pings within about
+// 5 s plus the request timeout. Zero once the view is closed.
+func (v *GroupView) Staleness() time.Duration {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return 0
+	}
+	ms := readU64(func(out *C.uint64_t, msg **C.char) C.registry_status {
+		return C.gr_view_staleness_ms(v.p, out, msg)
+	})
+	return time.Duration(ms) * time.Millisecond
 }

@@ -46,6 +46,11 @@ pub struct registry_client_options {
     /// The client private key as PEM text, instead of `tls_key_file`.
     /// NULL: none.
     pub tls_key_pem: *const c_char,
+    /// The match calls of a view fail with `REGISTRY_UNAVAILABLE` once its
+    /// snapshot has gone unconfirmed (no Watch stream open) for longer
+    /// than this, in ms (`registry_view_staleness_ms`); 0 = never (views
+    /// answer from their last snapshot however old).
+    pub max_staleness_ms: u32,
 }
 
 impl Default for registry_client_options {
@@ -63,6 +68,7 @@ impl Default for registry_client_options {
             tls_ca_pem: std::ptr::null(),
             tls_cert_pem: std::ptr::null(),
             tls_key_pem: std::ptr::null(),
+            max_staleness_ms: 0,
         }
     }
 }
@@ -88,6 +94,9 @@ impl registry_client_options {
             c.attempts = Some(self.attempts as usize);
         }
         c.discover_registries = !self.no_registry_discovery;
+        if self.max_staleness_ms > 0 {
+            c.max_staleness = Some(Duration::from_millis(self.max_staleness_ms.into()));
+        }
         // SAFETY: NULL or NUL-terminated (contract above).
         let (ca, cert, key, domain) = unsafe {
             (

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod args;
+pub mod changes;
 pub mod client;
 pub mod error;
 mod handle;
@@ -23,6 +24,7 @@ pub mod ring;
 pub mod service;
 pub mod view;
 
+pub use changes::*;
 pub use client::*;
 pub use error::*;
 pub use moves::*;

@@ -2,6 +2,7 @@
 //! matches from a local ring, with no round trip.
 
 use crate::args::{arg_out, arg_ref, arg_str, put_opt};
+use crate::changes::Watchers;
 use crate::client::registry_client;
 use crate::error::{guard, registry_status, FfiResult};
 use crate::handle::{free_box_with, to_box};
@@ -11,7 +12,7 @@ use arc_swap::ArcSwap;
 use registry_core::{runtime, GroupSnapshot, GroupView};
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The C forms of one snapshot's members, built once per snapshot so that a
 /// match hands out a reference count instead of copying strings.
@@ -57,9 +58,31 @@ pub struct registry_view {
     cache: ArcSwap<Cached>,
     /// Source of cache generations.
     generations: AtomicU64,
+    /// Threads of `registry_view_on_change`; stopped with the view.
+    watchers: Mutex<Watchers>,
+}
+
+impl Drop for registry_view {
+    /// Stops the change callbacks first: a running one may still read the
+    /// view.
+    fn drop(&mut self) {
+        if let Ok(watchers) = self.watchers.get_mut() {
+            drop(std::mem::take(watchers));
+        }
+    }
 }
 
 impl registry_view {
+    /// The core view.
+    pub(crate) fn inner(&self) -> &GroupView {
+        &self.inner
+    }
+
+    /// The change callbacks' threads.
+    pub(crate) fn watchers(&self) -> &Mutex<Watchers> {
+        &self.watchers
+    }
+
     /// Runs `f` on the cache of the view's current snapshot, rebuilding
     /// the cache first when the snapshot changed. The fast path takes no
     /// reference count on the cache (an `arc_swap` guard).
@@ -77,6 +100,7 @@ impl registry_view {
     }
 
     fn match_key(&self, key: &str) -> FfiResult<*const registry_service> {
+        self.inner.check_fresh()?;
         self.with_current(|cached| {
             let index = cached.snapshot.match_index(key)?;
             Ok(registry_service::into_raw(cached.service(index)?))
@@ -84,6 +108,7 @@ impl registry_view {
     }
 
     fn match_n(&self, key: &str, n: usize) -> FfiResult<*mut registry_service_list> {
+        self.inner.check_fresh()?;
         self.with_current(|cached| {
             let indexes = cached.snapshot.match_n_indexes(key, n)?;
             let items = indexes
@@ -125,6 +150,7 @@ pub unsafe extern "C" fn registry_view_new(
             inner,
             cache,
             generations: AtomicU64::new(1),
+            watchers: Mutex::new(Watchers::default()),
         });
         Ok(())
     })
@@ -287,6 +313,7 @@ pub unsafe extern "C" fn registry_view_match_index(
         let generation_out = arg_out!(generation_out);
         let view = arg_ref!(view);
         let key = arg_str!(key, key_len);
+        view.inner.check_fresh()?;
         let (index, generation) = view
             .with_current(|cached| FfiResult::Ok((cached.snapshot.match_index(key)?, cached.generation)))?;
         *index_out = index;
@@ -370,6 +397,26 @@ pub unsafe extern "C" fn registry_view_is_connected(
     guard("registry_view_is_connected", || {
         let out = arg_out!(out);
         *out = arg_ref!(view).inner.is_connected();
+        Ok(())
+    })
+}
+
+/// How long the view's snapshot has gone unconfirmed, in ms: 0 while its
+/// Watch stream is open, else the time since the last stream closed.
+/// With `registry_client_options.max_staleness_ms` set, the match calls
+/// fail with `REGISTRY_UNAVAILABLE` once it is over that bound.
+///
+/// # Safety
+/// `view` is a live view; `out` points to a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn registry_view_staleness_ms(
+    view: *const registry_view,
+    out: *mut u64,
+) -> registry_status {
+    guard("registry_view_staleness_ms", || {
+        let out = arg_out!(out);
+        let stale = arg_ref!(view).inner.staleness();
+        *out = u64::try_from(stale.as_millis()).unwrap_or(u64::MAX);
         Ok(())
     })
 }

@@ -568,6 +568,11 @@ fn null_handles(u: &mut Unstructured<'_>) -> Result<()> {
             inv,
             "registry_view_version",
         );
+        failed(
+            registry_view_staleness_ms(v, &mut version),
+            inv,
+            "registry_view_staleness_ms",
+        );
         registry_view_free(null_mut());
         registry_client_free(null_mut());
         registry_service_free(null());

@@ -30,9 +30,10 @@ from ._native import (
     Registration,
     Ring,
     Service,
+    ViewChange,
     __version__,
 )
-from ._aio import AsyncClient
+from ._aio import AsyncClient, ViewChanges
 
 # Show the public path in tracebacks and reprs, not the private modules.
 for _cls in (
@@ -44,6 +45,7 @@ for _cls in (
     RegistryTimeoutError,
     LimitExceededError,
     AsyncClient,
+    ViewChanges,
 ):
     _cls.__module__ = __name__
 del _cls
@@ -67,4 +69,6 @@ __all__ = [
     "UnavailableError",
     "RegistryTimeoutError",
     "LimitExceededError",
+    "ViewChange",
+    "ViewChanges",
 ]

@@ -86,3 +86,23 @@ class AsyncClient:
 async def _run(fn: Callable[..., T], *args: Any) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, functools.partial(fn, *args))
+
+
+class ViewChanges:
+    """The async iterator of ``GroupView.changes()``: one ``ViewChange`` per
+    change of the view's snapshot; it ends when the view closes. Fed by the
+    library's thread through the event loop, so an await holds no thread."""
+
+    def __init__(self, queue: "asyncio.Queue[Any]") -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> "ViewChanges":
+        return self
+
+    async def __anext__(self) -> Any:
+        change = await self._queue.get()
+        if change is None:
+            # The view closed: later awaits end at once too.
+            self._queue.put_nowait(None)
+            raise StopAsyncIteration
+        return change

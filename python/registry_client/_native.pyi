@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Type, Union, final
+from typing import AsyncIterator, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Type, Union, final
 
 __all__ = [
     "__version__",
@@ -14,6 +14,7 @@ __all__ = [
     "Client",
     "GroupView",
     "GroupInfo",
+    "ViewChange",
     "Registration",
 ]
 
@@ -160,13 +161,16 @@ class Client:
         tls_cert: Optional[Union[str, os.PathLike[str], bytes]] = None,
         tls_key: Optional[Union[str, os.PathLike[str], bytes]] = None,
         tls_domain: Optional[str] = None,
+        max_staleness: Optional[float] = None,
     ) -> Client:
         """A client for ``"host:port"`` registry addresses (InvalidArgumentError if malformed).
 
         ``tls_ca`` (the CA of the registries' certificates: a PEM file path, or the PEM
         itself as ``bytes``) turns TLS on; ``tls_cert``/``tls_key`` (the same) add a
         client certificate; ``tls_domain`` overrides the name expected in the registry
-        certificates.
+        certificates. ``max_staleness`` (seconds): a view's ``match``, ``match_n`` and
+        ``route`` raise UnavailableError once its snapshot has gone unconfirmed for
+        longer (None: they answer from the last snapshot however old).
         """
     def match(self, group: str, key: str) -> Service:
         """The member of ``group`` that owns ``key``, asked of a registry."""
@@ -198,8 +202,34 @@ class Client:
     ) -> Literal[False]: ...
 
 @final
+class ViewChange:
+    """One change of a view's snapshot: the rings before and after it."""
+
+    @property
+    def old_version(self) -> int: ...
+    @property
+    def new_version(self) -> int: ...
+    @property
+    def old_checksum(self) -> int: ...
+    @property
+    def new_checksum(self) -> int: ...
+    @property
+    def old_ring(self) -> Ring: ...
+    @property
+    def new_ring(self) -> Ring: ...
+    def moves(self) -> Moves:
+        """What moved: the key ranges whose owner changed, and to whom."""
+
+@final
 class GroupView:
     """A group followed locally: lookups answer from a local ring, no round trip. Thread-safe."""
+
+    def on_change(self, callback: Callable[[ViewChange], object]) -> None:
+        """Calls ``callback(change)`` once per change from now on, on a library thread
+        (GIL held), in order; merged when it lags. Stops when the view closes."""
+    def changes(self) -> AsyncIterator[ViewChange]:
+        """``async for change in view.changes()``: the changes from now on, for the
+        running event loop; ends when the view closes."""
 
     def match(self, key: str) -> Service:
         """The member that owns ``key`` (NotFoundError when the group is empty)."""
@@ -223,6 +253,9 @@ class GroupView:
     @property
     def connected(self) -> bool:
         """True while a Watch stream is open; False while resubscribing."""
+    @property
+    def staleness(self) -> float:
+        """Seconds the snapshot has gone unconfirmed: 0.0 while a Watch stream is open."""
     def wait_for_change(self, timeout: Optional[float] = None) -> bool:
         """Waits for a snapshot newer than the last one reported; True if one arrived
         within ``timeout`` seconds (at once if it came between two calls)."""

@@ -123,11 +123,14 @@ impl PyClient {
     /// Connections open lazily; bad addresses raise `InvalidArgumentError`.
     /// `tls_ca` (PEM: a file path, or the PEM itself as `bytes`) turns TLS
     /// on; `tls_cert` and `tls_key` (the same) add a client certificate;
-    /// `tls_domain` overrides the expected name.
+    /// `tls_domain` overrides the expected name. `max_staleness`
+    /// (seconds): a view's lookups raise `UnavailableError` once its
+    /// snapshot has gone unconfirmed for longer (None: never).
     #[new]
     #[pyo3(signature = (registries, *, connect_timeout = None, request_timeout = None,
                         attempts = None, discover_registries = true,
-                        tls_ca = None, tls_cert = None, tls_key = None, tls_domain = None))]
+                        tls_ca = None, tls_cert = None, tls_key = None, tls_domain = None,
+                        max_staleness = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -140,6 +143,7 @@ impl PyClient {
         tls_cert: Option<PemArg>,
         tls_key: Option<PemArg>,
         tls_domain: Option<String>,
+        max_staleness: Option<f64>,
     ) -> PyResult<Self> {
         let mut config = ClientConfig::new(addresses(py, registries)?);
         config.tls = TlsConfig::from_sources(
@@ -156,6 +160,9 @@ impl PyClient {
         }
         if let Some(secs) = request_timeout {
             config.request_timeout = seconds(py, "request_timeout", secs)?;
+        }
+        if let Some(secs) = max_staleness {
+            config.max_staleness = Some(seconds(py, "max_staleness", secs)?);
         }
         config.discover_registries = discover_registries;
         if let Some(a) = attempts.filter(|a| !a.is_none()) {
@@ -368,6 +375,62 @@ impl PyGroupView {
     #[getter]
     fn connected(&self) -> bool {
         self.view.load().as_ref().is_some_and(|v| v.is_connected())
+    }
+
+    /// Seconds the snapshot has gone unconfirmed: 0.0 while a Watch
+    /// stream is open, else the time since the last one closed (0.0 once
+    /// the view is closed).
+    #[getter]
+    fn staleness(&self) -> f64 {
+        self.view
+            .load()
+            .as_ref()
+            .map_or(0.0, |v| v.staleness().as_secs_f64())
+    }
+
+    /// Calls `callback(change)` (a `ViewChange`) once per change of the
+    /// snapshot from now on, on a library thread of its own with the GIL
+    /// held, in order; a callback slower than the changes gets them
+    /// merged (each from the last snapshot it was given to the newest).
+    /// Exceptions go to `sys.unraisablehook`. Stops when the view closes.
+    fn on_change(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        let view = self.get().py_err(py)?;
+        crate::changes::follow(
+            &view,
+            move |py, change| {
+                if let Err(e) = callback.call1(py, (change,)) {
+                    e.write_unraisable(py, None);
+                }
+            },
+            |_| {},
+        )
+    }
+
+    /// The changes of the snapshot from now on, as an async iterator for
+    /// the running event loop (`async for change in view.changes()`); it
+    /// ends when the view closes. Each await costs no thread.
+    fn changes(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let view = self.get().py_err(py)?;
+        let asyncio = py.import("asyncio")?;
+        let event_loop = asyncio.call_method0("get_running_loop")?.unbind();
+        let queue = asyncio.call_method0("Queue")?.unbind();
+        let put = move |py: Python<'_>, item: Py<PyAny>, event_loop: &Py<PyAny>, queue: &Py<PyAny>| {
+            // A closed loop refuses: nobody is iterating any more.
+            if let Ok(put_nowait) = queue.getattr(py, "put_nowait") {
+                let _ = event_loop.call_method1(py, "call_soon_threadsafe", (put_nowait, item));
+            }
+        };
+        let (loop2, queue2, iterated) = (event_loop.clone_ref(py), queue.clone_ref(py), queue.clone_ref(py));
+        crate::changes::follow(
+            &view,
+            move |py, change| put(py, change.into_any(), &event_loop, &queue),
+            move |py| put(py, py.None(), &loop2, &queue2),
+        )?;
+        Ok(py
+            .import("registry_client._aio")?
+            .getattr("ViewChanges")?
+            .call1((iterated,))?
+            .unbind())
     }
 
     /// Waits until a snapshot newer than the last one this call reported

@@ -4,6 +4,7 @@
 //! tokio runtime with the GIL released, and every core error becomes a
 //! Python exception in exactly one place ([`errors::to_py_err`]).
 
+mod changes;
 mod client;
 mod errors;
 mod moves;
@@ -26,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<moves::PyMovedRange>()?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyGroupView>()?;
+    m.add_class::<changes::PyViewChange>()?;
     m.add_class::<client::PyGroupInfo>()?;
     m.add_class::<registration::PyRegistration>()?;
     Ok(())

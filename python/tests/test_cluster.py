@@ -203,6 +203,71 @@ def test_failover_to_a_second_registry(start_server):
             wait_until(lambda: view.connected, what="the view to resubscribe")
 
 
+def test_a_view_reports_staleness_and_can_refuse_past_a_bound(start_server):
+    server = start_server()
+    bound = 0.6
+    with Registration("stale-1", "stale", "127.0.0.1:7100", "127.0.0.1:0", registries=[server.gossip]):
+        with Client([server.grpc], discover_registries=False) as free_client, Client(
+            [server.grpc], discover_registries=False, max_staleness=bound
+        ) as bounded_client:
+            free, bounded = free_client.group("stale"), bounded_client.group("stale")
+            wait_until(lambda: len(free.members()) == 1 and len(bounded.members()) == 1, what="stale-1 in both views")
+            assert bounded.connected and bounded.staleness == 0.0
+            assert bounded.match("k").id == "stale-1"
+            server.kill()
+            wait_until(lambda: not free.connected and not bounded.connected, what="the views to notice")
+            noticed = bounded.staleness
+            assert noticed < bound
+            assert bounded.match("k").id == "stale-1", "within the bound"
+            time.sleep(bound + 0.1 - noticed)
+            assert bounded.staleness > bound
+            for lookup in (lambda: bounded.match("k"), lambda: bounded.match_n("k", 1)):
+                with pytest.raises(UnavailableError, match="max_staleness"):
+                    lookup()
+            assert [s.id for s in bounded.members()] == ["stale-1"], "members stay readable"
+            assert free.match("k").id == "stale-1", "no bound: still answers"
+            assert free.staleness >= bound
+
+
+def test_view_changes_reach_a_callback_and_an_async_iterator_once_each(server):
+    with Registration("chg-1", "chg", "127.0.0.1:7201", "127.0.0.1:0", registries=[server.gossip]):
+        with Client([server.grpc]) as c:
+            view = c.group("chg")
+            wait_until(lambda: len(view.members()) == 1, what="chg-1 in the view")
+            before_version, before_sum = view.version, view.checksum
+            seen, callback_threads = [], set()
+
+            def on_change(change):
+                seen.append(change)
+                callback_threads.add(threading.get_ident())
+
+            view.on_change(on_change)
+
+            async def main():
+                changes = view.changes()
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(changes.__anext__(), 0.3)  # nothing changed
+                with Registration("chg-2", "chg", "127.0.0.1:7202", "127.0.0.1:0", registries=[server.gossip]):
+                    change = await asyncio.wait_for(changes.__anext__(), 10)
+                    with pytest.raises(asyncio.TimeoutError):
+                        await asyncio.wait_for(changes.__anext__(), 0.5)  # one change, one event
+                    after_sum = view.checksum
+                view.close()
+                rest = [c async for c in changes]  # ends once the view is closed
+                return change, after_sum, rest
+
+            change, after_sum, rest = asyncio.run(asyncio.wait_for(main(), 30))
+            assert (change.old_version, change.old_checksum) == (before_version, before_sum)
+            assert change.new_version > before_version and change.new_checksum == after_sum != before_sum
+            moves = change.moves()
+            assert moves.gained_by("chg-2") and not moves.lost_by("chg-2")
+            assert change.new_ring.checksum == after_sum
+            assert len(rest) <= 1, rest  # at most the leave of chg-2
+            assert seen and seen[0].new_checksum == after_sum and seen[0].old_checksum == before_sum
+            assert len([s for s in seen if s.new_checksum == after_sum]) == 1, seen
+            assert threading.get_ident() not in callback_threads
+
+
 def test_one_client_and_view_shared_by_threads(client, two_services):
     view = client.group(GROUP)
     wait_until(lambda: len(view.members()) == 2, what="both services in the view")

@@ -205,3 +205,129 @@ async fn a_client_with_no_live_registry_fails_fast_with_unavailable() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+/// Staleness (#19): while its registry is up a view is connected and its
+/// staleness is zero; when every registry dies it reports that it is
+/// disconnected and how long its snapshot has gone unconfirmed. With
+/// `max_staleness`, lookups then fail with `Unavailable` once that bound
+/// is passed, not before; without it they keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_reports_its_staleness_and_can_refuse_past_a_bound() {
+    let a = registry("reg-stale", &[]);
+    let gossip = vec![a.field("gossip")];
+    let s1 = register("svc-stale-1", 1, &gossip).await;
+    let addr = a.field("grpc");
+    let client_with = |bound: Option<Duration>| {
+        let mut cfg = ClientConfig::new([addr.clone()]);
+        cfg.discover_registries = false;
+        cfg.max_backoff = Duration::from_millis(100);
+        cfg.max_staleness = bound;
+        Client::with_config(cfg)
+    };
+    let bound = Duration::from_millis(600);
+    let bounded = client_with(Some(bound))
+        .await
+        .expect("client")
+        .group(GROUP)
+        .await
+        .expect("view");
+    let free = client_with(None)
+        .await
+        .expect("client")
+        .group(GROUP)
+        .await
+        .expect("view");
+    eventually("both views list svc-stale-1", Duration::from_secs(10), || async {
+        view_ids(&bounded) == ["svc-stale-1"] && view_ids(&free) == ["svc-stale-1"]
+    })
+    .await;
+    assert!(bounded.is_connected());
+    assert_eq!(bounded.staleness(), Duration::ZERO);
+    let owner = bounded
+        .match_key("user-1")
+        .expect("a fresh view answers")
+        .id
+        .clone();
+
+    drop(a);
+    eventually(
+        "the views notice that the registry is gone",
+        Duration::from_secs(10),
+        || async { !bounded.is_connected() && !free.is_connected() },
+    )
+    .await;
+    let noticed = bounded.staleness();
+    assert!(noticed < bound, "noticed after {noticed:?}");
+    assert_eq!(bounded.match_key("user-1").expect("within the bound").id, owner);
+    tokio::time::sleep(bound + Duration::from_millis(100) - noticed).await;
+    let stale = bounded.staleness();
+    assert!(stale > bound, "staleness {stale:?} after the bound");
+    for res in [
+        bounded.match_key("user-1").map(|_| ()),
+        bounded.match_n("user-1", 1).map(|_| ()),
+        bounded.route("user-1", "svc-stale-1").map(|_| ()),
+    ] {
+        assert!(
+            matches!(&res, Err(Error::Unavailable(m)) if m.contains("max_staleness")),
+            "{res:?}"
+        );
+    }
+    assert_eq!(view_ids(&bounded), ["svc-stale-1"], "members stay readable");
+    assert!(free.staleness() >= stale - Duration::from_millis(200));
+    assert_eq!(
+        free.match_key("user-1").expect("no bound: still answers").id,
+        owner
+    );
+    drop(s1);
+}
+
+/// Change notification (#19), Rust stream: one event per change, carrying
+/// the snapshots before and after (versions, checksums, what moved); none
+/// while nothing changes; the stream ends when the view is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_streams_each_change_once_with_the_snapshots_around_it() {
+    use tokio_stream::StreamExt;
+    let a = registry("reg-changes", &[]);
+    let gossip = vec![a.field("gossip")];
+    let s1 = register("svc-ch-1", 1, &gossip).await;
+    let mut cfg = ClientConfig::new([a.field("grpc")]);
+    cfg.discover_registries = false;
+    let view = Client::with_config(cfg)
+        .await
+        .expect("client")
+        .group(GROUP)
+        .await
+        .expect("view");
+    eventually("the view lists svc-ch-1", Duration::from_secs(10), || async {
+        view_ids(&view) == ["svc-ch-1"]
+    })
+    .await;
+    let mut changes = view.changes();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), changes.next()).await;
+    assert!(quiet.is_err(), "an event with no change: {quiet:?}");
+
+    let s2 = register("svc-ch-2", 1, &gossip).await;
+    let change = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .expect("a change within 10 s")
+        .expect("the stream is open");
+    let ids = |s: &registry_core::GroupSnapshot| s.members().iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&change.old), ["svc-ch-1"]);
+    assert_eq!(ids(&change.new), ["svc-ch-1", "svc-ch-2"]);
+    assert!(change.new.version() > change.old.version());
+    assert_ne!(change.new.checksum(), change.old.checksum());
+    assert_eq!(change.new.checksum(), view.checksum());
+    let moved = change.new.moves_since(&change.old);
+    assert!(
+        moved.gained_by("svc-ch-2").next().is_some(),
+        "keys moved to svc-ch-2"
+    );
+    assert!(moved.lost_by("svc-ch-2").next().is_none());
+    let again = tokio::time::timeout(Duration::from_millis(500), changes.next()).await;
+    assert!(again.is_err(), "a second event for one change: {again:?}");
+
+    drop(view);
+    let end = tokio::time::timeout(Duration::from_secs(5), changes.next()).await;
+    assert!(matches!(end, Ok(None)), "the stream ends with the view: {end:?}");
+    drop((s1, s2));
+}

@@ -31,7 +31,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
-pub use view::GroupView;
+pub use view::{GroupView, ViewChange};
+
+/// How often an open connection to a registry is pinged (HTTP/2); one
+/// that gives no answer within `request_timeout` is dropped.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Settings of a [`Client`]. `ClientConfig::new(addrs)` gives the defaults.
 #[derive(Debug, Clone)]
@@ -59,6 +63,11 @@ pub struct ClientConfig {
     /// TLS towards the registries (their `--tls-cert`); `None`: plain
     /// text. Default `None`.
     pub tls: Option<TlsConfig>,
+    /// Lookups on a [`GroupView`] fail with `Unavailable` once its
+    /// snapshot has gone unconfirmed (no Watch stream open) for longer
+    /// than this. Default `None`: a view answers from its last snapshot
+    /// however old (see [`GroupView::staleness`]).
+    pub max_staleness: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -76,6 +85,7 @@ impl ClientConfig {
             max_backoff: Duration::from_secs(1),
             discover_registries: true,
             tls: None,
+            max_staleness: None,
         }
     }
 }
@@ -204,7 +214,12 @@ impl Client {
         let ep = Endpoint::from_shared(url.to_string())
             .map_err(|e| Error::invalid(format!("bad registry address {url:?}: {e}")))?
             .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A registry that stops answering (its host cut off) is found
+            // out by its silence to pings, so a view's Watch stream moves
+            // to another registry instead of waiting on a dead connection.
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(config.request_timeout);
         let ep = match &config.tls {
             Some(tls) => ep.tls_config(tls.to_tonic()?).map_err(|e| {
                 let msg = crate::wire::with_causes(&e.to_string(), std::error::Error::source(&e));

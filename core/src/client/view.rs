@@ -11,9 +11,10 @@ use crate::wire::v1;
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
+use tokio_stream::{Stream, StreamExt};
 
 impl Client {
     /// A local view of `group`, kept current through `Watch`. Waits for the
@@ -29,6 +30,8 @@ impl Client {
             changed: watch::channel(0).0,
             refused: Mutex::new(None),
             last_error: Mutex::new(None),
+            unconfirmed_since: Mutex::new(Some(Instant::now())),
+            max_staleness: self.inner.config.max_staleness,
         });
         let mut first = shared.changed.subscribe();
         let task = tokio::spawn(follow(self.clone(), name.to_string(), shared.clone()));
@@ -67,6 +70,29 @@ struct ViewShared {
     /// Why the latest subscription failed, for the error of
     /// [`Client::group`] when no snapshot comes in time.
     last_error: Mutex<Option<Error>>,
+    /// When the last Watch stream closed (or the view began), while none
+    /// is open; `None` while one is.
+    unconfirmed_since: Mutex<Option<Instant>>,
+    /// `ClientConfig::max_staleness`.
+    max_staleness: Option<Duration>,
+}
+
+impl ViewShared {
+    /// A snapshot arrived on an open stream.
+    fn confirmed(&self) {
+        if let Ok(mut since) = self.unconfirmed_since.lock() {
+            *since = None;
+        }
+        self.connected.store(true, Ordering::Release);
+    }
+
+    /// The stream closed: the snapshot is unconfirmed from now on.
+    fn unconfirmed(&self) {
+        if let Ok(mut since) = self.unconfirmed_since.lock() {
+            since.get_or_insert_with(Instant::now);
+        }
+        self.connected.store(false, Ordering::Release);
+    }
 }
 
 /// Turns one Watch message into a local snapshot, refusing rings this
@@ -111,7 +137,7 @@ async fn follow(client: Client, group: String, shared: Arc<ViewShared>) {
                     match applied {
                         Ok(snap) => {
                             shared.snapshot.store(Arc::new(snap));
-                            shared.connected.store(true, Ordering::Release);
+                            shared.confirmed();
                             shared.changed.send_modify(|n| *n += 1);
                             backoff = Duration::from_millis(50);
                         }
@@ -142,10 +168,20 @@ async fn follow(client: Client, group: String, shared: Arc<ViewShared>) {
                 }
             }
         }
-        shared.connected.store(false, Ordering::Release);
+        shared.unconfirmed();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(client.inner.config.max_backoff);
     }
+}
+
+/// One change of a view's snapshot: from the snapshot its subscriber
+/// saw last to the one now in use (see [`GroupView::changes`]).
+#[derive(Debug, Clone)]
+pub struct ViewChange {
+    /// The snapshot before the change.
+    pub old: Arc<GroupSnapshot>,
+    /// The snapshot after it, in use by the view.
+    pub new: Arc<GroupSnapshot>,
 }
 
 /// A group followed locally: `match_key` and friends answer from a ring
@@ -181,19 +217,24 @@ impl GroupView {
         self.shared.snapshot.load_full()
     }
 
-    /// The member that owns `key` (`NotFound` when the group is empty).
+    /// The member that owns `key` (`NotFound` when the group is empty;
+    /// `Unavailable` when the snapshot is staler than
+    /// `ClientConfig::max_staleness`, as every lookup below).
     pub fn match_key(&self, key: &str) -> Result<Arc<Service>> {
+        self.check_fresh()?;
         self.shared.snapshot.load().match_key(key).cloned()
     }
 
     /// Handle-or-forward for the member `me` (its id), from the local
     /// snapshot with no round trip: see [`GroupSnapshot::route`].
     pub fn route(&self, key: &str, me: &str) -> Result<crate::catalog::Route> {
+        self.check_fresh()?;
         self.shared.snapshot.load().route(key, me)
     }
 
     /// Up to `n` distinct members for `key`, in preference order.
     pub fn match_n(&self, key: &str, n: usize) -> Result<Vec<Arc<Service>>> {
+        self.check_fresh()?;
         Ok(self
             .shared
             .snapshot
@@ -204,7 +245,8 @@ impl GroupView {
             .collect())
     }
 
-    /// Members sorted by id.
+    /// Members sorted by id (of the last snapshot, however stale: see
+    /// [`GroupView::staleness`]).
     pub fn members(&self) -> Vec<Arc<Service>> {
         self.shared.snapshot.load().members().to_vec()
     }
@@ -225,6 +267,59 @@ impl GroupView {
     /// its last snapshot and is resubscribing.
     pub fn is_connected(&self) -> bool {
         self.shared.connected.load(Ordering::Acquire)
+    }
+
+    /// How long the snapshot has gone unconfirmed: zero while a Watch
+    /// stream is open (the registry sends every change on it), else the
+    /// time since the last stream closed. A registry that stops answering
+    /// without closing the stream is found out by HTTP/2 pings within
+    /// about 5 s plus the request timeout.
+    pub fn staleness(&self) -> Duration {
+        if self.is_connected() {
+            return Duration::ZERO;
+        }
+        let since = self.shared.unconfirmed_since.lock().ok().and_then(|s| *s);
+        since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// `Ok` unless `ClientConfig::max_staleness` is set and the snapshot
+    /// has gone unconfirmed for longer (`Unavailable`). Lookups call it;
+    /// callers that read [`GroupView::snapshot`] may too.
+    pub fn check_fresh(&self) -> Result<()> {
+        let Some(max) = self.shared.max_staleness else {
+            return Ok(());
+        };
+        let stale = self.staleness();
+        if stale <= max {
+            return Ok(());
+        }
+        let why = match self.shared.last_error.lock().ok().and_then(|e| e.clone()) {
+            Some(e) => format!(": {}", e.message()),
+            None => String::new(),
+        };
+        Err(Error::Unavailable(format!(
+            "the view of group {:?} has had no registry for {stale:?}, over max_staleness {max:?}{why}",
+            self.shared.snapshot.load().group()
+        )))
+    }
+
+    /// The view's changes, as a stream of [`ViewChange`] from the snapshot
+    /// in use now on: one per new snapshot (a resubscription that brings
+    /// the same version and checksum is none). A consumer slower than the
+    /// changes gets them merged: each event goes from the last snapshot it
+    /// saw to the newest, so `new.moves_since(&old)` is exactly what moved
+    /// meanwhile. Ends once the view is dropped.
+    pub fn changes(&self) -> impl Stream<Item = ViewChange> + Send + Unpin + 'static {
+        let shared = Arc::downgrade(&self.shared);
+        let mut last = self.snapshot();
+        WatchStream::from_changes(self.shared.changed.subscribe()).filter_map(move |_| {
+            let now = shared.upgrade()?.snapshot.load_full();
+            if now.version() == last.version() && now.checksum() == last.checksum() {
+                return None;
+            }
+            let old = std::mem::replace(&mut last, now.clone());
+            Some(ViewChange { old, new: now })
+        })
     }
 
     /// A receiver that changes on every new snapshot (for `changed().await`).

@@ -195,6 +195,8 @@ static void test_view_bad_input(void) {
   EXPECT_ERR(registry_view_version(NULL, &version), REGISTRY_INVALID_ARGUMENT, "registry_view_version: view is NULL");
   EXPECT_ERR(registry_view_checksum(NULL, &version), REGISTRY_INVALID_ARGUMENT, "registry_view_checksum: view is NULL");
   EXPECT_ERR(registry_view_is_connected(NULL, &connected), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+  EXPECT_ERR(registry_view_staleness_ms(NULL, &version), REGISTRY_INVALID_ARGUMENT,
+             "registry_view_staleness_ms: view is NULL");
   CHECK(version == 7 && connected == true); /* untouched on failure */
   EXPECT_ERR(registry_view_match(NULL, "k", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
   size_t index = 7;
@@ -919,6 +921,81 @@ static int wait_view(registry_view *v, size_t want, const char *id, uint32_t wei
   return 0;
 }
 
+/* What a change callback saw (guarded by `lock`). */
+struct seen_changes {
+  pthread_mutex_t lock;
+  int calls;
+  registry_view_change last;
+  size_t moved_ranges;
+  pthread_t thread;
+};
+
+static void on_change(void *user_data, const registry_view_change *change) {
+  struct seen_changes *seen = user_data;
+  registry_moves *m = NULL;
+  size_t moved = 0;
+  if (registry_ring_moves(change->old_ring, change->new_ring, &m) == REGISTRY_OK) moved = registry_moves_len(m);
+  registry_moves_free(m);
+  pthread_mutex_lock(&seen->lock);
+  seen->calls++;
+  seen->last = *change;
+  seen->last.old_ring = seen->last.new_ring = NULL; /* borrowed: only valid during the call */
+  seen->moved_ranges = moved;
+  seen->thread = pthread_self();
+  pthread_mutex_unlock(&seen->lock);
+}
+
+static int calls_of(struct seen_changes *seen) {
+  pthread_mutex_lock(&seen->lock);
+  int n = seen->calls;
+  pthread_mutex_unlock(&seen->lock);
+  return n;
+}
+
+/* Change callbacks: one call per change, on a thread of their own, with
+ * the versions, checksums and rings around it; none once the view is
+ * freed. */
+static void test_view_callbacks(const char *addr, const char *gossip) {
+  current_test = "view_callbacks";
+  const char *addrs[] = {addr};
+  registry_client *c = NULL;
+  registry_view *v = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) return;
+  registry_registration *r1 = register_service(gossip, "ffi-changes", "c-1", "127.0.0.1:8401", 1, NULL);
+  registry_registration *r2 = NULL;
+  struct seen_changes seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  if (EXPECT_OK(registry_view_new(c, "ffi-changes", &v)) && CHECK_WAIT(wait_view(v, 1, NULL, 0))) {
+    EXPECT_ERR(registry_view_on_change(v, NULL, &seen), REGISTRY_INVALID_ARGUMENT, "cb is NULL");
+    EXPECT_ERR(registry_view_on_change(NULL, on_change, &seen), REGISTRY_INVALID_ARGUMENT, "view is NULL");
+    uint64_t before_version = 0, before_sum = 0;
+    EXPECT_OK(registry_view_version(v, &before_version));
+    EXPECT_OK(registry_view_checksum(v, &before_sum));
+    EXPECT_OK(registry_view_on_change(v, on_change, &seen));
+    sleep_ms(300);
+    CHECK(calls_of(&seen) == 0); /* no change, no call */
+    r2 = register_service(gossip, "ffi-changes", "c-2", "127.0.0.1:8402", 1, NULL);
+    for (int i = 0; i < 200 && calls_of(&seen) == 0; i++) sleep_ms(50);
+    sleep_ms(500);
+    uint64_t after_sum = 0;
+    EXPECT_OK(registry_view_checksum(v, &after_sum));
+    pthread_mutex_lock(&seen.lock);
+    CHECK(seen.calls == 1);
+    CHECK(seen.last.old_version == before_version && seen.last.new_version > before_version);
+    CHECK(seen.last.old_checksum == before_sum && seen.last.new_checksum == after_sum);
+    CHECK(seen.last.new_checksum != seen.last.old_checksum);
+    CHECK(seen.moved_ranges > 0);
+    CHECK(!pthread_equal(seen.thread, pthread_self()));
+    pthread_mutex_unlock(&seen.lock);
+  }
+  registry_view_free(v);
+  int at_free = calls_of(&seen);
+  registry_registration_free(r2);
+  sleep_ms(500);
+  CHECK(calls_of(&seen) == at_free); /* none after registry_view_free returned */
+  registry_registration_free(r1);
+  registry_client_free(c);
+}
+
 static void test_server(const char *addr, const char *gossip) {
   current_test = "server";
   const char *addrs[] = {addr};
@@ -1293,17 +1370,25 @@ static void test_stopped_registry(const char *addr, const char *gossip, int serv
   o.connect_timeout_ms = 300;
   o.request_timeout_ms = 1000;
   o.max_backoff_ms = 100;
-  registry_client *c = NULL;
-  registry_view *v = NULL;
+  registry_client *c = NULL, *bounded_client = NULL;
+  registry_view *v = NULL, *bounded = NULL;
   if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &c))) return;
+  o.max_staleness_ms = 600;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &bounded_client))) return;
   registry_registration *reg = register_service(gossip, "ffi-stopped", "s-1", "127.0.0.1:8201", 1, NULL);
-  if (EXPECT_OK(registry_view_new(c, "ffi-stopped", &v)) && CHECK_WAIT(wait_view(v, 1, NULL, 0))) {
+  if (EXPECT_OK(registry_view_new(c, "ffi-stopped", &v)) && CHECK_WAIT(wait_view(v, 1, NULL, 0)) &&
+      EXPECT_OK(registry_view_new(bounded_client, "ffi-stopped", &bounded)) &&
+      CHECK_WAIT(wait_view(bounded, 1, NULL, 0))) {
+    uint64_t stale_ms = 1;
+    EXPECT_OK(registry_view_staleness_ms(bounded, &stale_ms));
+    CHECK(stale_ms == 0);
     kill(server_pid, SIGTERM);
     int disconnected = 0;
     for (int i = 0; i < 200 && !disconnected; i++) {
-      bool connected = true;
+      bool connected = true, bounded_connected = true;
       EXPECT_OK(registry_view_is_connected(v, &connected));
-      disconnected = !connected;
+      EXPECT_OK(registry_view_is_connected(bounded, &bounded_connected));
+      disconnected = !connected && !bounded_connected;
       if (!disconnected) sleep_ms(50);
     }
     CHECK_WAIT(disconnected);
@@ -1312,9 +1397,28 @@ static void test_stopped_registry(const char *addr, const char *gossip, int serv
     registry_service_free(s);
     EXPECT_ERR(registry_client_match(c, "ffi-stopped", "user-1", &s), REGISTRY_UNAVAILABLE, "no registry reachable");
     CHECK(s == NULL);
+    /* Past max_staleness_ms the bounded view refuses; the other answers. */
+    EXPECT_OK(registry_view_staleness_ms(bounded, &stale_ms));
+    if (stale_ms < 700) sleep_ms((int)(700 - stale_ms));
+    EXPECT_OK(registry_view_staleness_ms(bounded, &stale_ms));
+    CHECK(stale_ms >= 700);
+    s = NULL;
+    EXPECT_ERR(registry_view_match(bounded, "user-1", &s), REGISTRY_UNAVAILABLE, "max_staleness");
+    CHECK(s == NULL);
+    size_t index = 0;
+    uint64_t generation = 0;
+    EXPECT_ERR(registry_view_match_index(bounded, "user-1", 6, &index, &generation), REGISTRY_UNAVAILABLE,
+               "max_staleness");
+    uint64_t free_stale_ms = 0;
+    EXPECT_OK(registry_view_staleness_ms(v, &free_stale_ms));
+    CHECK(free_stale_ms >= 500);
+    if (EXPECT_OK(registry_view_match(v, "user-1", &s))) CHECK(!strcmp(registry_service_id(s), "s-1"));
+    registry_service_free(s);
   }
+  registry_view_free(bounded);
   registry_view_free(v);
   registry_registration_free(reg);
+  registry_client_free(bounded_client);
   registry_client_free(c);
 }
 
@@ -1717,6 +1821,7 @@ int main(int argc, char **argv) {
   if (addr && *addr && gossip && *gossip) {
     test_server(addr, gossip);
     test_draining(addr, gossip);
+    test_view_callbacks(addr, gossip);
     check_vectors_view(vectors, addr, gossip);
   } else {
     current_test = "server";
