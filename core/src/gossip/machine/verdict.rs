@@ -20,7 +20,12 @@
 //! 2. From such a discredited sender (a crashed member never sends again,
 //!    so its restart is not one), news that a member this node holds
 //!    live (or this node) is down is stripped before foca reads it;
-//!    suspicions pass, as they can be refuted.
+//!    suspicions pass, as they can be refuted. A later life of that
+//!    member (it took the verdict and rejoined) is discredited only while
+//!    the old life's verdicts may still echo (twice the suspicion timeout
+//!    plus a probe period): past that its verdicts are its own, formed
+//!    where it hears the cluster (a paused registry that rejoined then
+//!    sees the next crash as every other member does).
 //! 3. A node that the cluster declared down forgets, as it rejoins, the
 //!    verdicts it saw recently: they were formed while it could not hear
 //!    the cluster. It learns again who is live from the cluster's answers
@@ -69,7 +74,6 @@ use bytes::Buf;
 use foca::{Codec as _, Header, Message, State};
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 
 /// Members seen declared down.
 pub(super) struct Verdicts {
@@ -79,8 +83,9 @@ pub(super) struct Verdicts {
     forgotten: VecDeque<(NodeId, u64)>,
     /// Members this node told, in answer, that it holds them down.
     answered: VecDeque<(NodeId, u64)>,
-    /// Addresses whose life declared down was heard since, with the tick.
-    undead: VecDeque<(SocketAddr, u64)>,
+    /// Lives declared down and heard since (or discredited by rule 6),
+    /// with the tick.
+    undead: VecDeque<(NodeId, u64)>,
     /// `verdict_window` in ticks.
     window: u64,
 }
@@ -129,24 +134,32 @@ impl Verdicts {
     fn heard(&mut self, src: NodeId, tick: u64) -> bool {
         let undead = self.recent(tick).any(|id| *id == src);
         if undead {
-            self.undead.retain(|(addr, _)| *addr != src.addr);
-            self.undead.push_back((src.addr, tick));
+            self.discredit(src, tick);
         }
         undead
     }
 
-    /// The member at `addr` gave a verdict on this node where it could
-    /// not hear it (rule 6): discredited as a life declared down is.
-    fn discredit(&mut self, addr: SocketAddr, tick: u64) {
-        self.undead.retain(|(a, _)| *a != addr);
-        self.undead.push_back((addr, tick));
+    /// `src` gave a verdict on this node where it could not hear it (rule
+    /// 6): discredited as a life declared down and heard again is.
+    fn discredit(&mut self, src: NodeId, tick: u64) {
+        self.undead.retain(|(id, _)| id.addr != src.addr);
+        self.undead.push_back((src, tick));
     }
 
-    /// Whether a life at `addr` that was declared down recently was heard
-    /// since (this life or a later one).
-    fn discredited(&self, addr: SocketAddr, tick: u64) -> bool {
-        let from = tick.saturating_sub(self.window);
-        self.undead.iter().any(|(a, at)| *a == addr && *at >= from)
+    /// Whether `src` is discredited: its life was declared down recently
+    /// and heard since, or, within the last `echoes` ticks, an earlier
+    /// life at its address was. A later life is the member rejoined: past
+    /// the echoes of the old life's verdicts, its own are fresh (a member
+    /// paused, declared down and rejoined sees real crashes again).
+    fn discredited(&self, src: NodeId, tick: u64, echoes: u64) -> bool {
+        self.undead.iter().any(|(id, at)| {
+            let span = if *id == src {
+                self.window
+            } else {
+                echoes.min(self.window)
+            };
+            id.addr == src.addr && *at >= tick.saturating_sub(span)
+        })
     }
 
     /// Whether this node saw at least as many members declared down
@@ -225,6 +238,14 @@ impl Machine {
             || self.outnumbered()
     }
 
+    /// How long news of a verdict still echoes through the cluster once
+    /// its cause is gone, in ticks: twice the suspicion timeout plus a
+    /// probe period.
+    fn echoes(&self) -> u64 {
+        self.clock
+            .ticks(2 * self.config.suspect_to_down_after + self.config.probe_period)
+    }
+
     /// Whether this node is on the cut-off side (rule 6).
     fn cut_off_side(&self, tick: u64) -> bool {
         let span = self
@@ -291,10 +312,10 @@ impl Machine {
             let cut_off_side = silent && self.cut_off_side(tick);
             tracing::debug!(from = %src, silent, cut_off_side, "gossip: told this node is down");
             if silent && !cut_off_side {
-                self.verdicts.discredit(src.addr, tick);
+                self.verdicts.discredit(src, tick);
             }
         }
-        let discredited = self.verdicts.discredited(src.addr, tick);
+        let discredited = self.verdicts.discredited(src, tick, self.echoes());
         let mut out = Cow::Borrowed(data);
         if header.message == Message::TurnUndead && discredited {
             if self.verdicts.cut_off(self.view.live.len(), tick) {
@@ -339,9 +360,7 @@ impl Machine {
         tick: u64,
     ) -> Option<(Vec<u8>, u64)> {
         let recently = self.clock.ticks(self.config.suspect_to_down_after);
-        let echoes = self
-            .clock
-            .ticks(2 * self.config.suspect_to_down_after + self.config.probe_period);
+        let echoes = self.echoes();
         let mut buf = data;
         NodeCodec.decode_header(&mut buf).ok()?;
         let header_len = data.len() - buf.len();
@@ -391,6 +410,7 @@ fn as_gossip(header: &Header<NodeId>, data: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn id(port: u16, gen: u64) -> NodeId {
         NodeId {
@@ -404,19 +424,23 @@ mod tests {
         let mut v = Verdicts::new(100);
         v.down(id(1, 1), 10);
         v.down(id(2, 1), 20);
-        assert!(!v.discredited(id(1, 2).addr, 50), "not heard since: a crash");
+        assert!(!v.discredited(id(1, 2), 50, 20), "not heard since: a crash");
         v.heard(id(1, 1), 50);
         v.heard(id(2, 2), 50);
-        assert!(v.discredited(id(1, 2).addr, 50), "a later life at the address");
+        assert!(v.discredited(id(1, 2), 50, 20), "a later life at the address");
         assert!(
-            !v.discredited(id(2, 2).addr, 50),
+            !v.discredited(id(2, 2), 50, 20),
             "a restart is not the life declared down"
         );
-        assert!(!v.discredited(id(3, 1).addr, 50));
+        assert!(!v.discredited(id(3, 1), 50, 20));
         assert!(v.cut_off(1, 50), "two down, one live besides itself");
         assert!(!v.cut_off(2, 50), "two down, two live besides itself");
-        assert!(v.discredited(id(1, 1).addr, 149));
-        assert!(!v.discredited(id(1, 1).addr, 151), "past the window");
+        assert!(v.discredited(id(1, 1), 149, 20));
+        assert!(
+            v.discredited(id(1, 2), 70, 20) && !v.discredited(id(1, 2), 71, 20),
+            "a later life: for the echoes only"
+        );
+        assert!(!v.discredited(id(1, 1), 151, 20), "past the window");
         assert!(v.cut_off(0, 111) && !v.cut_off(1, 111));
         v.down(id(3, 1), 200);
         assert_eq!(v.downs.len(), 1, "old verdicts are pruned");
