@@ -57,7 +57,19 @@ typedef enum registry_status {
   REGISTRY_INTERNAL = 7,
   // The library panicked; the call was abandoned and the process lives.
   REGISTRY_PANIC = 8,
+  // The caller fired the call's `registry_cancel` token.
+  REGISTRY_CANCELLED = 9,
 } registry_status;
+
+// A cancellation token for the calls that wait on the network
+// (`registry_client_new`, `registry_client_match`, `_match_n`, `_members`,
+// `_groups`, `registry_view_new`, `registry_registration_start`). Opaque;
+// created with `registry_cancel_new`, fired with `registry_cancel_fire`
+// from any thread, released with `registry_cancel_free` once no call uses
+// it. One token may serve several calls (every call of one request, say);
+// once fired or past its deadline it stays so, and each call given it
+// returns at once.
+typedef struct registry_cancel registry_cancel;
 
 // A discovery client over one or more registries. Opaque; created with
 // `registry_client_new`, released with `registry_client_free`. Thread-safe:
@@ -214,6 +226,33 @@ extern "C" {
 // Always safe to call. Ownership: static string; never free it.
 const char *registry_version(void);
 
+// Creates a cancellation token. `timeout_ms` > 0 gives it a deadline that
+// many milliseconds from now, after which the calls given it fail with
+// `REGISTRY_TIMEOUT`; 0 = no deadline. `registry_cancel_fire` makes them
+// fail with `REGISTRY_CANCELLED`.
+//
+// # Safety
+// `out` points to a writable pointer. Ownership: on `REGISTRY_OK` the
+// caller owns `*out` and releases it with `registry_cancel_free`.
+enum registry_status registry_cancel_new(uint32_t timeout_ms,
+                                         struct registry_cancel **out);
+
+// Fires the token: every call given it, running or later, returns
+// `REGISTRY_CANCELLED` at once and its work stops. Safe from any thread,
+// also while a call uses the token; firing twice is harmless; NULL is a
+// no-op.
+//
+// # Safety
+// `cancel` is NULL or a token from `registry_cancel_new` not yet freed.
+void registry_cancel_fire(const struct registry_cancel *cancel);
+
+// Releases a token. NULL is a no-op.
+//
+// # Safety
+// `cancel` is NULL or a token from `registry_cancel_new`, released once,
+// after every call given it has returned and no thread fires it any more.
+void registry_cancel_free(struct registry_cancel *cancel);
+
 // Calls `cb` once per change of `view` from now on, on a thread of its
 // own: calls never overlap and come in order. A consumer slower than the
 // changes gets them merged: each call goes from the last snapshot it was
@@ -240,14 +279,17 @@ enum registry_status registry_view_on_change(const struct registry_view *view,
 // # Safety
 // `registries` points to `count` NUL-terminated strings; `options` is NULL
 // or a valid struct whose `tls_*` strings are NULL or NUL-terminated;
-// `out` points to a writable pointer. Ownership: the
+// `out` points to a writable pointer. `cancel` is NULL or a live token
+// (`registry_cancel_new`) that stops the call when fired or past its
+// deadline (`REGISTRY_CANCELLED`, `REGISTRY_TIMEOUT`). Ownership: the
 // library copies what it needs and keeps no pointer to the arguments; on
 // `REGISTRY_OK` the caller owns `*out` and releases it with
 // `registry_client_free`.
 enum registry_status registry_client_new(const char *const *registries,
                                          size_t count,
                                          const struct registry_client_options *options,
-                                         struct registry_client **out);
+                                         struct registry_client **out,
+                                         const struct registry_cancel *cancel);
 
 // Releases a client. Local views created from it keep working. NULL is a
 // no-op.
@@ -264,12 +306,15 @@ void registry_client_free(struct registry_client *client);
 //
 // # Safety
 // `client` is a live client; `group` and `key` are NUL-terminated; `out`
-// points to a writable pointer. Ownership: on `REGISTRY_OK` the caller
+// points to a writable pointer. `cancel` is NULL or a live token
+// (`registry_cancel_new`) that stops the call when fired or past its
+// deadline (`REGISTRY_CANCELLED`, `REGISTRY_TIMEOUT`). Ownership: on `REGISTRY_OK` the caller
 // owns `*out` and releases it with `registry_service_free`.
 enum registry_status registry_client_match(const struct registry_client *client,
                                            const char *group,
                                            const char *key,
-                                           const struct registry_service **out);
+                                           const struct registry_service **out,
+                                           const struct registry_cancel *cancel);
 
 // Asks a registry for up to `n` distinct members of `group` for `key`, in
 // preference order (the first is `registry_client_match`'s answer).
@@ -282,7 +327,8 @@ enum registry_status registry_client_match_n(const struct registry_client *clien
                                              const char *group,
                                              const char *key,
                                              size_t n,
-                                             struct registry_service_list **out);
+                                             struct registry_service_list **out,
+                                             const struct registry_cancel *cancel);
 
 // Asks a registry for every member of `group` (sorted by id; an empty list
 // when the group has none), the group's ring version and the ring's
@@ -292,23 +338,26 @@ enum registry_status registry_client_match_n(const struct registry_client *clien
 // # Safety
 // `client` is a live client; `group` is NUL-terminated; `out` points to a
 // writable pointer; `version_out` and `checksum_out` are each NULL (not
-// wanted) or writable.
+// wanted) or writable. `cancel` as in `registry_client_match`.
 // Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
 // `registry_service_list_free`.
 enum registry_status registry_client_members(const struct registry_client *client,
                                              const char *group,
                                              struct registry_service_list **out,
                                              uint64_t *version_out,
-                                             uint64_t *checksum_out);
+                                             uint64_t *checksum_out,
+                                             const struct registry_cancel *cancel);
 
 // Asks a registry for every group that has members.
 //
 // # Safety
-// `client` is a live client; `out` points to a writable pointer.
+// `client` is a live client; `out` points to a writable pointer; `cancel`
+// as in `registry_client_match`.
 // Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
 // `registry_group_list_free`.
 enum registry_status registry_client_groups(const struct registry_client *client,
-                                            struct registry_group_list **out);
+                                            struct registry_group_list **out,
+                                            const struct registry_cancel *cancel);
 
 // The message of the last failed `registry_*` call on the calling thread,
 // prefixed with the name of the function that failed (e.g.
@@ -416,11 +465,15 @@ enum registry_status registry_moves_of_key_len(const struct registry_moves *move
 //
 // # Safety
 // `config` points to a valid struct whose pointers follow its field
-// documentation; `out` points to a writable pointer. Ownership: the
+// documentation; `out` points to a writable pointer. `cancel` as in
+// `registry_client_match`; a start it stops leaves no socket or task
+// behind, though registries that heard the instance drop it as they drop a
+// crashed one. Ownership: the
 // library keeps no pointer into `config`; on `REGISTRY_OK` the caller owns
 // `*out` and releases it with `registry_registration_free`.
 enum registry_status registry_registration_start(const struct registry_registration_config *config,
-                                                 struct registry_registration **out);
+                                                 struct registry_registration **out,
+                                                 const struct registry_cancel *cancel);
 
 // Changes the weight (1..=1000); registries see an update, never a
 // failure. `REGISTRY_UNAVAILABLE` once stopped.
@@ -759,12 +812,14 @@ void registry_group_list_free(struct registry_group_list *list);
 //
 // # Safety
 // `client` is a live client; `group` is NUL-terminated; `out` points to a
-// writable pointer. Ownership: the view keeps its own reference to the
-// client's connections, so the client may be freed first. On `REGISTRY_OK`
-// the caller owns `*out` and releases it with `registry_view_free`.
+// writable pointer; `cancel` as in `registry_client_match`. Ownership:
+// the view keeps its own reference to the client's connections, so the
+// client may be freed first. On `REGISTRY_OK` the caller owns `*out` and
+// releases it with `registry_view_free`.
 enum registry_status registry_view_new(const struct registry_client *client,
                                        const char *group,
-                                       struct registry_view **out);
+                                       struct registry_view **out,
+                                       const struct registry_cancel *cancel);
 
 // Stops following the group and releases the view. NULL is a no-op.
 //

@@ -80,7 +80,7 @@ static registry_registration *register_one(const char *spec, const char *group, 
   cfg.tag_values = tag_values;
   cfg.tag_count = 1;
   registry_registration *reg = NULL;
-  if (!ok(registry_registration_start(&cfg, &reg), "registry_registration_start")) return NULL;
+  if (!ok(registry_registration_start(&cfg, &reg, NULL), "registry_registration_start")) return NULL;
   printf("registered %s at %s in group %s\n", id, eq + 1, group);
   return reg;
 }
@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
   registry_client_options options = {0};
   options.request_timeout_ms = 3000;
   registry_client *client = NULL;
-  if (!ok(registry_client_new(registries, count, &options, &client), "registry_client_new")) return 1;
+  if (!ok(registry_client_new(registries, count, &options, &client, NULL), "registry_client_new")) return 1;
 
   int rc = 0;
   registry_service_list *members = NULL;
@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
   for (int tries = 0;; tries++) {
     registry_service_list_free(members);
     members = NULL;
-    if (!ok(registry_client_members(client, group, &members, &version, NULL), "registry_client_members")) {
+    if (!ok(registry_client_members(client, group, &members, &version, NULL, NULL), "registry_client_members")) {
       rc = 2;
       goto out;
     }
@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
     print_service("  ", registry_service_list_get(members, i));
   if (registry_service_list_len(members) == 0) goto out;
 
-  if (!ok(registry_view_new(client, group, &view), "registry_view_new")) {
+  if (!ok(registry_view_new(client, group, &view, NULL), "registry_view_new")) {
     rc = 2;
     goto out;
   }
@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
         per_member[m]++;
     if (i < 20) { /* the registry's own answer must be the same */
       const registry_service *remote = NULL;
-      if (ok(registry_client_match(client, group, key, &remote), "registry_client_match") &&
+      if (ok(registry_client_match(client, group, key, &remote, NULL), "registry_client_match") &&
           strcmp(registry_service_id(remote), registry_service_id(local)) != 0)
         mismatches++;
       registry_service_free(remote);

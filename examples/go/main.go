@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +64,11 @@ func ringDemo() {
 }
 
 func run(registries []string, group string, keys int, gossip string, services []string) int {
+	// Every call that waits on the network takes a context: this one bounds
+	// the whole run (cancel it, or let it expire, and the call in flight
+	// returns at once with an error wrapping ctx.Err()).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if len(services) > 0 && gossip == "" {
 		fmt.Fprintln(os.Stderr, "-s needs -j gossip-address")
 		return 1
@@ -73,7 +79,7 @@ func run(registries []string, group string, keys int, gossip string, services []
 			fmt.Fprintln(os.Stderr, "-s wants id=addr, got", spec)
 			return 1
 		}
-		reg, err := registry.Register(registry.RegistrationConfig{
+		reg, err := registry.Register(ctx, registry.RegistrationConfig{
 			ID: id, Group: group, Addr: addr, Registries: []string{gossip},
 			Tags: map[string]string{"started-by": "registry-example-go"},
 		})
@@ -90,7 +96,7 @@ func run(registries []string, group string, keys int, gossip string, services []
 		}()
 	}
 
-	client, err := registry.NewClient(registries, nil)
+	client, err := registry.NewClient(ctx, registries, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -98,10 +104,10 @@ func run(registries []string, group string, keys int, gossip string, services []
 	defer client.Close()
 
 	// Wait (at most 10 s) until the registry lists every registered service.
-	members, err := client.Members(group)
+	members, err := client.Members(ctx, group)
 	for tries := 0; err == nil && len(members.Services) < len(services) && tries < 100; tries++ {
 		time.Sleep(100 * time.Millisecond)
-		members, err = client.Members(group)
+		members, err = client.Members(ctx, group)
 	}
 	if errors.Is(err, registry.ErrUnavailable) || errors.Is(err, registry.ErrTimeout) {
 		fmt.Fprintln(os.Stderr, err) // names the addresses tried and what to do
@@ -118,7 +124,7 @@ func run(registries []string, group string, keys int, gossip string, services []
 		return 0
 	}
 
-	view, err := client.Group(group)
+	view, err := client.Group(ctx, group)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -135,7 +141,7 @@ func run(registries []string, group string, keys int, gossip string, services []
 		}
 		perMember[local.ID]++
 		if i < 20 { // the registry's own answer must be the same
-			remote, err := client.Match(group, key)
+			remote, err := client.Match(ctx, group, key)
 			if err == nil && remote.ID != local.ID {
 				mismatches++
 			}

@@ -83,9 +83,9 @@ int main(int argc, char **argv) {
     const char *addrs[] = {argv[2]};
     registry_client *client;
     registry_view *view;
-    registry_status s = registry_client_new(addrs, 1, NULL, &client);
+    registry_status s = registry_client_new(addrs, 1, NULL, &client, NULL);
     if (s) die(s, "registry_client_new");
-    s = registry_view_new(client, argv[3], &view);
+    s = registry_view_new(client, argv[3], &view, NULL);
     if (s) die(s, "registry_view_new");
     int want = argc > 4 ? atoi(argv[4]) : 1;
     size_t n = 0;
@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
       cfg.registries = gossip;
       cfg.registry_count = 1;
       registry_registration *reg; /* held until the process is killed */
-      registry_status s = registry_registration_start(&cfg, &reg);
+      registry_status s = registry_registration_start(&cfg, &reg, NULL);
       if (s) die(s, "registry_registration_start");
     }
     printf("registered %d members in %s\n", count, argv[3]);

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -58,12 +59,12 @@ var benchView = struct {
 // $REGISTRY_GOSSIP_ADDR when set. Handles live until the process exits.
 func setupBenchView() {
 	addr, group := os.Getenv("REGISTRY_ADDR"), os.Getenv("REGISTRY_BENCH_GROUP")
-	c, err := NewClient([]string{addr}, nil)
+	c, err := NewClient(context.Background(), []string{addr}, nil)
 	if err != nil {
 		benchView.err = err
 		return
 	}
-	v, err := c.Group(group)
+	v, err := c.Group(context.Background(), group)
 	if err != nil {
 		benchView.err = err
 		return
@@ -71,7 +72,7 @@ func setupBenchView() {
 	want, _ := strconv.Atoi(os.Getenv("REGISTRY_BENCH_MEMBERS"))
 	gossip := os.Getenv("REGISTRY_GOSSIP_ADDR")
 	for i := 0; i < want && gossip != ""; i++ {
-		r, err := Register(RegistrationConfig{ID: fmt.Sprintf("bench-%d", i), Group: group,
+		r, err := Register(context.Background(), RegistrationConfig{ID: fmt.Sprintf("bench-%d", i), Group: group,
 			Addr: fmt.Sprintf("127.0.0.1:%d", 21000+i), Registries: []string{gossip}})
 		if err != nil {
 			benchView.err = err

@@ -1,6 +1,10 @@
 package registry
 
-import "strings"
+import (
+	"context"
+	"errors"
+	"strings"
+)
 
 // Code is the kind of a registry error: the C library's registry_status.
 type Code int
@@ -24,6 +28,8 @@ const (
 	CodeInternal Code = 7
 	// CodePanic: the library panicked; the call was abandoned.
 	CodePanic Code = 8
+	// CodeCancelled: the call's context was cancelled.
+	CodeCancelled Code = 9
 )
 
 var codeNames = map[Code]string{
@@ -35,6 +41,7 @@ var codeNames = map[Code]string{
 	CodeLimitExceeded:   "limit exceeded",
 	CodeInternal:        "internal error",
 	CodePanic:           "panic",
+	CodeCancelled:       "cancelled",
 }
 
 // String names the kind ("not found").
@@ -61,6 +68,9 @@ type Error struct {
 	// "unavailable: no registry reachable: tried 127.0.0.1:9800 (connection
 	// refused); is a registry-server running there? (its gRPC port is its --addr)".
 	Message string
+	// cause is the context error behind a CodeCancelled or CodeTimeout
+	// error of a call whose context ended (see Unwrap).
+	cause error
 }
 
 // Error returns "registry: ", the operation and the message.
@@ -74,6 +84,11 @@ func (e *Error) Error() string {
 	}
 	return "registry: " + msg
 }
+
+// Unwrap returns the context's error (context.Canceled or
+// context.DeadlineExceeded) when the call's context ended it, so that
+// errors.Is(err, context.Canceled) works; nil otherwise.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Is reports whether target is an *Error of the same kind, so that
 // errors.Is(err, ErrNotFound) works.
@@ -100,6 +115,8 @@ var (
 	ErrInternal = &Error{Code: CodeInternal}
 	// ErrPanic matches errors of kind CodePanic.
 	ErrPanic = &Error{Code: CodePanic}
+	// ErrCancelled matches errors of kind CodeCancelled.
+	ErrCancelled = &Error{Code: CodeCancelled}
 )
 
 // failed names the Go operation op in an error from the C library, in
@@ -122,4 +139,14 @@ func failed(op string, err error) error {
 // closed is the error of a call on a closed handle.
 func closed(what string) error {
 	return &Error{Code: CodeInvalidArgument, Message: what + " is closed"}
+}
+
+// contextError is the error of a call that its context ended: kind
+// CodeTimeout for a deadline, CodeCancelled otherwise, wrapping ctxErr.
+func contextError(op string, ctxErr error) error {
+	code := CodeCancelled
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		code = CodeTimeout
+	}
+	return &Error{Code: code, Op: op, Message: ctxErr.Error(), cause: ctxErr}
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -37,9 +38,9 @@ func quickClient(t *testing.T, addrs []string, opts ClientOptions) *Client {
 	opts.RequestTimeout = time.Second
 	opts.MaxBackoff = 10 * time.Millisecond
 	opts.NoRegistryDiscovery = true
-	c, err := NewClient(addrs, &opts)
+	c, err := NewClient(context.Background(), addrs, &opts)
 	if err != nil {
-		t.Fatalf("NewClient(%v): %v", addrs, err)
+		t.Fatalf("NewClient(context.Background(), %v): %v", addrs, err)
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -51,20 +52,20 @@ func quickClient(t *testing.T, addrs []string, opts ClientOptions) *Client {
 // lost its last member.
 func emptiedGroup(t *testing.T, c *Client, gossip, group string) {
 	t.Helper()
-	r, err := Register(RegistrationConfig{ID: group + "-1", Group: group, Addr: "127.0.0.1:9", Registries: []string{gossip}})
+	r, err := Register(context.Background(), RegistrationConfig{ID: group + "-1", Group: group, Addr: "127.0.0.1:9", Registries: []string{gossip}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	eventually(t, "the member in "+group, func() bool {
-		_, err := c.Match(group, "k")
+		_, err := c.Match(context.Background(), group, "k")
 		return err == nil
 	})
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, group+" empty again", func() bool {
-		_, err := c.Match(group, "k")
+		_, err := c.Match(context.Background(), group, "k")
 		return errors.Is(err, ErrNotFound)
 	})
 }
@@ -90,7 +91,7 @@ func TestErrorMessages(t *testing.T) {
 	// match asks addrs with opts for a member of registry-group.
 	match := func(addrs []string, opts ClientOptions) func() error {
 		return func() error {
-			_, err := quickClient(t, addrs, opts).Match("registry-group", "k")
+			_, err := quickClient(t, addrs, opts).Match(context.Background(), "registry-group", "k")
 			return err
 		}
 	}
@@ -105,7 +106,7 @@ func TestErrorMessages(t *testing.T) {
 	}{
 		{
 			name: "no registry: Match",
-			call: func() error { _, err := dead.Match("web", "k"); return err },
+			call: func() error { _, err := dead.Match(context.Background(), "web", "k"); return err },
 			kind: ErrUnavailable,
 			want: []string{
 				"registry: match: unavailable: no registry reachable: tried " + d1 + " (connection refused), " + d2 + " (connection refused)",
@@ -114,7 +115,7 @@ func TestErrorMessages(t *testing.T) {
 		},
 		{
 			name: "no registry: Group",
-			call: func() error { _, err := dead.Group("web"); return err },
+			call: func() error { _, err := dead.Group(context.Background(), "web"); return err },
 			kind: ErrUnavailable,
 			want: []string{
 				`registry: group: unavailable: no registry sent a snapshot of group "web"`,
@@ -124,33 +125,33 @@ func TestErrorMessages(t *testing.T) {
 		},
 		{
 			name: "empty group name",
-			call: func() error { _, err := dead.Match("", "k"); return err },
+			call: func() error { _, err := dead.Match(context.Background(), "", "k"); return err },
 			kind: ErrInvalidArgument,
 			want: []string{"registry: match: invalid argument: group is empty: a name is required"},
 		},
 		{
 			name: "bad address: no port",
-			call: func() error { _, err := NewClient([]string{"127.0.0.1"}, nil); return err },
+			call: func() error { _, err := NewClient(context.Background(), []string{"127.0.0.1"}, nil); return err },
 			kind: ErrInvalidArgument,
 			want: []string{`registry: new client: invalid argument: bad registry address "127.0.0.1": no port; expected host:port, e.g. 127.0.0.1:9800`},
 		},
 		{
 			name: "bad address: malformed",
-			call: func() error { _, err := NewClient([]string{"exa mple:: /x"}, nil); return err },
+			call: func() error { _, err := NewClient(context.Background(), []string{"exa mple:: /x"}, nil); return err },
 			kind: ErrInvalidArgument,
 			want: []string{`bad registry address "exa mple:: /x"`, "expected host:port"},
 		},
 		{
 			name:  "unknown group",
 			needs: "server",
-			call:  func() error { _, err := live.Match("go-errors-unknown", "k"); return err },
+			call:  func() error { _, err := live.Match(context.Background(), "go-errors-unknown", "k"); return err },
 			kind:  ErrNotFound,
 			want:  []string{`registry: match: not found: group "go-errors-unknown" has no members: none has registered`},
 		},
 		{
 			name:  "empty group (last member left)",
 			needs: "server",
-			call:  func() error { _, err := live.Match("go-errors-emptied", "k"); return err },
+			call:  func() error { _, err := live.Match(context.Background(), "go-errors-emptied", "k"); return err },
 			kind:  ErrNotFound,
 			want:  []string{`registry: match: not found: group "go-errors-emptied" has no members: its last member left`},
 		},
@@ -158,7 +159,7 @@ func TestErrorMessages(t *testing.T) {
 			name:  "empty group: view Match",
 			needs: "server",
 			call: func() error {
-				v, err := live.Group("go-errors-unknown")
+				v, err := live.Group(context.Background(), "go-errors-unknown")
 				if err != nil {
 					return err
 				}

@@ -126,31 +126,36 @@ static gr_result gr_ring_locate1(const registry_ring *ring, const char *key, siz
 	return r;
 }
 
+static registry_status gr_cancel_new(registry_cancel **out, char **err) {
+	GR_CALL(registry_cancel_new(0, out));
+}
 static registry_status gr_client_new(const char *const *addrs, size_t n, const registry_client_options *o,
-		registry_client **out, char **err) {
-	GR_CALL(registry_client_new(addrs, n, o, out));
+		registry_client **out, const registry_cancel *x, char **err) {
+	GR_CALL(registry_client_new(addrs, n, o, out, x));
 }
 static registry_status gr_client_match(const registry_client *c, const char *g, const char *k,
-		const registry_service **out, char **err) {
-	GR_CALL(registry_client_match(c, g, k, out));
+		const registry_service **out, const registry_cancel *x, char **err) {
+	GR_CALL(registry_client_match(c, g, k, out, x));
 }
 static registry_status gr_client_match_n(const registry_client *c, const char *g, const char *k, size_t n,
-		registry_service_list **out, char **err) {
-	GR_CALL(registry_client_match_n(c, g, k, n, out));
+		registry_service_list **out, const registry_cancel *x, char **err) {
+	GR_CALL(registry_client_match_n(c, g, k, n, out, x));
 }
 static registry_status gr_client_members(const registry_client *c, const char *g, registry_service_list **out,
-		uint64_t *version, uint64_t *checksum, char **err) {
-	GR_CALL(registry_client_members(c, g, out, version, checksum));
+		uint64_t *version, uint64_t *checksum, const registry_cancel *x, char **err) {
+	GR_CALL(registry_client_members(c, g, out, version, checksum, x));
 }
-static registry_status gr_client_groups(const registry_client *c, registry_group_list **out, char **err) {
-	GR_CALL(registry_client_groups(c, out));
+static registry_status gr_client_groups(const registry_client *c, registry_group_list **out, const registry_cancel *x,
+		char **err) {
+	GR_CALL(registry_client_groups(c, out, x));
 }
 static registry_status gr_group_list_get(const registry_group_list *l, size_t i, const char **name,
 		uint32_t *members, uint64_t *version, char **err) {
 	GR_CALL(registry_group_list_get(l, i, name, members, version));
 }
-static registry_status gr_view_new(const registry_client *c, const char *g, registry_view **out, char **err) {
-	GR_CALL(registry_view_new(c, g, out));
+static registry_status gr_view_new(const registry_client *c, const char *g, registry_view **out,
+		const registry_cancel *x, char **err) {
+	GR_CALL(registry_view_new(c, g, out, x));
 }
 static registry_status gr_view_match_n(const registry_view *v, const char *k, size_t klen, size_t n,
 		registry_service_list **out, char **err) {
@@ -226,8 +231,8 @@ static registry_status gr_ring_member(const registry_ring *r, size_t i, const ch
 	GR_CALL(registry_ring_member(r, i, id, weight));
 }
 static registry_status gr_registration_start(const registry_registration_config *c, registry_registration **out,
-		char **err) {
-	GR_CALL(registry_registration_start(c, out));
+		const registry_cancel *x, char **err) {
+	GR_CALL(registry_registration_start(c, out, x));
 }
 static registry_status gr_registration_set_weight(const registry_registration *r, uint32_t w, char **err) {
 	GR_CALL(registry_registration_set_weight(r, w));

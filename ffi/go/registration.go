@@ -6,6 +6,7 @@ package registry
 import "C"
 
 import (
+	"context"
 	"runtime"
 	"sort"
 	"sync"
@@ -100,8 +101,10 @@ func (a *cArena) free() {
 // registries and waits (at most 2 s) to learn whether the id is free:
 // ErrAlreadyExists, naming the holder's address, when a live member holds
 // it. When no registry answers in that time it returns and joining goes on
-// in the background until a registry answers.
-func Register(cfg RegistrationConfig) (*Registration, error) {
+// in the background until a registry answers. ctx bounds the wait: when it
+// ends first, Register returns its error and leaves nothing running
+// (registries that heard the instance drop it as they drop a crashed one).
+func Register(ctx context.Context, cfg RegistrationConfig) (*Registration, error) {
 	var a cArena
 	defer a.free()
 	var c C.registry_registration_config
@@ -111,9 +114,12 @@ func Register(cfg RegistrationConfig) (*Registration, error) {
 	c.tag_keys, c.tag_values, c.tag_count = a.tags(cfg.Tags)
 	c.bind, c.advertise, c.encrypt_key = a.optStr(cfg.Bind), a.optStr(cfg.Advertise), a.optStr(cfg.EncryptKey)
 	var p *C.registry_registration
-	var msg *C.char
-	if err := check(C.gr_registration_start(&c, &p, &msg), msg); err != nil {
-		return nil, failed("register", err)
+	err := withContext(ctx, "register", func(tok *C.registry_cancel) error {
+		var msg *C.char
+		return failed("register", check(C.gr_registration_start(&c, &p, tok, &msg), msg))
+	})
+	if err != nil {
+		return nil, err
 	}
 	r := &Registration{p: p}
 	runtime.SetFinalizer(r, (*Registration).Close)

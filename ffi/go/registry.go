@@ -14,6 +14,19 @@
 // Every handle (Client, GroupView, Ring) is safe for
 // concurrent use; Close releases it (a finalizer does so for a handle that
 // was never closed, as a safety net only).
+//
+// # Contexts
+//
+// Every call that waits on the network (NewClient, Client.Match, MatchN,
+// Members, Groups, Group, Register) takes a context.Context first. When
+// the context is cancelled or its deadline passes, the call returns at
+// once and its work inside the library stops (the RPC's stream is reset).
+// The error then wraps the context's, so errors.Is(err, context.Canceled)
+// and errors.Is(err, context.DeadlineExceeded) work, and is of kind
+// ErrCancelled or ErrTimeout. A context that is never done
+// (context.Background) costs nothing. Local calls (GroupView.Match, the
+// Ring, Registration.SetWeight and Stop, ...) do not wait on the network
+// and take none.
 package registry
 
 /*
@@ -22,6 +35,7 @@ package registry
 import "C"
 
 import (
+	"context"
 	"runtime"
 	"sync"
 	"time"
@@ -137,7 +151,9 @@ type Client struct {
 // malformed address (one without a port, too), or unreadable or invalid
 // TLS files or PEM (ErrInvalidArgument). A call that no registry answers
 // fails with ErrUnavailable naming every address tried and its cause.
-func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
+// With registry discovery on it asks a registry for the others, which ctx
+// bounds (see "Contexts" in the package documentation).
+func NewClient(ctx context.Context, registries []string, opts *ClientOptions) (*Client, error) {
 	var o C.registry_client_options
 	if opts != nil {
 		o.connect_timeout_ms = millis(opts.ConnectTimeout)
@@ -171,9 +187,12 @@ func NewClient(registries []string, opts *ClientOptions) (*Client, error) {
 	addrs := newCStrings(registries)
 	defer addrs.free()
 	var p *C.registry_client
-	var msg *C.char
-	if err := check(C.gr_client_new(addrs.ptr(), C.size_t(len(addrs)), &o, &p, &msg), msg); err != nil {
-		return nil, failed("new client", err)
+	err := withContext(ctx, "new client", func(tok *C.registry_cancel) error {
+		var msg *C.char
+		return failed("new client", check(C.gr_client_new(addrs.ptr(), C.size_t(len(addrs)), &o, &p, tok, &msg), msg))
+	})
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{p: p}
 	runtime.SetFinalizer(c, (*Client).Close)
@@ -193,8 +212,9 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Match asks a registry which member of group owns key.
-func (c *Client) Match(group, key string) (Service, error) {
+// Match asks a registry which member of group owns key; ctx bounds the
+// call.
+func (c *Client) Match(ctx context.Context, group, key string) (Service, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.p == nil {
@@ -204,16 +224,19 @@ func (c *Client) Match(group, key string) (Service, error) {
 	defer C.free(unsafe.Pointer(g))
 	defer C.free(unsafe.Pointer(k))
 	var svc *C.registry_service
-	var msg *C.char
-	if err := check(C.gr_client_match(c.p, g, k, &svc, &msg), msg); err != nil {
-		return Service{}, failed("match", err)
+	err := withContext(ctx, "match", func(tok *C.registry_cancel) error {
+		var msg *C.char
+		return failed("match", check(C.gr_client_match(c.p, g, k, &svc, tok, &msg), msg))
+	})
+	if err != nil {
+		return Service{}, err
 	}
 	return unpackOne(svc), nil
 }
 
 // MatchN asks a registry for up to n distinct members of group for key,
-// in preference order (the first is Match's answer).
-func (c *Client) MatchN(group, key string, n int) ([]Service, error) {
+// in preference order (the first is Match's answer); ctx bounds the call.
+func (c *Client) MatchN(ctx context.Context, group, key string, n int) ([]Service, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.p == nil {
@@ -226,15 +249,19 @@ func (c *Client) MatchN(group, key string, n int) ([]Service, error) {
 	defer C.free(unsafe.Pointer(g))
 	defer C.free(unsafe.Pointer(k))
 	var l *C.registry_service_list
-	var msg *C.char
-	if err := check(C.gr_client_match_n(c.p, g, k, C.size_t(n), &l, &msg), msg); err != nil {
-		return nil, failed("match n", err)
+	err := withContext(ctx, "match n", func(tok *C.registry_cancel) error {
+		var msg *C.char
+		return failed("match n", check(C.gr_client_match_n(c.p, g, k, C.size_t(n), &l, tok, &msg), msg))
+	})
+	if err != nil {
+		return nil, err
 	}
 	return unpackList(l), nil
 }
 
-// Members asks a registry for every member of group and its version.
-func (c *Client) Members(group string) (Members, error) {
+// Members asks a registry for every member of group and its version; ctx
+// bounds the call.
+func (c *Client) Members(ctx context.Context, group string) (Members, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.p == nil {
@@ -244,26 +271,34 @@ func (c *Client) Members(group string) (Members, error) {
 	defer C.free(unsafe.Pointer(g))
 	var l *C.registry_service_list
 	var version, sum C.uint64_t
-	var msg *C.char
-	if err := check(C.gr_client_members(c.p, g, &l, &version, &sum, &msg), msg); err != nil {
-		return Members{}, failed("members", err)
+	err := withContext(ctx, "members", func(tok *C.registry_cancel) error {
+		var msg *C.char
+		return failed("members", check(C.gr_client_members(c.p, g, &l, &version, &sum, tok, &msg), msg))
+	})
+	if err != nil {
+		return Members{}, err
 	}
 	return Members{Services: unpackList(l), Version: uint64(version), Checksum: uint64(sum)}, nil
 }
 
-// Groups asks a registry for every group that has members.
-func (c *Client) Groups() ([]GroupInfo, error) {
+// Groups asks a registry for every group that has members; ctx bounds the
+// call.
+func (c *Client) Groups(ctx context.Context) ([]GroupInfo, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.p == nil {
 		return nil, closed("client")
 	}
 	var l *C.registry_group_list
-	var msg *C.char
-	if err := check(C.gr_client_groups(c.p, &l, &msg), msg); err != nil {
-		return nil, failed("groups", err)
+	err := withContext(ctx, "groups", func(tok *C.registry_cancel) error {
+		var msg *C.char
+		return failed("groups", check(C.gr_client_groups(c.p, &l, tok, &msg), msg))
+	})
+	if err != nil {
+		return nil, err
 	}
 	defer C.registry_group_list_free(l)
+	var msg *C.char
 	out := make([]GroupInfo, int(C.registry_group_list_len(l)))
 	for i := range out {
 		var name *C.char
@@ -284,8 +319,9 @@ func (c *Client) Groups() ([]GroupInfo, error) {
 // Group returns a local view of group: it follows the group through a
 // registry's Watch stream and answers Match with no round trip. It waits
 // for the first snapshot (ErrUnavailable when no registry sends one in
-// time).
-func (c *Client) Group(name string) (*GroupView, error) {
+// time, or ctx's error when it ends first). The view then follows the
+// group until Close, whatever becomes of ctx.
+func (c *Client) Group(ctx context.Context, name string) (*GroupView, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.p == nil {
@@ -294,9 +330,12 @@ func (c *Client) Group(name string) (*GroupView, error) {
 	g := C.CString(name)
 	defer C.free(unsafe.Pointer(g))
 	var p *C.registry_view
-	var msg *C.char
-	if err := check(C.gr_view_new(c.p, g, &p, &msg), msg); err != nil {
-		return nil, failed("group", err)
+	err := withContext(ctx, "group", func(tok *C.registry_cancel) error {
+		var msg *C.char
+		return failed("group", check(C.gr_view_new(c.p, g, &p, tok, &msg), msg))
+	})
+	if err != nil {
+		return nil, err
 	}
 	v := &GroupView{p: p}
 	runtime.SetFinalizer(v, (*GroupView).Close)

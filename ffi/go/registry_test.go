@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 // unreachable is a client for an address where nothing listens.
 func unreachable(t *testing.T) *Client {
 	t.Helper()
-	c, err := NewClient([]string{"127.0.0.1:1"}, &ClientOptions{
+	c, err := NewClient(context.Background(), []string{"127.0.0.1:1"}, &ClientOptions{
 		ConnectTimeout:      500 * time.Millisecond,
 		RequestTimeout:      time.Second,
 		Attempts:            1,
@@ -69,39 +70,39 @@ func TestErrorKinds(t *testing.T) {
 }
 
 func TestClientBadInput(t *testing.T) {
-	_, err := NewClient(nil, nil)
+	_, err := NewClient(context.Background(), nil, nil)
 	wantErr(t, "no address", err, ErrInvalidArgument, "no registry address given")
-	_, err = NewClient([]string{"127.0.0.1:\xff"}, nil)
+	_, err = NewClient(context.Background(), []string{"127.0.0.1:\xff"}, nil)
 	wantErr(t, "bad UTF-8", err, ErrInvalidArgument, "registries[0] is not valid UTF-8")
-	_, err = NewClient([]string{"exa mple:: /x"}, nil)
+	_, err = NewClient(context.Background(), []string{"exa mple:: /x"}, nil)
 	wantErr(t, "malformed", err, ErrInvalidArgument, "bad registry address")
 
 	c := unreachable(t)
-	_, err = c.Match("", "k")
+	_, err = c.Match(context.Background(), "", "k")
 	wantErr(t, "empty group", err, ErrInvalidArgument, "group is empty")
-	_, err = c.Match("g", "")
+	_, err = c.Match(context.Background(), "g", "")
 	wantErr(t, "empty key", err, ErrInvalidArgument, "key is empty")
-	_, err = c.Match("g\xff", "k")
+	_, err = c.Match(context.Background(), "g\xff", "k")
 	wantErr(t, "bad UTF-8 group", err, ErrInvalidArgument, "group is not valid UTF-8")
-	_, err = c.MatchN("g", "k", 0)
+	_, err = c.MatchN(context.Background(), "g", "k", 0)
 	wantErr(t, "n = 0", err, ErrInvalidArgument, "n must be at least 1")
 
-	_, err = c.Match("g", "k")
+	_, err = c.Match(context.Background(), "g", "k")
 	wantErr(t, "unreachable Match", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
-	_, err = c.MatchN("g", "k", 2)
+	_, err = c.MatchN(context.Background(), "g", "k", 2)
 	wantErr(t, "unreachable MatchN", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
-	_, err = c.Members("g")
+	_, err = c.Members(context.Background(), "g")
 	wantErr(t, "unreachable Members", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
-	_, err = c.Groups()
+	_, err = c.Groups(context.Background())
 	wantErr(t, "unreachable Groups", err, ErrUnavailable, "no registry reachable: tried 127.0.0.1:1 (connection refused)")
-	_, err = c.Group("g")
+	_, err = c.Group(context.Background(), "g")
 	wantErr(t, "unreachable Group", err, ErrUnavailable, "no registry sent a snapshot")
 
 	c.Close()
 	c.Close() // twice is harmless
-	_, err = c.Match("g", "k")
+	_, err = c.Match(context.Background(), "g", "k")
 	wantErr(t, "closed", err, ErrInvalidArgument, "client is closed")
-	_, err = c.Group("g")
+	_, err = c.Group(context.Background(), "g")
 	wantErr(t, "closed Group", err, ErrInvalidArgument, "client is closed")
 }
 

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -31,25 +32,25 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRegistrationBadInput(t *testing.T) {
-	_, err := Register(RegistrationConfig{Group: "g", Addr: "a:1"})
+	_, err := Register(context.Background(), RegistrationConfig{Group: "g", Addr: "a:1"})
 	wantErr(t, "no id", err, ErrInvalidArgument, "id is empty")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g\xff", Addr: "a:1"})
+	_, err = Register(context.Background(), RegistrationConfig{ID: "x", Group: "g\xff", Addr: "a:1"})
 	wantErr(t, "bad UTF-8", err, ErrInvalidArgument, "config.group is not valid UTF-8")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Weight: 1001})
+	_, err = Register(context.Background(), RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Weight: 1001})
 	wantErr(t, "weight", err, ErrInvalidArgument, "weight 1001 is out of range")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a"})
+	_, err = Register(context.Background(), RegistrationConfig{ID: "x", Group: "g", Addr: "a"})
 	wantErr(t, "addr without port", err, ErrInvalidArgument, `addr "a" is not host:port: no port`)
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1\nfake 10.6.6.6:1"})
+	_, err = Register(context.Background(), RegistrationConfig{ID: "x", Group: "g", Addr: "a:1\nfake 10.6.6.6:1"})
 	wantErr(t, "addr with a newline", err, ErrInvalidArgument, "addr contains a control character")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Tags: map[string]string{"zone": "a\x1b[2J"}})
+	_, err = Register(context.Background(), RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Tags: map[string]string{"zone": "a\x1b[2J"}})
 	wantErr(t, "tag with an escape", err, ErrInvalidArgument, `tag "zone" contains a control character`)
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Bind: "nowhere"})
+	_, err = Register(context.Background(), RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Bind: "nowhere"})
 	wantErr(t, "bind", err, ErrInvalidArgument, "config.bind")
-	_, err = Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", EncryptKey: "zz"})
+	_, err = Register(context.Background(), RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", EncryptKey: "zz"})
 	wantErr(t, "key", err, ErrInvalidArgument, "config.encrypt_key")
 
 	// Nothing answers at 127.0.0.1:1, yet it starts (and keeps retrying).
-	r, err := Register(RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Registries: []string{"127.0.0.1:1"},
+	r, err := Register(context.Background(), RegistrationConfig{ID: "x", Group: "g", Addr: "a:1", Registries: []string{"127.0.0.1:1"},
 		Tags: map[string]string{"zone": "a"}})
 	if err != nil {
 		t.Fatal(err)
@@ -74,28 +75,28 @@ func TestRegistrationBadInput(t *testing.T) {
 // and the holder keeps its place.
 func TestDuplicateIDIsRefused(t *testing.T) {
 	addr, gossip := server(t)
-	c, err := NewClient([]string{addr}, nil)
+	c, err := NewClient(context.Background(), []string{addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	const group, holder = "ffi-go-dup", "127.0.0.1:8201"
-	first, err := Register(RegistrationConfig{ID: "go-dup", Group: group, Addr: holder, Registries: []string{gossip}})
+	first, err := Register(context.Background(), RegistrationConfig{ID: "go-dup", Group: group, Addr: holder, Registries: []string{gossip}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
 	eventually(t, "the holder listed", func() bool {
-		m, err := c.Members(group)
+		m, err := c.Members(context.Background(), group)
 		return err == nil && len(m.Services) == 1
 	})
-	second, err := Register(RegistrationConfig{ID: "go-dup", Group: group + "-2", Addr: "127.0.0.1:8202",
+	second, err := Register(context.Background(), RegistrationConfig{ID: "go-dup", Group: group + "-2", Addr: "127.0.0.1:8202",
 		Registries: []string{gossip}})
 	if err == nil {
 		second.Close()
 	}
 	wantErr(t, "a second live go-dup", err, ErrAlreadyExists, "already registered by a live member at "+holder)
-	m, err := c.Members(group)
+	m, err := c.Members(context.Background(), group)
 	if err != nil || len(m.Services) != 1 || m.Services[0].Addr != holder {
 		t.Fatalf("the holder lost its place: %+v, %v", m, err)
 	}
@@ -103,17 +104,17 @@ func TestDuplicateIDIsRefused(t *testing.T) {
 
 func TestServer(t *testing.T) {
 	addr, gossip := server(t)
-	c, err := NewClient([]string{addr}, nil)
+	c, err := NewClient(context.Background(), []string{addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	const group = "ffi-go"
 
-	_, err = c.Match("ffi-go-no-such-group", "k")
+	_, err = c.Match(context.Background(), "ffi-go-no-such-group", "k")
 	wantErr(t, "unknown group", err, ErrNotFound, "ffi-go-no-such-group")
 
-	view, err := c.Group(group)
+	view, err := c.Group(context.Background(), group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestServer(t *testing.T) {
 	weights := []uint32{1, 2, 3}
 	regs := make([]*Registration, len(ids))
 	for i, id := range ids {
-		regs[i], err = Register(RegistrationConfig{ID: id, Group: group, Addr: fmt.Sprintf("127.0.0.1:%d", 8101+i),
+		regs[i], err = Register(context.Background(), RegistrationConfig{ID: id, Group: group, Addr: fmt.Sprintf("127.0.0.1:%d", 8101+i),
 			Registries: []string{gossip}, Weight: weights[i], Tags: map[string]string{"zone": fmt.Sprintf("z%d", i+1)}})
 		if err != nil {
 			t.Fatal(err)
@@ -140,7 +141,7 @@ func TestServer(t *testing.T) {
 		t.Fatal("registration is not joined")
 	}
 
-	m, err := c.Members(group)
+	m, err := c.Members(context.Background(), group)
 	if err != nil || len(m.Services) != 3 || m.Version == 0 {
 		t.Fatalf("Members = %+v, %v", m, err)
 	}
@@ -149,7 +150,7 @@ func TestServer(t *testing.T) {
 			t.Fatalf("member %d = %+v", i, s)
 		}
 	}
-	groups, err := c.Groups()
+	groups, err := c.Groups(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestServer(t *testing.T) {
 	if view.Checksum() != ring.Checksum() || ring.Checksum() != want {
 		t.Fatalf("view checksum %016x, standalone ring %016x", view.Checksum(), ring.Checksum())
 	}
-	if m, err := c.Members(group); err != nil || m.Checksum != want {
+	if m, err := c.Members(context.Background(), group); err != nil || m.Checksum != want {
 		t.Fatalf("Members = %+v, %v: checksum is not %016x", m, err, want)
 	}
 	if m, err := view.Members(); err != nil || m.Checksum != want {
@@ -186,12 +187,12 @@ func TestServer(t *testing.T) {
 			t.Fatalf("key %q: view %s, standalone ring %s", key, local.ID, owner)
 		}
 		if i < 300 {
-			remote, err := c.Match(group, key)
+			remote, err := c.Match(context.Background(), group, key)
 			if err != nil || remote.ID != local.ID {
 				t.Fatalf("key %q: view %s, registry %s (%v)", key, local.ID, remote.ID, err)
 			}
 			a, _ := view.MatchN(key, 3)
-			b, _ := c.MatchN(group, key, 3)
+			b, _ := c.MatchN(context.Background(), group, key, 3)
 			if len(a) != 3 || len(b) != 3 || a[0].ID != b[0].ID || a[1].ID != b[1].ID || a[2].ID != b[2].ID {
 				t.Fatalf("key %q: MatchN view %v registry %v", key, a, b)
 			}
@@ -265,7 +266,7 @@ func TestServer(t *testing.T) {
 func TestRingVectorsView(t *testing.T) {
 	addr, gossip := server(t)
 	v := readVectors(t)
-	c, err := NewClient([]string{addr}, nil)
+	c, err := NewClient(context.Background(), []string{addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,13 +277,13 @@ func TestRingVectorsView(t *testing.T) {
 			continue // keep the cluster small
 		}
 		group := fmt.Sprintf("ffi-go-vectors-%d", ci)
-		view, err := c.Group(group)
+		view, err := c.Group(context.Background(), group)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var regs []*Registration
 		for _, m := range cs.Members {
-			r, err := Register(RegistrationConfig{ID: m.ID, Group: group, Addr: "127.0.0.1:1",
+			r, err := Register(context.Background(), RegistrationConfig{ID: m.ID, Group: group, Addr: "127.0.0.1:1",
 				Registries: []string{gossip}, Weight: m.Weight})
 			if err != nil {
 				t.Fatal(err)
@@ -328,20 +329,20 @@ func TestRingVectorsView(t *testing.T) {
 // serving again restores exactly the owners it had.
 func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 	addr, gossip := server(t)
-	c, err := NewClient([]string{addr}, nil)
+	c, err := NewClient(context.Background(), []string{addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	const group = "ffi-go-drain"
-	view, err := c.Group(group)
+	view, err := c.Group(context.Background(), group)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer view.Close()
 	regs := make([]*Registration, 3)
 	for i := range regs {
-		regs[i], err = Register(RegistrationConfig{ID: fmt.Sprintf("gd-%d", i+1), Group: group,
+		regs[i], err = Register(context.Background(), RegistrationConfig{ID: fmt.Sprintf("gd-%d", i+1), Group: group,
 			Addr: fmt.Sprintf("127.0.0.1:%d", 8301+i), Registries: []string{gossip}})
 		if err != nil {
 			t.Fatal(err)
@@ -362,7 +363,7 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			remote, err := c.Match(group, key)
+			remote, err := c.Match(context.Background(), group, key)
 			if err != nil || remote.ID != local.ID {
 				t.Fatalf("key %q: view %s, registry %s (%v)", key, local.ID, remote.ID, err)
 			}
@@ -392,7 +393,7 @@ func TestDrainingMemberOwnsNoKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "gd-2 draining in the view", drainingIs(true))
-	m, err := c.Members(group)
+	m, err := c.Members(context.Background(), group)
 	if err != nil || len(m.Services) != 3 || !m.Services[1].Draining || m.Services[0].Draining {
 		t.Fatalf("registry Members = %+v, %v", m, err)
 	}
@@ -472,18 +473,18 @@ func checkViewRingMoves(t *testing.T, before, after *Ring, serving, draining uin
 // and moves around it, none while nothing changes, and is closed by Close.
 func TestViewChanges(t *testing.T) {
 	addr, gossip := server(t)
-	c, err := NewClient([]string{addr}, nil)
+	c, err := NewClient(context.Background(), []string{addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	const group = "ffi-go-changes"
-	r1, err := Register(RegistrationConfig{ID: "ch-1", Group: group, Addr: "127.0.0.1:8311", Registries: []string{gossip}})
+	r1, err := Register(context.Background(), RegistrationConfig{ID: "ch-1", Group: group, Addr: "127.0.0.1:8311", Registries: []string{gossip}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r1.Close()
-	view, err := c.Group(group)
+	view, err := c.Group(context.Background(), group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +503,7 @@ func TestViewChanges(t *testing.T) {
 		t.Fatalf("a change with nothing changed: %+v", ev)
 	case <-time.After(300 * time.Millisecond):
 	}
-	r2, err := Register(RegistrationConfig{ID: "ch-2", Group: group, Addr: "127.0.0.1:8312", Registries: []string{gossip}})
+	r2, err := Register(context.Background(), RegistrationConfig{ID: "ch-2", Group: group, Addr: "127.0.0.1:8312", Registries: []string{gossip}})
 	if err != nil {
 		t.Fatal(err)
 	}

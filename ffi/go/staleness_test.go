@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -65,7 +66,7 @@ func TestViewStaleness(t *testing.T) {
 	addr, gossip, proc := ownServer(t)
 	defer func() { _ = proc.Kill() }()
 	const group = "ffi-go-stale"
-	reg, err := Register(RegistrationConfig{ID: "stale-1", Group: group, Addr: "127.0.0.1:8301",
+	reg, err := Register(context.Background(), RegistrationConfig{ID: "stale-1", Group: group, Addr: "127.0.0.1:8301",
 		Registries: []string{gossip}})
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +75,13 @@ func TestViewStaleness(t *testing.T) {
 	const bound = 600 * time.Millisecond
 	views := make([]*GroupView, 2)
 	for i, maxStale := range []time.Duration{0, bound} {
-		c, err := NewClient([]string{addr}, &ClientOptions{NoRegistryDiscovery: true,
+		c, err := NewClient(context.Background(), []string{addr}, &ClientOptions{NoRegistryDiscovery: true,
 			MaxBackoff: 100 * time.Millisecond, MaxStaleness: maxStale})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if views[i], err = c.Group(group); err != nil {
+		if views[i], err = c.Group(context.Background(), group); err != nil {
 			t.Fatal(err)
 		}
 		defer views[i].Close()

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -25,12 +26,12 @@ func TestTLS(t *testing.T) {
 	match := func(opts ClientOptions) (Service, error) {
 		opts.Attempts = 1
 		opts.NoRegistryDiscovery = true
-		c, err := NewClient([]string{addr}, &opts)
+		c, err := NewClient(context.Background(), []string{addr}, &opts)
 		if err != nil {
 			return Service{}, err
 		}
 		defer c.Close()
-		return c.Match("registry-group", "k")
+		return c.Match(context.Background(), "registry-group", "k")
 	}
 
 	good := ClientOptions{TLSCAFile: file("ca.pem"), TLSCertFile: file("client.pem"), TLSKeyFile: file("client-key.pem"), TLSDomain: "localhost"}

@@ -1,6 +1,7 @@
 //! The discovery client: RPC calls to the registries, with failover.
 
 use crate::args::{arg_out, arg_ref, arg_slice, arg_str, optional, put_opt};
+use crate::cancel::{block_on, registry_cancel, token};
 use crate::error::{guard, registry_status, FfiError, FfiResult};
 use crate::handle::{free_box_with, to_box};
 use crate::service::{registry_group_list, registry_service, registry_service_list};
@@ -173,7 +174,9 @@ pub struct registry_client {
 /// # Safety
 /// `registries` points to `count` NUL-terminated strings; `options` is NULL
 /// or a valid struct whose `tls_*` strings are NULL or NUL-terminated;
-/// `out` points to a writable pointer. Ownership: the
+/// `out` points to a writable pointer. `cancel` is NULL or a live token
+/// (`registry_cancel_new`) that stops the call when fired or past its
+/// deadline (`REGISTRY_CANCELLED`, `REGISTRY_TIMEOUT`). Ownership: the
 /// library copies what it needs and keeps no pointer to the arguments; on
 /// `REGISTRY_OK` the caller owns `*out` and releases it with
 /// `registry_client_free`.
@@ -183,6 +186,7 @@ pub unsafe extern "C" fn registry_client_new(
     count: usize,
     options: *const registry_client_options,
     out: *mut *mut registry_client,
+    cancel: *const registry_cancel,
 ) -> registry_status {
     guard("registry_client_new", || {
         let out = arg_out!(mut_ptr out);
@@ -198,7 +202,8 @@ pub unsafe extern "C" fn registry_client_new(
         // SAFETY: the strings in `options` are NULL or NUL-terminated
         // (contract above).
         let config = unsafe { options.config(addrs) }?;
-        let client = runtime::block_on(Client::with_config(config))??;
+        // SAFETY: NULL or live (contract above).
+        let client = block_on(unsafe { token(cancel) }, Client::with_config(config))?;
         *out = to_box(registry_client { inner: client });
         Ok(())
     })
@@ -222,12 +227,15 @@ pub unsafe extern "C" fn registry_client_free(client: *mut registry_client) {
     }
 }
 
-/// Runs `f` with the client on the shared runtime.
+/// Runs `f` with the client on the shared runtime until it ends or
+/// `cancel` (NULL or a live token) fires.
 fn call<T>(
     client: &registry_client,
+    cancel: *const registry_cancel,
     f: impl AsyncFnOnce(&Client) -> registry_core::Result<T>,
 ) -> FfiResult<T> {
-    Ok(runtime::block_on(f(&client.inner))??)
+    // SAFETY: every caller's contract makes `cancel` NULL or live.
+    block_on(unsafe { token(cancel) }, f(&client.inner))
 }
 
 /// Asks a registry which member of `group` owns `key`. Errors:
@@ -237,7 +245,9 @@ fn call<T>(
 ///
 /// # Safety
 /// `client` is a live client; `group` and `key` are NUL-terminated; `out`
-/// points to a writable pointer. Ownership: on `REGISTRY_OK` the caller
+/// points to a writable pointer. `cancel` is NULL or a live token
+/// (`registry_cancel_new`) that stops the call when fired or past its
+/// deadline (`REGISTRY_CANCELLED`, `REGISTRY_TIMEOUT`). Ownership: on `REGISTRY_OK` the caller
 /// owns `*out` and releases it with `registry_service_free`.
 #[no_mangle]
 pub unsafe extern "C" fn registry_client_match(
@@ -245,13 +255,14 @@ pub unsafe extern "C" fn registry_client_match(
     group: *const c_char,
     key: *const c_char,
     out: *mut *const registry_service,
+    cancel: *const registry_cancel,
 ) -> registry_status {
     guard("registry_client_match", || {
         let out = arg_out!(ptr out);
         let client = arg_ref!(client);
         let group = arg_str!(group);
         let key = arg_str!(key);
-        let svc = call(client, async |c| c.match_key(group, key).await)?;
+        let svc = call(client, cancel, async |c| c.match_key(group, key).await)?;
         *out = registry_service::into_raw(registry_service::new(&svc));
         Ok(())
     })
@@ -271,13 +282,14 @@ pub unsafe extern "C" fn registry_client_match_n(
     key: *const c_char,
     n: usize,
     out: *mut *mut registry_service_list,
+    cancel: *const registry_cancel,
 ) -> registry_status {
     guard("registry_client_match_n", || {
         let out = arg_out!(mut_ptr out);
         let client = arg_ref!(client);
         let group = arg_str!(group);
         let key = arg_str!(key);
-        let svcs = call(client, async |c| c.match_n(group, key, n).await)?;
+        let svcs = call(client, cancel, async |c| c.match_n(group, key, n).await)?;
         *out = registry_service_list::into_raw(svcs.iter().map(registry_service::new).collect());
         Ok(())
     })
@@ -291,7 +303,7 @@ pub unsafe extern "C" fn registry_client_match_n(
 /// # Safety
 /// `client` is a live client; `group` is NUL-terminated; `out` points to a
 /// writable pointer; `version_out` and `checksum_out` are each NULL (not
-/// wanted) or writable.
+/// wanted) or writable. `cancel` as in `registry_client_match`.
 /// Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
 /// `registry_service_list_free`.
 #[no_mangle]
@@ -301,12 +313,13 @@ pub unsafe extern "C" fn registry_client_members(
     out: *mut *mut registry_service_list,
     version_out: *mut u64,
     checksum_out: *mut u64,
+    cancel: *const registry_cancel,
 ) -> registry_status {
     guard("registry_client_members", || {
         let out = arg_out!(mut_ptr out);
         let client = arg_ref!(client);
         let group = arg_str!(group);
-        let members = call(client, async |c| c.members(group).await)?;
+        let members = call(client, cancel, async |c| c.members(group).await)?;
         // SAFETY: each NULL or writable (contract above).
         unsafe {
             put_opt(version_out, members.version);
@@ -320,18 +333,20 @@ pub unsafe extern "C" fn registry_client_members(
 /// Asks a registry for every group that has members.
 ///
 /// # Safety
-/// `client` is a live client; `out` points to a writable pointer.
+/// `client` is a live client; `out` points to a writable pointer; `cancel`
+/// as in `registry_client_match`.
 /// Ownership: on `REGISTRY_OK` the caller owns `*out` and releases it with
 /// `registry_group_list_free`.
 #[no_mangle]
 pub unsafe extern "C" fn registry_client_groups(
     client: *const registry_client,
     out: *mut *mut registry_group_list,
+    cancel: *const registry_cancel,
 ) -> registry_status {
     guard("registry_client_groups", || {
         let out = arg_out!(mut_ptr out);
         let client = arg_ref!(client);
-        let groups = call(client, async |c| c.groups().await)?;
+        let groups = call(client, cancel, async |c| c.groups().await)?;
         *out = registry_group_list::into_raw(groups);
         Ok(())
     })

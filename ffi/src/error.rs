@@ -32,12 +32,14 @@ pub enum registry_status {
     REGISTRY_INTERNAL = 7,
     /// The library panicked; the call was abandoned and the process lives.
     REGISTRY_PANIC = 8,
+    /// The caller fired the call's `registry_cancel` token.
+    REGISTRY_CANCELLED = 9,
 }
 
 use registry_status::*;
 
 /// Every status with its name, in code order (for `registry_status_name`).
-const NAMES: [(registry_status, &str); 9] = [
+const NAMES: [(registry_status, &str); 10] = [
     (REGISTRY_OK, "REGISTRY_OK\0"),
     (REGISTRY_INVALID_ARGUMENT, "REGISTRY_INVALID_ARGUMENT\0"),
     (REGISTRY_NOT_FOUND, "REGISTRY_NOT_FOUND\0"),
@@ -47,6 +49,7 @@ const NAMES: [(registry_status, &str); 9] = [
     (REGISTRY_LIMIT_EXCEEDED, "REGISTRY_LIMIT_EXCEEDED\0"),
     (REGISTRY_INTERNAL, "REGISTRY_INTERNAL\0"),
     (REGISTRY_PANIC, "REGISTRY_PANIC\0"),
+    (REGISTRY_CANCELLED, "REGISTRY_CANCELLED\0"),
 ];
 
 /// An error on its way to the C caller: a code and a message.

@@ -37,6 +37,7 @@ macro_rules! handle {
 // Every handle type of the C API, with its one ownership kind.
 handle!(
     Boxed:
+        crate::cancel::registry_cancel,
         crate::client::registry_client,
         crate::moves::registry_moves,
         crate::registration::registry_registration,

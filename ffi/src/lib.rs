@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod args;
+pub mod cancel;
 pub mod changes;
 pub mod client;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod ring;
 pub mod service;
 pub mod view;
 
+pub use cancel::*;
 pub use changes::*;
 pub use client::*;
 pub use error::*;

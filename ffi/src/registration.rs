@@ -2,6 +2,7 @@
 //! change its metadata at runtime, and leave gracefully.
 
 use crate::args::{arg_out, arg_ref, arg_str, as_str, optional};
+use crate::cancel::{block_on, registry_cancel, token};
 use crate::error::{guard, registry_status, FfiError, FfiResult};
 use crate::handle::{free_box_with, to_box};
 use crate::service::registry_service;
@@ -161,20 +162,25 @@ unsafe fn config(c: &registry_registration_config) -> FfiResult<RegistrationConf
 ///
 /// # Safety
 /// `config` points to a valid struct whose pointers follow its field
-/// documentation; `out` points to a writable pointer. Ownership: the
+/// documentation; `out` points to a writable pointer. `cancel` as in
+/// `registry_client_match`; a start it stops leaves no socket or task
+/// behind, though registries that heard the instance drop it as they drop a
+/// crashed one. Ownership: the
 /// library keeps no pointer into `config`; on `REGISTRY_OK` the caller owns
 /// `*out` and releases it with `registry_registration_free`.
 #[no_mangle]
 pub unsafe extern "C" fn registry_registration_start(
     config: *const registry_registration_config,
     out: *mut *mut registry_registration,
+    cancel: *const registry_cancel,
 ) -> registry_status {
     guard("registry_registration_start", || {
         let out = arg_out!(mut_ptr out);
         let c = arg_ref!(config);
         // SAFETY: the struct's pointers follow its documentation (contract).
         let cfg = unsafe { self::config(c) }?;
-        let reg = runtime::block_on(Registration::start(cfg))??;
+        // SAFETY: NULL or live (contract above).
+        let reg = block_on(unsafe { token(cancel) }, Registration::start(cfg))?;
         *out = to_box(registry_registration {
             inner: Mutex::new(Some(reg)),
         });

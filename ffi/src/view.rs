@@ -2,6 +2,7 @@
 //! matches from a local ring, with no round trip.
 
 use crate::args::{arg_out, arg_ref, arg_str, put_opt};
+use crate::cancel::{block_on, registry_cancel, token};
 use crate::changes::Watchers;
 use crate::client::registry_client;
 use crate::error::{guard, registry_status, FfiResult};
@@ -131,20 +132,23 @@ impl registry_view {
 ///
 /// # Safety
 /// `client` is a live client; `group` is NUL-terminated; `out` points to a
-/// writable pointer. Ownership: the view keeps its own reference to the
-/// client's connections, so the client may be freed first. On `REGISTRY_OK`
-/// the caller owns `*out` and releases it with `registry_view_free`.
+/// writable pointer; `cancel` as in `registry_client_match`. Ownership:
+/// the view keeps its own reference to the client's connections, so the
+/// client may be freed first. On `REGISTRY_OK` the caller owns `*out` and
+/// releases it with `registry_view_free`.
 #[no_mangle]
 pub unsafe extern "C" fn registry_view_new(
     client: *const registry_client,
     group: *const c_char,
     out: *mut *mut registry_view,
+    cancel: *const registry_cancel,
 ) -> registry_status {
     guard("registry_view_new", || {
         let out = arg_out!(mut_ptr out);
         let client = arg_ref!(client);
         let group = arg_str!(group);
-        let inner = runtime::block_on(client.inner.group(group))??;
+        // SAFETY: NULL or live (contract above).
+        let inner = block_on(unsafe { token(cancel) }, client.inner.group(group))?;
         let cache = ArcSwap::from_pointee(Cached::new(inner.snapshot(), 1));
         *out = to_box(registry_view {
             inner,

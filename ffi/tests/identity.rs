@@ -42,7 +42,7 @@ fn start(
     };
     let mut out = ptr::null_mut();
     // SAFETY: every pointer is valid for the call; `out` is ours.
-    let status = unsafe { registry_registration_start(&config, &mut out) };
+    let status = unsafe { registry_registration_start(&config, &mut out, std::ptr::null()) };
     // SAFETY: the library's static or thread-local string.
     let message = unsafe { CStr::from_ptr(registry_last_error_message()) }
         .to_string_lossy()

@@ -428,7 +428,7 @@ impl Harness {
             encrypt_key,
         };
         let mut out: *mut registry_registration = std::ptr::dangling_mut::<registry_registration>();
-        let status = unsafe { registry_registration_start(&config, &mut out) };
+        let status = unsafe { registry_registration_start(&config, &mut out, std::ptr::null()) };
         if status == REGISTRY_OK {
             // Only if this host owns 192.0.2.1: not a library bug, just undo it.
             unsafe {
@@ -467,7 +467,8 @@ impl Harness {
             ..registry_client_options::default()
         };
         let mut out: *mut registry_client = std::ptr::dangling_mut::<registry_client>();
-        let status = unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out) };
+        let status =
+            unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out, std::ptr::null()) };
         let all_utf8 = ptrs
             .iter()
             .all(|&p| !p.is_null() && unsafe { CStr::from_ptr(p) }.to_str().is_ok());
@@ -526,23 +527,30 @@ fn null_handles(u: &mut Unstructured<'_>) -> Result<()> {
     unsafe {
         let c: *const registry_client = null();
         failed(
-            registry_client_match(c, group.as_ptr(), key.as_ptr(), &mut svc),
+            registry_client_match(c, group.as_ptr(), key.as_ptr(), &mut svc, std::ptr::null()),
             inv,
             "registry_client_match",
         );
         failed(
-            registry_client_match_n(c, group.as_ptr(), key.as_ptr(), n, &mut list),
+            registry_client_match_n(c, group.as_ptr(), key.as_ptr(), n, &mut list, std::ptr::null()),
             inv,
             "registry_client_match_n",
         );
         failed(
-            registry_client_members(c, group.as_ptr(), &mut list, &mut version, null_mut()),
+            registry_client_members(
+                c,
+                group.as_ptr(),
+                &mut list,
+                &mut version,
+                null_mut(),
+                std::ptr::null(),
+            ),
             inv,
             "registry_client_members",
         );
         let mut view: *mut registry_view = null_mut();
         failed(
-            registry_view_new(c, group.as_ptr(), &mut view),
+            registry_view_new(c, group.as_ptr(), &mut view, std::ptr::null()),
             inv,
             "registry_view_new",
         );

@@ -94,7 +94,7 @@ static registry_client *unreachable_client(void) {
   o.max_backoff_ms = 10;
   o.no_registry_discovery = true;
   registry_client *c = NULL;
-  EXPECT_OK(registry_client_new(addrs, 1, &o, &c));
+  EXPECT_OK(registry_client_new(addrs, 1, &o, &c, NULL));
   return c;
 }
 
@@ -118,6 +118,7 @@ static void test_free_null_is_noop(void) {
   registry_service_list_free(NULL);
   registry_group_list_free(NULL);
   registry_registration_free(NULL);
+  registry_cancel_free(NULL);
   CHECK(1);
 }
 
@@ -128,53 +129,53 @@ static void test_client_bad_input(void) {
   const char *null_entry[] = {"127.0.0.1:1", NULL};
   const char *bad_utf8[] = {"127.0.0.1:\xff"};
   const char *malformed[] = {"exa mple:: /x"};
-  EXPECT_ERR(registry_client_new(good, 1, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "registry_client_new: out is NULL");
-  EXPECT_ERR(registry_client_new(NULL, 1, NULL, &c), REGISTRY_INVALID_ARGUMENT, "registries is NULL but its length is 1");
+  EXPECT_ERR(registry_client_new(good, 1, NULL, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "registry_client_new: out is NULL");
+  EXPECT_ERR(registry_client_new(NULL, 1, NULL, &c, NULL), REGISTRY_INVALID_ARGUMENT, "registries is NULL but its length is 1");
   CHECK(c == NULL); /* out-parameters are NULL on failure */
-  EXPECT_ERR(registry_client_new(NULL, 0, NULL, &c), REGISTRY_INVALID_ARGUMENT, "no registry address given");
-  EXPECT_ERR(registry_client_new(null_entry, 2, NULL, &c), REGISTRY_INVALID_ARGUMENT, "registries[1] is NULL");
-  EXPECT_ERR(registry_client_new(bad_utf8, 1, NULL, &c), REGISTRY_INVALID_ARGUMENT, "registries[0] is not valid UTF-8");
-  EXPECT_ERR(registry_client_new(malformed, 1, NULL, &c), REGISTRY_INVALID_ARGUMENT, "bad registry address");
+  EXPECT_ERR(registry_client_new(NULL, 0, NULL, &c, NULL), REGISTRY_INVALID_ARGUMENT, "no registry address given");
+  EXPECT_ERR(registry_client_new(null_entry, 2, NULL, &c, NULL), REGISTRY_INVALID_ARGUMENT, "registries[1] is NULL");
+  EXPECT_ERR(registry_client_new(bad_utf8, 1, NULL, &c, NULL), REGISTRY_INVALID_ARGUMENT, "registries[0] is not valid UTF-8");
+  EXPECT_ERR(registry_client_new(malformed, 1, NULL, &c, NULL), REGISTRY_INVALID_ARGUMENT, "bad registry address");
   CHECK(c == NULL);
 
   c = unreachable_client();
   const registry_service *s = (const registry_service *)1;
   registry_service_list *l = (registry_service_list *)1;
   registry_group_list *g = (registry_group_list *)1;
-  EXPECT_ERR(registry_client_match(NULL, "g", "k", &s), REGISTRY_INVALID_ARGUMENT, "registry_client_match: client is NULL");
+  EXPECT_ERR(registry_client_match(NULL, "g", "k", &s, NULL), REGISTRY_INVALID_ARGUMENT, "registry_client_match: client is NULL");
   CHECK(s == NULL);
-  EXPECT_ERR(registry_client_match(c, NULL, "k", &s), REGISTRY_INVALID_ARGUMENT, "group is NULL");
-  EXPECT_ERR(registry_client_match(c, "g", NULL, &s), REGISTRY_INVALID_ARGUMENT, "key is NULL");
-  EXPECT_ERR(registry_client_match(c, "g", "k", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
-  EXPECT_ERR(registry_client_match(c, "g\xff", "k", &s), REGISTRY_INVALID_ARGUMENT, "group is not valid UTF-8");
-  EXPECT_ERR(registry_client_match(c, "g", "\xc3\x28", &s), REGISTRY_INVALID_ARGUMENT, "key is not valid UTF-8");
-  EXPECT_ERR(registry_client_match(c, "", "k", &s), REGISTRY_INVALID_ARGUMENT, "group is empty");
-  EXPECT_ERR(registry_client_match(c, "g", "", &s), REGISTRY_INVALID_ARGUMENT, "key is empty");
-  EXPECT_ERR(registry_client_match(c, "g\n", "k", &s), REGISTRY_INVALID_ARGUMENT, "group contains a control character");
-  EXPECT_ERR(registry_client_match_n(NULL, "g", "k", 2, &l), REGISTRY_INVALID_ARGUMENT, "client is NULL");
+  EXPECT_ERR(registry_client_match(c, NULL, "k", &s, NULL), REGISTRY_INVALID_ARGUMENT, "group is NULL");
+  EXPECT_ERR(registry_client_match(c, "g", NULL, &s, NULL), REGISTRY_INVALID_ARGUMENT, "key is NULL");
+  EXPECT_ERR(registry_client_match(c, "g", "k", NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_client_match(c, "g\xff", "k", &s, NULL), REGISTRY_INVALID_ARGUMENT, "group is not valid UTF-8");
+  EXPECT_ERR(registry_client_match(c, "g", "\xc3\x28", &s, NULL), REGISTRY_INVALID_ARGUMENT, "key is not valid UTF-8");
+  EXPECT_ERR(registry_client_match(c, "", "k", &s, NULL), REGISTRY_INVALID_ARGUMENT, "group is empty");
+  EXPECT_ERR(registry_client_match(c, "g", "", &s, NULL), REGISTRY_INVALID_ARGUMENT, "key is empty");
+  EXPECT_ERR(registry_client_match(c, "g\n", "k", &s, NULL), REGISTRY_INVALID_ARGUMENT, "group contains a control character");
+  EXPECT_ERR(registry_client_match_n(NULL, "g", "k", 2, &l, NULL), REGISTRY_INVALID_ARGUMENT, "client is NULL");
   CHECK(l == NULL);
-  EXPECT_ERR(registry_client_match_n(c, "g", "k", 0, &l), REGISTRY_INVALID_ARGUMENT, "n must be at least 1");
-  EXPECT_ERR(registry_client_members(NULL, "g", &l, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "client is NULL");
-  EXPECT_ERR(registry_client_members(c, NULL, &l, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "group is NULL");
-  EXPECT_ERR(registry_client_members(c, "g", NULL, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
-  EXPECT_ERR(registry_client_groups(NULL, &g), REGISTRY_INVALID_ARGUMENT, "registry_client_groups: client is NULL");
+  EXPECT_ERR(registry_client_match_n(c, "g", "k", 0, &l, NULL), REGISTRY_INVALID_ARGUMENT, "n must be at least 1");
+  EXPECT_ERR(registry_client_members(NULL, "g", &l, NULL, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "client is NULL");
+  EXPECT_ERR(registry_client_members(c, NULL, &l, NULL, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "group is NULL");
+  EXPECT_ERR(registry_client_members(c, "g", NULL, NULL, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_client_groups(NULL, &g, NULL), REGISTRY_INVALID_ARGUMENT, "registry_client_groups: client is NULL");
   CHECK(g == NULL);
-  EXPECT_ERR(registry_client_groups(c, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_client_groups(c, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
 
   /* Nothing listens on port 1: every RPC says the registry is unavailable. */
-  EXPECT_ERR(registry_client_match(c, "g", "k", &s), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
-  EXPECT_ERR(registry_client_match_n(c, "g", "k", 3, &l), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
-  EXPECT_ERR(registry_client_members(c, "g", &l, NULL, NULL), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
-  EXPECT_ERR(registry_client_groups(c, &g), REGISTRY_UNAVAILABLE, "registry_client_groups: unavailable");
+  EXPECT_ERR(registry_client_match(c, "g", "k", &s, NULL), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
+  EXPECT_ERR(registry_client_match_n(c, "g", "k", 3, &l, NULL), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
+  EXPECT_ERR(registry_client_members(c, "g", &l, NULL, NULL, NULL), REGISTRY_UNAVAILABLE, "no registry reachable: tried 127.0.0.1:1");
+  EXPECT_ERR(registry_client_groups(c, &g, NULL), REGISTRY_UNAVAILABLE, "registry_client_groups: unavailable");
   CHECK(s == NULL && l == NULL && g == NULL);
 
   registry_view *v = (registry_view *)1;
-  EXPECT_ERR(registry_view_new(NULL, "g", &v), REGISTRY_INVALID_ARGUMENT, "registry_view_new: client is NULL");
+  EXPECT_ERR(registry_view_new(NULL, "g", &v, NULL), REGISTRY_INVALID_ARGUMENT, "registry_view_new: client is NULL");
   CHECK(v == NULL);
-  EXPECT_ERR(registry_view_new(c, NULL, &v), REGISTRY_INVALID_ARGUMENT, "group is NULL");
-  EXPECT_ERR(registry_view_new(c, "\xff", &v), REGISTRY_INVALID_ARGUMENT, "group is not valid UTF-8");
-  EXPECT_ERR(registry_view_new(c, "g", NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
-  EXPECT_ERR(registry_view_new(c, "g", &v), REGISTRY_UNAVAILABLE, "no registry sent a snapshot");
+  EXPECT_ERR(registry_view_new(c, NULL, &v, NULL), REGISTRY_INVALID_ARGUMENT, "group is NULL");
+  EXPECT_ERR(registry_view_new(c, "\xff", &v, NULL), REGISTRY_INVALID_ARGUMENT, "group is not valid UTF-8");
+  EXPECT_ERR(registry_view_new(c, "g", NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_view_new(c, "g", &v, NULL), REGISTRY_UNAVAILABLE, "no registry sent a snapshot");
   CHECK(v == NULL);
   registry_client_free(c);
 }
@@ -760,36 +761,36 @@ static void test_registration_bad_input(void) {
   current_test = "registration_bad_input";
   registry_registration *r = (registry_registration *)1;
   registry_registration_config cfg = {0};
-  EXPECT_ERR(registry_registration_start(NULL, &r), REGISTRY_INVALID_ARGUMENT, "registry_registration_start: config is NULL");
+  EXPECT_ERR(registry_registration_start(NULL, &r, NULL), REGISTRY_INVALID_ARGUMENT, "registry_registration_start: config is NULL");
   CHECK(r == NULL);
-  EXPECT_ERR(registry_registration_start(&cfg, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.id is NULL");
+  EXPECT_ERR(registry_registration_start(&cfg, NULL, NULL), REGISTRY_INVALID_ARGUMENT, "out is NULL");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "config.id is NULL");
   cfg.id = "svc-1";
   cfg.group = "web\xff";
   cfg.addr = "127.0.0.1:8080";
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.group is not valid UTF-8");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "config.group is not valid UTF-8");
   cfg.group = "";
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "group is empty");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "group is empty");
   cfg.group = "web";
   cfg.weight = 1001;
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "weight 1001 is out of range");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "weight 1001 is out of range");
   cfg.weight = 0;
   cfg.registry_count = 1;
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.registries is NULL but its length is 1");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "config.registries is NULL but its length is 1");
   cfg.registry_count = 0;
   cfg.tag_count = 1;
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.tag_keys is NULL");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "config.tag_keys is NULL");
   const char *tk[] = {"zone", "zone"}, *tv[] = {"a", "b"};
   cfg.tag_keys = tk;
   cfg.tag_values = tv;
   cfg.tag_count = 2;
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.tag_keys has a duplicate key");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "config.tag_keys has a duplicate key");
   cfg.tag_count = 0;
   cfg.bind = "nowhere";
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.bind \"nowhere\" is not an ip:port address");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "config.bind \"nowhere\" is not an ip:port address");
   cfg.bind = NULL;
   cfg.encrypt_key = "zz";
-  EXPECT_ERR(registry_registration_start(&cfg, &r), REGISTRY_INVALID_ARGUMENT, "config.encrypt_key");
+  EXPECT_ERR(registry_registration_start(&cfg, &r, NULL), REGISTRY_INVALID_ARGUMENT, "config.encrypt_key");
   CHECK(r == NULL);
 
   const registry_service *s = (const registry_service *)1;
@@ -809,7 +810,7 @@ static void test_registration_bad_input(void) {
   cfg.encrypt_key = NULL;
   cfg.registries = nowhere;
   cfg.registry_count = 1;
-  if (!EXPECT_OK(registry_registration_start(&cfg, &r))) return;
+  if (!EXPECT_OK(registry_registration_start(&cfg, &r, NULL))) return;
   EXPECT_ERR(registry_registration_set_weight(r, 0), REGISTRY_INVALID_ARGUMENT, "weight 0 is out of range");
   EXPECT_ERR(registry_registration_set_addr(r, NULL), REGISTRY_INVALID_ARGUMENT, "addr is NULL");
   EXPECT_ERR(registry_registration_set_tags(r, NULL, tv, 1), REGISTRY_INVALID_ARGUMENT, "keys is NULL but its length is 1");
@@ -867,7 +868,7 @@ static void test_create_free_many(void) {
   o.no_registry_discovery = true;
   for (int i = 0; i < 50; i++) {
     registry_client *c = NULL;
-    ok &= registry_client_new(addrs, 2, &o, &c) == REGISTRY_OK;
+    ok &= registry_client_new(addrs, 2, &o, &c, NULL) == REGISTRY_OK;
     registry_client_free(c);
   }
   CHECK(ok);
@@ -898,7 +899,7 @@ static registry_registration *register_service(const char *gossip, const char *g
     cfg.tag_count = 1;
   }
   registry_registration *r = NULL;
-  EXPECT_OK(registry_registration_start(&cfg, &r));
+  EXPECT_OK(registry_registration_start(&cfg, &r, NULL));
   return r;
 }
 
@@ -960,11 +961,11 @@ static void test_view_callbacks(const char *addr, const char *gossip) {
   const char *addrs[] = {addr};
   registry_client *c = NULL;
   registry_view *v = NULL;
-  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) return;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c, NULL))) return;
   registry_registration *r1 = register_service(gossip, "ffi-changes", "c-1", "127.0.0.1:8401", 1, NULL);
   registry_registration *r2 = NULL;
   struct seen_changes seen = {.lock = PTHREAD_MUTEX_INITIALIZER};
-  if (EXPECT_OK(registry_view_new(c, "ffi-changes", &v)) && CHECK_WAIT(wait_view(v, 1, NULL, 0))) {
+  if (EXPECT_OK(registry_view_new(c, "ffi-changes", &v, NULL)) && CHECK_WAIT(wait_view(v, 1, NULL, 0))) {
     EXPECT_ERR(registry_view_on_change(v, NULL, &seen), REGISTRY_INVALID_ARGUMENT, "cb is NULL");
     EXPECT_ERR(registry_view_on_change(NULL, on_change, &seen), REGISTRY_INVALID_ARGUMENT, "view is NULL");
     uint64_t before_version = 0, before_sum = 0;
@@ -1000,20 +1001,20 @@ static void test_server(const char *addr, const char *gossip) {
   current_test = "server";
   const char *addrs[] = {addr};
   registry_client *c = NULL;
-  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) return;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c, NULL))) return;
   const char *group = "ffi-c";
 
   /* An unknown group: RPC Match says NOT_FOUND; a view of it is empty. */
   const registry_service *s = NULL;
-  EXPECT_ERR(registry_client_match(c, "ffi-no-such-group", "k", &s), REGISTRY_NOT_FOUND, "ffi-no-such-group");
+  EXPECT_ERR(registry_client_match(c, "ffi-no-such-group", "k", &s, NULL), REGISTRY_NOT_FOUND, "ffi-no-such-group");
   registry_view *empty = NULL;
-  if (EXPECT_OK(registry_view_new(c, "ffi-no-such-group", &empty))) {
+  if (EXPECT_OK(registry_view_new(c, "ffi-no-such-group", &empty, NULL))) {
     EXPECT_ERR(registry_view_match(empty, "k", &s), REGISTRY_NOT_FOUND, "has no members");
     registry_view_free(empty);
   }
 
   registry_view *v = NULL;
-  if (!EXPECT_OK(registry_view_new(c, group, &v))) { registry_client_free(c); return; }
+  if (!EXPECT_OK(registry_view_new(c, group, &v, NULL))) { registry_client_free(c); return; }
   registry_registration *regs[3];
   const char *ids[] = {"c-1", "c-2", "c-3"};
   uint32_t weights[] = {1, 2, 3};
@@ -1030,7 +1031,7 @@ static void test_server(const char *addr, const char *gossip) {
   /* RPC members: sorted by id, with weights and tags. */
   registry_service_list *l = NULL;
   uint64_t version = 0, view_version = 0;
-  if (EXPECT_OK(registry_client_members(c, group, &l, &version, NULL))) {
+  if (EXPECT_OK(registry_client_members(c, group, &l, &version, NULL, NULL))) {
     CHECK(registry_service_list_len(l) == 3 && version > 0);
     for (size_t i = 0; i < registry_service_list_len(l) && i < 3; i++) {
       const registry_service *m = registry_service_list_get(l, i);
@@ -1054,11 +1055,11 @@ static void test_server(const char *addr, const char *gossip) {
   CHECK(view_sum == want_sum && want_sum != 0);
   /* Members answers carry it too, from the registry and from the view. */
   uint64_t rpc_sum = 0, members_sum = 0;
-  if (EXPECT_OK(registry_client_members(c, group, &l, NULL, &rpc_sum))) registry_service_list_free(l);
+  if (EXPECT_OK(registry_client_members(c, group, &l, NULL, &rpc_sum, NULL))) registry_service_list_free(l);
   if (EXPECT_OK(registry_view_members(v, &l, NULL, &members_sum))) registry_service_list_free(l);
   CHECK(rpc_sum == want_sum && members_sum == want_sum);
   registry_group_list *gl = NULL;
-  if (EXPECT_OK(registry_client_groups(c, &gl))) {
+  if (EXPECT_OK(registry_client_groups(c, &gl, NULL))) {
     int found = 0;
     for (size_t i = 0; i < registry_group_list_len(gl); i++) {
       const char *name;
@@ -1088,11 +1089,11 @@ static void test_server(const char *addr, const char *gossip) {
     const char *rid = NULL;
     if (!EXPECT_OK(registry_view_match(v, key, &local))) break;
     if (i < 300) {
-      if (EXPECT_OK(registry_client_match(c, group, key, &remote)))
+      if (EXPECT_OK(registry_client_match(c, group, key, &remote, NULL)))
         agree &= !strcmp(registry_service_id(local), registry_service_id(remote));
       registry_service_free(remote);
       registry_service_list *a = NULL, *b = NULL;
-      if (EXPECT_OK(registry_view_match_n(v, key, 3, &a)) && EXPECT_OK(registry_client_match_n(c, group, key, 3, &b))) {
+      if (EXPECT_OK(registry_view_match_n(v, key, 3, &a)) && EXPECT_OK(registry_client_match_n(c, group, key, 3, &b, NULL))) {
         n_agree &= registry_service_list_len(a) == 3 && registry_service_list_len(b) == 3;
         for (size_t j = 0; j < 3 && n_agree; j++)
           n_agree &= !strcmp(registry_service_id(registry_service_list_get(a, j)),
@@ -1193,7 +1194,7 @@ static int owners(registry_client *c, registry_view *v, const char *group, char 
     if (!EXPECT_OK(registry_view_match(v, key, &a))) return 0;
     snprintf(out[i], 16, "%s", registry_service_id(a));
     registry_service_free(a);
-    if (!EXPECT_OK(registry_client_match(c, group, key, &b))) return 0;
+    if (!EXPECT_OK(registry_client_match(c, group, key, &b, NULL))) return 0;
     snprintf(remote[i], 16, "%s", registry_service_id(b));
     registry_service_free(b);
   }
@@ -1233,8 +1234,8 @@ static void test_draining(const char *addr, const char *gossip) {
   registry_client *c = NULL;
   registry_view *v = NULL;
   EXPECT_ERR(registry_registration_set_draining(NULL, true), REGISTRY_INVALID_ARGUMENT, "registration is NULL");
-  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) return;
-  if (!EXPECT_OK(registry_view_new(c, group, &v))) { registry_client_free(c); return; }
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c, NULL))) return;
+  if (!EXPECT_OK(registry_view_new(c, group, &v, NULL))) { registry_client_free(c); return; }
   const char *ids[] = {"cd-1", "cd-2", "cd-3"};
   registry_registration *regs[3];
   for (int i = 0; i < 3; i++) regs[i] = register_service(gossip, group, ids[i], "127.0.0.1:9301", 1, NULL);
@@ -1303,7 +1304,7 @@ static void check_vectors_view(const char *path, const char *addr, const char *g
   }
   const char *addrs[] = {addr};
   registry_client *c = NULL;
-  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c))) { json_free(doc); return; }
+  if (!EXPECT_OK(registry_client_new(addrs, 1, NULL, &c, NULL))) { json_free(doc); return; }
   json *cases = json_get(doc, "cases");
   size_t checked = 0, used = 0;
   for (size_t ci = 0; cases && ci < cases->len; ci++) {
@@ -1312,7 +1313,7 @@ static void check_vectors_view(const char *path, const char *addr, const char *g
     char group[48];
     snprintf(group, sizeof group, "ffi-vectors-%zu", ci);
     registry_view *v = NULL;
-    if (!EXPECT_OK(registry_view_new(c, group, &v))) continue;
+    if (!EXPECT_OK(registry_view_new(c, group, &v, NULL))) continue;
     registry_registration **regs = calloc(members->len, sizeof *regs);
     for (size_t m = 0; m < members->len; m++) {
       json *id = json_get(members->items[m], "id"), *w = json_get(members->items[m], "weight");
@@ -1372,12 +1373,12 @@ static void test_stopped_registry(const char *addr, const char *gossip, int serv
   o.max_backoff_ms = 100;
   registry_client *c = NULL, *bounded_client = NULL;
   registry_view *v = NULL, *bounded = NULL;
-  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &c))) return;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &c, NULL))) return;
   o.max_staleness_ms = 600;
-  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &bounded_client))) return;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &bounded_client, NULL))) return;
   registry_registration *reg = register_service(gossip, "ffi-stopped", "s-1", "127.0.0.1:8201", 1, NULL);
-  if (EXPECT_OK(registry_view_new(c, "ffi-stopped", &v)) && CHECK_WAIT(wait_view(v, 1, NULL, 0)) &&
-      EXPECT_OK(registry_view_new(bounded_client, "ffi-stopped", &bounded)) &&
+  if (EXPECT_OK(registry_view_new(c, "ffi-stopped", &v, NULL)) && CHECK_WAIT(wait_view(v, 1, NULL, 0)) &&
+      EXPECT_OK(registry_view_new(bounded_client, "ffi-stopped", &bounded, NULL)) &&
       CHECK_WAIT(wait_view(bounded, 1, NULL, 0))) {
     uint64_t stale_ms = 1;
     EXPECT_OK(registry_view_staleness_ms(bounded, &stale_ms));
@@ -1395,7 +1396,7 @@ static void test_stopped_registry(const char *addr, const char *gossip, int serv
     const registry_service *s = NULL;
     if (EXPECT_OK(registry_view_match(v, "user-1", &s))) CHECK(!strcmp(registry_service_id(s), "s-1"));
     registry_service_free(s);
-    EXPECT_ERR(registry_client_match(c, "ffi-stopped", "user-1", &s), REGISTRY_UNAVAILABLE, "no registry reachable");
+    EXPECT_ERR(registry_client_match(c, "ffi-stopped", "user-1", &s, NULL), REGISTRY_UNAVAILABLE, "no registry reachable");
     CHECK(s == NULL);
     /* Past max_staleness_ms the bounded view refuses; the other answers. */
     EXPECT_OK(registry_view_staleness_ms(bounded, &stale_ms));
@@ -1463,9 +1464,9 @@ static registry_status tls_match(const char *addr, const char *dir, const char *
     o.tls_key_file = key_path;
   }
   registry_client *c = NULL;
-  registry_status st = registry_client_new(addrs, 1, &o, &c);
+  registry_status st = registry_client_new(addrs, 1, &o, &c, NULL);
   if (st != REGISTRY_OK) return st;
-  st = registry_client_match(c, "registry-group", "k", s);
+  st = registry_client_match(c, "registry-group", "k", s, NULL);
   registry_client_free(c);
   return st;
 }
@@ -1494,7 +1495,7 @@ static void test_tls(const char *addr, const char *dir) {
   registry_client_options o = {0};
   o.tls_domain = "localhost";
   registry_client *c = NULL;
-  EXPECT_ERR(registry_client_new(addrs, 1, &o, &c), REGISTRY_INVALID_ARGUMENT, "tls_ca_file");
+  EXPECT_ERR(registry_client_new(addrs, 1, &o, &c, NULL), REGISTRY_INVALID_ARGUMENT, "tls_ca_file");
   CHECK(c == NULL);
 
   /* The same certificates given as PEM text instead of files. */
@@ -1508,23 +1509,23 @@ static void test_tls(const char *addr, const char *dir) {
     p.tls_ca_pem = ca_pem;
     p.tls_cert_pem = cert_pem;
     p.tls_key_pem = key_pem;
-    if (EXPECT_OK(registry_client_new(addrs, 1, &p, &c))) {
-      if (EXPECT_OK(registry_client_match(c, "registry-group", "k", &s))) registry_service_free(s);
+    if (EXPECT_OK(registry_client_new(addrs, 1, &p, &c, NULL))) {
+      if (EXPECT_OK(registry_client_match(c, "registry-group", "k", &s, NULL))) registry_service_free(s);
       registry_client_free(c);
     }
     p.tls_ca_pem = other_ca_pem;
-    if (EXPECT_OK(registry_client_new(addrs, 1, &p, &c))) {
-      EXPECT_ERR(registry_client_match(c, "registry-group", "k", &s), REGISTRY_UNAVAILABLE, "certificate");
+    if (EXPECT_OK(registry_client_new(addrs, 1, &p, &c, NULL))) {
+      EXPECT_ERR(registry_client_match(c, "registry-group", "k", &s, NULL), REGISTRY_UNAVAILABLE, "certificate");
       registry_client_free(c);
     }
     /* A file and its text together, or text that is not PEM, are refused. */
     p.tls_ca_pem = ca_pem;
     p.tls_ca_file = "ca.pem";
     c = NULL;
-    EXPECT_ERR(registry_client_new(addrs, 1, &p, &c), REGISTRY_INVALID_ARGUMENT, "tls_ca_pem are both set");
+    EXPECT_ERR(registry_client_new(addrs, 1, &p, &c, NULL), REGISTRY_INVALID_ARGUMENT, "tls_ca_pem are both set");
     p.tls_ca_file = NULL;
     p.tls_ca_pem = "not a certificate";
-    EXPECT_ERR(registry_client_new(addrs, 1, &p, &c), REGISTRY_INVALID_ARGUMENT, "no CA certificate");
+    EXPECT_ERR(registry_client_new(addrs, 1, &p, &c, NULL), REGISTRY_INVALID_ARGUMENT, "no CA certificate");
     CHECK(c == NULL);
   }
   free(ca_pem);
@@ -1562,20 +1563,20 @@ static void dead_addr(char *out, size_t cap) {
 
 static registry_status msg_no_registry_match(msg_ctx *x) {
   const registry_service *s = NULL;
-  return registry_client_match(x->dead, "web", "k", &s);
+  return registry_client_match(x->dead, "web", "k", &s, NULL);
 }
 static registry_status msg_no_registry_view(msg_ctx *x) {
   registry_view *v = NULL;
-  return registry_view_new(x->dead, "web", &v);
+  return registry_view_new(x->dead, "web", &v, NULL);
 }
 static registry_status msg_empty_name(msg_ctx *x) {
   const registry_service *s = NULL;
-  return registry_client_match(x->dead, "", "k", &s);
+  return registry_client_match(x->dead, "", "k", &s, NULL);
 }
 static registry_status new_client_of(const char *addr) {
   const char *addrs[] = {addr};
   registry_client *c = NULL;
-  registry_status st = registry_client_new(addrs, 1, NULL, &c);
+  registry_status st = registry_client_new(addrs, 1, NULL, &c, NULL);
   registry_client_free(c);
   return st;
 }
@@ -1589,15 +1590,15 @@ static registry_status msg_bad_port(msg_ctx *x) {
 }
 static registry_status msg_unknown_group(msg_ctx *x) {
   const registry_service *s = NULL;
-  return registry_client_match(x->live, "ffi-c-errors-unknown", "k", &s);
+  return registry_client_match(x->live, "ffi-c-errors-unknown", "k", &s, NULL);
 }
 static registry_status msg_emptied_group(msg_ctx *x) {
   const registry_service *s = NULL;
-  return registry_client_match(x->live, "ffi-c-errors-emptied", "k", &s);
+  return registry_client_match(x->live, "ffi-c-errors-emptied", "k", &s, NULL);
 }
 static registry_status msg_view_of_empty_group(msg_ctx *x) {
   registry_view *v = NULL;
-  registry_status st = registry_view_new(x->live, "ffi-c-errors-unknown", &v);
+  registry_status st = registry_view_new(x->live, "ffi-c-errors-unknown", &v, NULL);
   if (st != REGISTRY_OK) return st;
   const registry_service *s = NULL;
   st = registry_view_match(v, "k", &s);
@@ -1702,7 +1703,7 @@ static void empty_a_group(registry_client *live, const char *gossip, const char 
   const registry_service *s = NULL;
   int seen = 0, gone = 0;
   for (int i = 0; i < 400 && !seen; i++) {
-    seen = registry_client_match(live, group, "k", &s) == REGISTRY_OK;
+    seen = registry_client_match(live, group, "k", &s, NULL) == REGISTRY_OK;
     registry_service_free(s);
     s = NULL;
     if (!seen) sleep_ms(50);
@@ -1710,7 +1711,7 @@ static void empty_a_group(registry_client *live, const char *gossip, const char 
   CHECK_WAIT(seen);
   EXPECT_OK(registry_registration_stop(r));
   for (int i = 0; i < 400 && !gone; i++) {
-    gone = registry_client_match(live, group, "k", &s) == REGISTRY_NOT_FOUND;
+    gone = registry_client_match(live, group, "k", &s, NULL) == REGISTRY_NOT_FOUND;
     registry_service_free(s);
     s = NULL;
     if (!gone) sleep_ms(50);
@@ -1734,11 +1735,11 @@ static void test_error_messages(const char *addr, const char *gossip, const char
   o.request_timeout_ms = 3000; /* refused at once; generous for valgrind */
   o.max_backoff_ms = 10;
   o.no_registry_discovery = true;
-  if (!EXPECT_OK(registry_client_new(dead, 2, &o, &x.dead))) return;
+  if (!EXPECT_OK(registry_client_new(dead, 2, &o, &x.dead, NULL))) return;
   int have_server = addr && *addr && gossip && *gossip, have_tls = tls_addr && *tls_addr && tls_dir && *tls_dir;
   if (have_server) {
     const char *addrs[] = {addr};
-    if (EXPECT_OK(registry_client_new(addrs, 1, &o, &x.live)))
+    if (EXPECT_OK(registry_client_new(addrs, 1, &o, &x.live, NULL)))
       empty_a_group(x.live, gossip, "ffi-c-errors-emptied");
     else
       have_server = 0;
@@ -1782,6 +1783,92 @@ static void test_error_messages(const char *addr, const char *gossip, const char
   registry_client_free(x.live);
 }
 
+/* Milliseconds on the monotonic clock. */
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void *fire_later(void *token) {
+  usleep(300 * 1000);
+  registry_cancel_fire((const registry_cancel *)token);
+  return NULL;
+}
+
+/* Cancellation tokens against a registry that accepts connections (the
+ * kernel's backlog) but never answers, with a client that would wait 20 s:
+ * a token's deadline and a fire from another thread each end the call at
+ * once, and a fired token ends every later call before it starts. */
+static void test_cancel(void) {
+  current_test = "cancel";
+  registry_cancel *t = NULL;
+  EXPECT_ERR(registry_cancel_new(0, NULL), REGISTRY_INVALID_ARGUMENT, "registry_cancel_new: out is NULL");
+  CHECK(!strcmp(registry_status_name(REGISTRY_CANCELLED), "REGISTRY_CANCELLED"));
+  registry_cancel_fire(NULL);
+  registry_cancel_free(NULL);
+
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof a;
+  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 16) || getsockname(l, (struct sockaddr *)&a, &alen)) {
+    CHECK(!"a silent loopback listener");
+    if (l >= 0) close(l);
+    return;
+  }
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(a.sin_port));
+  const char *addrs[] = {addr};
+  registry_client_options o = {0};
+  o.connect_timeout_ms = 20000;
+  o.request_timeout_ms = 20000;
+  o.attempts = 1;
+  o.no_registry_discovery = true;
+  registry_client *c = NULL;
+  if (!EXPECT_OK(registry_client_new(addrs, 1, &o, &c, NULL))) {
+    close(l);
+    return;
+  }
+  const registry_service *s = NULL;
+  registry_service_list *list = NULL;
+  registry_view *v = NULL;
+
+  /* A deadline of 200 ms. */
+  double t0 = mono_ms();
+  if (EXPECT_OK(registry_cancel_new(200, &t))) {
+    EXPECT_ERR(registry_client_match(c, "web", "k", &s, t), REGISTRY_TIMEOUT, "deadline");
+    double took = mono_ms() - t0;
+    CHECK(took >= 200 && took < 1500);
+    /* Past its deadline, the token ends the next call at once. */
+    t0 = mono_ms();
+    EXPECT_ERR(registry_view_new(c, "web", &v, t), REGISTRY_TIMEOUT, "deadline");
+    CHECK(mono_ms() - t0 < 500);
+    registry_cancel_free(t);
+  }
+
+  /* Fired from another thread while the call waits. */
+  if (EXPECT_OK(registry_cancel_new(0, &t))) {
+    pthread_t th;
+    t0 = mono_ms();
+    pthread_create(&th, NULL, fire_later, t);
+    EXPECT_ERR(registry_client_members(c, "web", &list, NULL, NULL, t), REGISTRY_CANCELLED, "cancelled");
+    double took = mono_ms() - t0;
+    CHECK(took >= 300 && took < 1500);
+    pthread_join(th, NULL);
+    /* Fired stays fired. */
+    t0 = mono_ms();
+    EXPECT_ERR(registry_client_match_n(c, "web", "k", 2, &list, t), REGISTRY_CANCELLED, "cancelled");
+    EXPECT_ERR(registry_client_groups(c, (registry_group_list **)&list, t), REGISTRY_CANCELLED, "cancelled");
+    CHECK(mono_ms() - t0 < 500);
+    registry_cancel_free(t);
+  }
+  CHECK(s == NULL && list == NULL && v == NULL);
+  registry_client_free(c);
+  close(l);
+}
+
 int main(int argc, char **argv) {
   const char *vectors = getenv("REGISTRY_VECTORS");
   if (!vectors || !*vectors) vectors = "tests/vectors/ring.json";
@@ -1817,6 +1904,7 @@ int main(int argc, char **argv) {
   test_registration_bad_input();
   test_last_error_is_per_thread();
   test_create_free_many();
+  test_cancel();
   const char *gossip = getenv("REGISTRY_GOSSIP_ADDR");
   if (addr && *addr && gossip && *gossip) {
     test_server(addr, gossip);
