@@ -36,4 +36,8 @@ echo "== C"
 echo "== Go"
 cd ffi/go
 REGISTRY_ADDR=$registry_addr REGISTRY_GOSSIP_ADDR= REGISTRY_BENCH_GROUP=bench \
-  REGISTRY_BENCH_MEMBERS=100 go test -run '^$' -bench . -benchtime 2s -count 3
+  REGISTRY_BENCH_MEMBERS=100 go test -run '^$' -bench 'RingLocate|ViewMatch' -benchtime 2s -count 3
+
+echo "== Go: from a membership change to the view's Changes channel"
+REGISTRY_ADDR=$registry_addr REGISTRY_GOSSIP_ADDR=$registry_gossip \
+  go test -run '^$' -bench ChangeLatency -benchtime 40x -count 3

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -110,4 +111,99 @@ func BenchmarkViewMatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 	b.ReportMetric(float64(benchView.size), "members")
+}
+
+// changeLatency registers a service in group bench-latency through
+// $REGISTRY_GOSSIP_ADDR, follows the group with a view on $REGISTRY_ADDR
+// and times b.N changes, each from the call that makes it (change, on the
+// registration) to its ViewChange arriving on the view's channel: the
+// delay a Go program sees from a membership change to its own code.
+// Reports the median and p99 in ms.
+func changeLatency(b *testing.B, change func(i int, reg **Registration, cfg RegistrationConfig) error) {
+	addr, gossip := os.Getenv("REGISTRY_ADDR"), os.Getenv("REGISTRY_GOSSIP_ADDR")
+	if addr == "" || gossip == "" {
+		b.Skip("set REGISTRY_ADDR and REGISTRY_GOSSIP_ADDR")
+	}
+	ctx := context.Background()
+	c, err := NewClient(ctx, []string{addr}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	cfg := RegistrationConfig{ID: fmt.Sprintf("lat-%d", os.Getpid()), Group: "bench-latency",
+		Addr: "127.0.0.1:1", Registries: []string{gossip}}
+	reg, err := Register(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { reg.Close() }()
+	v, err := c.Group(ctx, cfg.Group)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m, err := v.Members(); err == nil && len(m.Services) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the registered service never reached the view")
+		}
+	}
+	ch, err := v.Changes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if err := change(i, &reg, cfg); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case ev := <-ch:
+			took = append(took, time.Since(start))
+			if ev.Moves != nil {
+				ev.Moves.Close()
+			}
+		case <-time.After(20 * time.Second):
+			b.Fatalf("change %d never reached the view", i)
+		}
+		b.StopTimer()
+		// Let the gossip settle so that each change is timed alone.
+		time.Sleep(50 * time.Millisecond)
+		for len(ch) > 0 {
+			<-ch
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	ms := func(q float64) float64 { return float64(took[int(q*float64(len(took)-1))]) / 1e6 }
+	b.ReportMetric(ms(0.5), "p50-ms")
+	b.ReportMetric(ms(0.99), "p99-ms")
+}
+
+// BenchmarkChangeLatencyUpdate: a registered service changes its weight.
+func BenchmarkChangeLatencyUpdate(b *testing.B) {
+	changeLatency(b, func(i int, reg **Registration, _ RegistrationConfig) error {
+		return (*reg).SetWeight(uint32(2 + i%2))
+	})
+}
+
+// BenchmarkChangeLatencyLeaveJoin: the registered service leaves (even
+// changes) and registers again (odd ones).
+func BenchmarkChangeLatencyLeaveJoin(b *testing.B) {
+	changeLatency(b, func(i int, reg **Registration, cfg RegistrationConfig) error {
+		if i%2 == 0 {
+			return (*reg).Stop()
+		}
+		(*reg).Close()
+		r, err := Register(context.Background(), cfg)
+		if err == nil {
+			*reg = r
+		}
+		return err
+	})
 }
