@@ -25,7 +25,7 @@ trap cleanup EXIT
 one() {
   local label=$1 bin=$2 grpc http gossip
   grpc=$(free_port); http=$(free_port); gossip=$(free_port)
-  RUST_LOG=warn "$bin" --id "bench-$label" --addr "127.0.0.1:$grpc" --http-addr "127.0.0.1:$http" \
+  RUST_LOG=warn "$bin" --id "server-$label" --addr "127.0.0.1:$grpc" --http-addr "127.0.0.1:$http" \
     --bind "127.0.0.1:$gossip" 2>/dev/null &
   pid=$!
   for _ in $(seq 100); do

@@ -39,7 +39,7 @@ trap cleanup EXIT
 
 for r in $(seq "$rounds"); do
   grpc=$(free_port); http=$(free_port); gossip=$(free_port)
-  RUST_LOG=warn taskset -c "$server_cpu" "$bin" --id "bench-$r" --addr "127.0.0.1:$grpc" \
+  RUST_LOG=warn taskset -c "$server_cpu" "$bin" --id "server-$r" --addr "127.0.0.1:$grpc" \
     --http-addr "127.0.0.1:$http" --bind "127.0.0.1:$gossip" 2>/dev/null &
   pid=$!
   for _ in $(seq 100); do
