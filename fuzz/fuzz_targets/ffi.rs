@@ -428,7 +428,7 @@ impl Harness {
             encrypt_key,
         };
         let mut out: *mut registry_registration = std::ptr::dangling_mut::<registry_registration>();
-        let status = unsafe { registry_registration_start(&config, &mut out, std::ptr::null()) };
+        let status = unsafe { registry_registration_start(&config, &mut out, null()) };
         if status == REGISTRY_OK {
             // Only if this host owns 192.0.2.1: not a library bug, just undo it.
             unsafe {
@@ -466,18 +466,39 @@ impl Harness {
             // from disk, not fuzzed.
             ..registry_client_options::default()
         };
+        // No token, a live one, or one fired before the call.
+        let mut token: *mut registry_cancel = null_mut();
+        let fired = match u.int_in_range(0..=2u8)? {
+            0 => false,
+            t => {
+                assert_eq!(unsafe { registry_cancel_new(0, &mut token) }, REGISTRY_OK);
+                if t == 2 {
+                    unsafe { registry_cancel_fire(token) };
+                }
+                t == 2
+            }
+        };
         let mut out: *mut registry_client = std::ptr::dangling_mut::<registry_client>();
-        let status =
-            unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out, std::ptr::null()) };
+        let status = unsafe { registry_client_new(ptrs.as_ptr(), count, &options, &mut out, token) };
+        unsafe { registry_cancel_free(token) };
         let all_utf8 = ptrs
             .iter()
             .all(|&p| !p.is_null() && unsafe { CStr::from_ptr(p) }.to_str().is_ok());
         if status == REGISTRY_OK {
-            assert!(count > 0 && all_utf8, "registry_client_new accepted {ptrs:?}");
+            assert!(
+                count > 0 && all_utf8 && !fired,
+                "registry_client_new accepted {ptrs:?}"
+            );
             assert!(!out.is_null());
             unsafe { registry_client_free(out) };
         } else {
-            failed(status, &[REGISTRY_INVALID_ARGUMENT], "registry_client_new");
+            // Arguments are checked first; a fired token then stops the rest.
+            let allowed: &[registry_status] = if fired {
+                &[REGISTRY_INVALID_ARGUMENT, REGISTRY_CANCELLED]
+            } else {
+                &[REGISTRY_INVALID_ARGUMENT]
+            };
+            failed(status, allowed, "registry_client_new");
             assert!(out.is_null());
         }
         Ok(())
@@ -527,12 +548,12 @@ fn null_handles(u: &mut Unstructured<'_>) -> Result<()> {
     unsafe {
         let c: *const registry_client = null();
         failed(
-            registry_client_match(c, group.as_ptr(), key.as_ptr(), &mut svc, std::ptr::null()),
+            registry_client_match(c, group.as_ptr(), key.as_ptr(), &mut svc, null()),
             inv,
             "registry_client_match",
         );
         failed(
-            registry_client_match_n(c, group.as_ptr(), key.as_ptr(), n, &mut list, std::ptr::null()),
+            registry_client_match_n(c, group.as_ptr(), key.as_ptr(), n, &mut list, null()),
             inv,
             "registry_client_match_n",
         );
@@ -550,7 +571,7 @@ fn null_handles(u: &mut Unstructured<'_>) -> Result<()> {
         );
         let mut view: *mut registry_view = null_mut();
         failed(
-            registry_view_new(c, group.as_ptr(), &mut view, std::ptr::null()),
+            registry_view_new(c, group.as_ptr(), &mut view, null()),
             inv,
             "registry_view_new",
         );
