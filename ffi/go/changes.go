@@ -84,14 +84,9 @@ func (v *GroupView) Changes() (<-chan ViewChange, error) {
 	return sub.ch, nil
 }
 
-// stopChanges ends the Changes channels: done unblocks the callback
-// threads, free (done by the caller in between) joins them, then the
-// channels close. v.mu is held.
-func (v *GroupView) stopChanges(free func()) {
-	if v.done != nil {
-		close(v.done)
-	}
-	free()
+// closeChanges closes the Changes channels once the view is freed (its
+// callback threads joined). v.mu is held.
+func (v *GroupView) closeChanges() {
 	for _, h := range v.subs {
 		close(h.Value().(*changeSub).ch)
 		h.Delete()

@@ -40,7 +40,13 @@ func (v *GroupView) Close() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.p != nil {
-		v.stopChanges(func() { C.registry_view_free(v.p) })
+		// Unblock the Changes callbacks, free the view (which joins
+		// their threads), then close the channels nothing sends on now.
+		if v.done != nil {
+			close(v.done)
+		}
+		C.registry_view_free(v.p)
+		v.closeChanges()
 		v.p = nil
 		runtime.SetFinalizer(v, nil)
 	}

@@ -49,6 +49,15 @@ async fn server_ids(client: &Client) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A client configuration for the registry at `addr` alone: no registry
+/// discovery, and a short backoff between passes.
+fn direct(addr: String) -> ClientConfig {
+    let mut cfg = ClientConfig::new([addr]);
+    cfg.discover_registries = false;
+    cfg.max_backoff = Duration::from_millis(100);
+    cfg
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_view_matches_the_server_converges_and_survives_a_registry_crash() {
     let a = registry("reg-a", &[]);
@@ -185,10 +194,9 @@ async fn a_client_with_no_live_registry_fails_fast_with_unavailable() {
         .local_addr()
         .expect("addr")
         .port();
-    let mut cfg = ClientConfig::new([format!("127.0.0.1:{port}")]);
-    cfg.discover_registries = false;
-    cfg.max_backoff = Duration::from_millis(100);
-    let client = Client::with_config(cfg).await.expect("lazy client");
+    let client = Client::with_config(direct(format!("127.0.0.1:{port}")))
+        .await
+        .expect("lazy client");
     let started = Instant::now();
     assert!(matches!(
         client.match_key("g", "k").await,
@@ -218,9 +226,7 @@ async fn a_view_reports_its_staleness_and_can_refuse_past_a_bound() {
     let s1 = register("svc-stale-1", 1, &gossip).await;
     let addr = a.field("grpc");
     let client_with = |bound: Option<Duration>| {
-        let mut cfg = ClientConfig::new([addr.clone()]);
-        cfg.discover_registries = false;
-        cfg.max_backoff = Duration::from_millis(100);
+        let mut cfg = direct(addr.clone());
         cfg.max_staleness = bound;
         Client::with_config(cfg)
     };
@@ -290,9 +296,7 @@ async fn a_view_streams_each_change_once_with_the_snapshots_around_it() {
     let a = registry("reg-changes", &[]);
     let gossip = vec![a.field("gossip")];
     let s1 = register("svc-ch-1", 1, &gossip).await;
-    let mut cfg = ClientConfig::new([a.field("grpc")]);
-    cfg.discover_registries = false;
-    let view = Client::with_config(cfg)
+    let view = Client::with_config(direct(a.field("grpc")))
         .await
         .expect("client")
         .group(GROUP)
