@@ -1,23 +1,34 @@
 """AsyncClient: the asyncio flavour of Client.
 
-It adds no second code path per call: each coroutine runs the very same
-blocking method of :class:`Client` in the event loop's default executor.
-Those methods release the GIL, so the event loop keeps running while a call
-is in flight. Local-view lookups (``GroupView.match`` and friends) never
-block and are used directly, without ``await``.
+Each coroutine awaits the Rust core's own future, run as a task on the
+library's shared runtime (the same two threads every blocking call uses):
+an await holds no thread, so thousands of calls can be in flight at once,
+and cancelling the awaiting task (``task.cancel()``, an
+``asyncio.wait_for`` timeout) drops the call in the core. Errors are the
+exceptions the blocking :class:`Client` raises. Local-view lookups
+(``GroupView.match`` and friends) never block and are used directly,
+without ``await``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-from typing import Any, Callable, Iterable, List, Optional, TypeVar, Union
+from typing import Any, Iterable, List, Optional, Union
 
-from ._native import Client, GroupInfo, GroupView, Service
+from ._native import (
+    Client,
+    GroupInfo,
+    GroupView,
+    Service,
+    _connect_async,
+    _group_async,
+    _groups_async,
+    _match_async,
+    _match_n_async,
+    _members_async,
+)
 
 __all__ = ["AsyncClient"]
-
-T = TypeVar("T")
 
 
 class AsyncClient:
@@ -26,6 +37,7 @@ class AsyncClient:
     Create it with ``await AsyncClient.connect(registries)`` (which does not
     block the event loop) or ``AsyncClient(registries)`` (which may block
     for up to the connect timeout while it discovers the other registries).
+    The options are those of :class:`Client`.
     """
 
     def __init__(self, registries: Union[str, Iterable[str]], **options: Any) -> None:
@@ -39,34 +51,33 @@ class AsyncClient:
 
     @classmethod
     async def connect(cls, registries: Union[str, Iterable[str]], **options: Any) -> "AsyncClient":
-        """Creates the client in the executor, so discovery does not block the loop."""
-        client = await _run(functools.partial(Client, registries, **options))
-        return cls._wrap(client)
+        """Creates the client (and discovers the other registries) without blocking the loop."""
+        return cls._wrap(await _connect_async(registries, **options))
 
     @property
     def client(self) -> Client:
-        """The underlying blocking Client (shares connections)."""
+        """The underlying blocking Client (shares connections and views)."""
         return self._client
 
     async def match(self, group: str, key: str) -> Service:
         """The member of ``group`` that owns ``key``, asked of a registry."""
-        return await _run(self._client.match, group, key)
+        return await _match_async(self._client, group, key)
 
     async def match_n(self, group: str, key: str, n: int) -> List[Service]:
         """Up to ``n`` distinct members of ``group`` for ``key``, in preference order."""
-        return await _run(self._client.match_n, group, key, n)
+        return await _match_n_async(self._client, group, key, n)
 
     async def members(self, group: str) -> List[Service]:
         """Every member of ``group``, sorted by id."""
-        return await _run(self._client.members, group)
+        return await _members_async(self._client, group)
 
     async def groups(self) -> List[GroupInfo]:
         """Every group that has members."""
-        return await _run(self._client.groups)
+        return await _groups_async(self._client)
 
     async def group(self, name: str) -> GroupView:
-        """A local view of ``name``; waits for its first snapshot without blocking the loop."""
-        return await _run(self._client.group, name)
+        """A local view of ``name``, once its first snapshot has come (closed with the client)."""
+        return await _group_async(self._client, name)
 
     async def close(self) -> None:
         """Closes the client and its views."""
@@ -81,11 +92,6 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return "Async" + repr(self._client)
-
-
-async def _run(fn: Callable[..., T], *args: Any) -> T:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(fn, *args))
 
 
 class ViewChanges:

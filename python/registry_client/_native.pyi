@@ -1,5 +1,6 @@
 """Type stubs of the native module registry_client._native (import from registry_client)."""
 
+import asyncio
 import os
 from types import TracebackType
 from typing import AsyncIterator, Callable, Dict, Iterable, Iterator, List, Literal, Optional, Sequence, Tuple, Type, Union, final
@@ -16,6 +17,12 @@ __all__ = [
     "GroupInfo",
     "ViewChange",
     "Registration",
+    "_connect_async",
+    "_match_async",
+    "_match_n_async",
+    "_members_async",
+    "_groups_async",
+    "_group_async",
 ]
 
 __version__: str
@@ -322,3 +329,32 @@ class Registration:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> Literal[False]: ...
+
+# The native asyncio calls behind AsyncClient (registry_client._aio): each
+# returns a future of the running event loop, resolved by a task on the
+# library's runtime; cancelling the future drops the call in the core.
+
+def _connect_async(
+    registries: Union[str, Iterable[str]],
+    *,
+    connect_timeout: Optional[float] = None,
+    request_timeout: Optional[float] = None,
+    attempts: Optional[int] = None,
+    discover_registries: bool = True,
+    tls_ca: Optional[Union[str, os.PathLike[str], bytes]] = None,
+    tls_cert: Optional[Union[str, os.PathLike[str], bytes]] = None,
+    tls_key: Optional[Union[str, os.PathLike[str], bytes]] = None,
+    tls_domain: Optional[str] = None,
+    max_staleness: Optional[float] = None,
+) -> asyncio.Future[Client]:
+    """A Client (as ``Client(...)`` makes), created without blocking the event loop."""
+def _match_async(client: Client, group: str, key: str) -> asyncio.Future[Service]:
+    """``client.match(group, key)`` as a future of the running loop."""
+def _match_n_async(client: Client, group: str, key: str, n: int) -> asyncio.Future[List[Service]]:
+    """``client.match_n(group, key, n)`` as a future of the running loop."""
+def _members_async(client: Client, group: str) -> asyncio.Future[List[Service]]:
+    """``client.members(group)`` as a future of the running loop."""
+def _groups_async(client: Client) -> asyncio.Future[List[GroupInfo]]:
+    """``client.groups()`` as a future of the running loop."""
+def _group_async(client: Client, name: str) -> asyncio.Future[GroupView]:
+    """``client.group(name)`` as a future of the running loop."""

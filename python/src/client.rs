@@ -1,53 +1,26 @@
 //! `Client` (RPC calls with failover) and `GroupView` (the local view).
 
-use crate::errors::{invalid, to_py_err, IntoPyResult};
+use crate::errors::{to_py_err, IntoPyResult};
+use crate::options::{client_config, seconds, PemArg};
 use crate::ring::{count_from_py, PyRing};
 use crate::runtime::{block_on, runtime};
 use crate::service::PyService;
 use arc_swap::ArcSwapOption;
 use pyo3::prelude::*;
-use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyList, PyString};
-use registry_core::{Client, ClientConfig, Error, GroupView, Pem, TlsConfig};
-use std::path::PathBuf;
+use registry_core::{Client, Error, GroupView};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-/// Reads a timeout in seconds (a positive, finite float).
-fn seconds(py: Python<'_>, what: &str, secs: f64) -> PyResult<Duration> {
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(invalid(
-            py,
-            format!("{what} must be a positive number of seconds, got {secs}"),
-        ));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| invalid(py, format!("{what}: {e}")))
-}
-
-/// Reads registry addresses (gRPC for a client, gossip for a
-/// registration): one `"host:port"` str or an iterable of them.
-pub(crate) fn addresses(py: Python<'_>, registries: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    if let Ok(one) = registries.extract::<PyBackedStr>() {
-        return Ok(vec![one.to_string()]);
-    }
-    let iter = registries
-        .try_iter()
-        .map_err(|_| invalid(py, "registries must be a str or an iterable of str"))?;
-    iter.map(|a| {
-        a?.extract::<PyBackedStr>()
-            .map(|s| s.to_string())
-            .map_err(|_| invalid(py, "each registry address must be a str"))
-    })
-    .collect()
-}
-
-fn closed() -> Error {
+/// The error of every call on a closed client.
+pub(crate) fn closed() -> Error {
     Error::Unavailable("the client is closed".into())
 }
 
 /// Wraps core services into a Python list of `Service`.
-fn service_list<'py, I>(py: Python<'py>, services: I) -> PyResult<Bound<'py, PyList>>
+pub(crate) fn service_list<'py, I>(py: Python<'py>, services: I) -> PyResult<Bound<'py, PyList>>
 where
     I: IntoIterator<Item = Arc<registry_core::Service>>,
 {
@@ -94,26 +67,48 @@ pub struct PyClient {
     views: Mutex<Vec<Weak<ArcSwapOption<GroupView>>>>,
 }
 
-impl PyClient {
-    fn get(&self) -> Result<Arc<Client>, Error> {
-        self.client.load_full().ok_or_else(closed)
+impl From<registry_core::GroupInfo> for PyGroupInfo {
+    fn from(g: registry_core::GroupInfo) -> Self {
+        PyGroupInfo {
+            name: g.name,
+            members: g.members,
+            version: g.version,
+            checksum: g.checksum,
+        }
     }
 }
 
-/// A PEM option: the PEM itself (`bytes`, `bytearray`) or a file (`str`,
-/// `os.PathLike`).
-#[derive(FromPyObject)]
-enum PemArg {
-    Contents(PyBackedBytes),
-    File(PathBuf),
-}
-
-impl PemArg {
-    fn pem(&self) -> Pem<'_> {
-        match self {
-            PemArg::Contents(b) => Pem::Contents(b),
-            PemArg::File(p) => Pem::File(p),
+impl PyClient {
+    /// Wraps a connected core client.
+    pub(crate) fn wrap(client: Client) -> Self {
+        PyClient {
+            client: ArcSwapOption::from_pointee(client),
+            views: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The core client (`Unavailable` once closed).
+    pub(crate) fn get(&self) -> Result<Arc<Client>, Error> {
+        self.client.load_full().ok_or_else(closed)
+    }
+
+    /// Takes a view opened through this client into its care, so that
+    /// `close()` closes it too; `Unavailable` (and the view closed) if the
+    /// client was closed meanwhile.
+    pub(crate) fn adopt(&self, view: GroupView) -> Result<PyGroupView, Error> {
+        let seen = AtomicU64::new(*view.subscribe().borrow());
+        let slot = Arc::new(ArcSwapOption::from_pointee(view));
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        views.retain(|w| w.strong_count() > 0);
+        views.push(Arc::downgrade(&slot));
+        // Checked after the push, under the lock `close()` takes: either
+        // `close()` finds the view in the list, or the view sees it closed.
+        if self.client.load().is_none() {
+            let _guard = runtime().ok().map(|rt| rt.enter());
+            slot.store(None);
+            return Err(closed());
+        }
+        Ok(PyGroupView { view: slot, seen })
     }
 }
 
@@ -145,34 +140,20 @@ impl PyClient {
         tls_domain: Option<String>,
         max_staleness: Option<f64>,
     ) -> PyResult<Self> {
-        let mut config = ClientConfig::new(addresses(py, registries)?);
-        config.tls = TlsConfig::from_sources(
-            tls_ca.as_ref().map(PemArg::pem),
-            tls_cert.as_ref().map(PemArg::pem),
-            tls_key.as_ref().map(PemArg::pem),
-            tls_domain.as_deref(),
-            ["tls_ca", "tls_cert", "tls_key", "tls_domain"],
-        )
-        .py_err(py)?;
-        // None keeps the core's defaults (ClientConfig): not restated here.
-        if let Some(secs) = connect_timeout {
-            config.connect_timeout = seconds(py, "connect_timeout", secs)?;
-        }
-        if let Some(secs) = request_timeout {
-            config.request_timeout = seconds(py, "request_timeout", secs)?;
-        }
-        if let Some(secs) = max_staleness {
-            config.max_staleness = Some(seconds(py, "max_staleness", secs)?);
-        }
-        config.discover_registries = discover_registries;
-        if let Some(a) = attempts.filter(|a| !a.is_none()) {
-            config.attempts = Some(count_from_py(py, "attempts", a)?);
-        }
-        let client = block_on(py, Client::with_config(config))?;
-        Ok(PyClient {
-            client: ArcSwapOption::from_pointee(client),
-            views: Mutex::new(Vec::new()),
-        })
+        let config = client_config(
+            py,
+            registries,
+            connect_timeout,
+            request_timeout,
+            attempts,
+            discover_registries,
+            tls_ca,
+            tls_cert,
+            tls_key,
+            tls_domain,
+            max_staleness,
+        )?;
+        Ok(PyClient::wrap(block_on(py, Client::with_config(config))?))
     }
 
     /// The member of `group` that owns `key`, asked of a registry.
@@ -208,15 +189,7 @@ impl PyClient {
     fn groups(&self, py: Python<'_>) -> PyResult<Vec<PyGroupInfo>> {
         let client = self.get().py_err(py)?;
         let groups = block_on(py, async move { client.groups().await })?;
-        Ok(groups
-            .into_iter()
-            .map(|g| PyGroupInfo {
-                name: g.name,
-                members: g.members,
-                version: g.version,
-                checksum: g.checksum,
-            })
-            .collect())
+        Ok(groups.into_iter().map(PyGroupInfo::from).collect())
     }
 
     /// A local view of `group`, kept current through Watch. Waits for the
@@ -224,12 +197,7 @@ impl PyClient {
     fn group(&self, py: Python<'_>, name: PyBackedStr) -> PyResult<PyGroupView> {
         let client = self.get().py_err(py)?;
         let view = block_on(py, async move { client.group(&name).await })?;
-        let seen = AtomicU64::new(*view.subscribe().borrow());
-        let slot = Arc::new(ArcSwapOption::from_pointee(view));
-        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
-        views.retain(|w| w.strong_count() > 0);
-        views.push(Arc::downgrade(&slot));
-        Ok(PyGroupView { view: slot, seen })
+        self.adopt(view).py_err(py)
     }
 
     /// The registry addresses this client knows (including discovered ones).

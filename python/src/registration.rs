@@ -1,7 +1,7 @@
 //! `Registration`: a Python service joining the cluster so registries see it.
 
-use crate::client::addresses;
 use crate::errors::{invalid, IntoPyResult};
+use crate::options::addresses;
 use crate::runtime::{block_on, runtime};
 use crate::service::{tags_from_py, weight_from_py, PyService};
 use pyo3::prelude::*;
