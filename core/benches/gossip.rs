@@ -2,7 +2,8 @@
 //!
 //! `cargo bench -p registry-core --bench gossip --features sim` (add `-- quick` for 10 and
 //! 100 members only, `-- members=1000` for one size, `-- seed=N` for another
-//! random draw, `-- crashes` for simultaneous crashes only). For each cluster
+//! random draw, `-- crashes` for simultaneous crashes only, `-- starve` for
+//! false failures under CPU starvation only). For each cluster
 //! size: time until the registries (the first 3 members, the seeds) and
 //! until all members know of a join;
 //! time until all know of a crash and of a graceful leave; bytes per
@@ -41,12 +42,15 @@ fn ms(d: Duration) -> f64 {
 
 /// Builds a settled cluster of `n`.
 fn cluster(n: usize, mut cfg: SimConfig) -> Sim {
-    // Tuning experiments: PROBE_MS / SUSPECT_MS override the defaults.
+    // Tuning experiments: PROBE_MS / SUSPECT_MS / MAX_TX override the defaults.
     if let Some(p) = std::env::var("PROBE_MS").ok().and_then(|v| v.parse().ok()) {
         cfg.gossip.probe_period = Duration::from_millis(p);
     }
     if let Some(p) = std::env::var("SUSPECT_MS").ok().and_then(|v| v.parse().ok()) {
         cfg.gossip.suspect_to_down_after = Duration::from_millis(p);
+    }
+    if let Some(t) = std::env::var("MAX_TX").ok().and_then(|v| v.parse().ok()) {
+        cfg.gossip.max_transmissions = t;
     }
     let mut sim = Sim::new(cfg);
     for i in 0..n {
@@ -179,6 +183,34 @@ fn loss(n: usize, secs: u64) {
     println!("5% loss, {n} members, {secs} s: {f} false failure events; {bps:.0} B/s per member");
 }
 
+/// CPU starvation: `victims` members of a cluster of `n` are descheduled
+/// `pause_ms` at a time (paused, as SIGSTOP/SIGCONT), running `run_ms`
+/// between pauses, for `secs` of virtual time. Every `Failed` event is
+/// false: no member crashes. Prints them per hour.
+fn starve(n: usize, victims: usize, pause_ms: u64, run_ms: u64, secs: u64) {
+    let mut sim = cluster(n, SimConfig::default());
+    sim.watch_where(|e| matches!(e, MemberEvent::Failed(_)));
+    let start = sim.now();
+    let cycle = Duration::from_millis(pause_ms + run_ms);
+    // Victims spread over the non-registries, their cycles offset.
+    let who: Vec<usize> = (0..victims)
+        .map(|j| REGISTRIES + j * (n - REGISTRIES) / victims)
+        .collect();
+    let step = cycle / victims as u32;
+    while sim.now() - start < Duration::from_secs(secs) {
+        for &v in &who {
+            sim.pause(v, Duration::from_millis(pause_ms));
+            sim.run_for(step);
+        }
+    }
+    let f = sim.take_log().len();
+    let per_hour = f as f64 * 3600.0 / secs as f64;
+    println!(
+        "starvation, {n} members, {victims} paused {pause_ms} ms every {} ms, {secs} s: {f} false failure events ({per_hour:.0} per hour)",
+        pause_ms + run_ms
+    );
+}
+
 /// Many members crash at once: `k` of `n` (the registries excepted) are
 /// killed together, `trials` times (restarted in between). Per trial, the
 /// time (ms) until every registry, and until every member, has declared
@@ -253,6 +285,14 @@ fn main() {
     let seed = std::env::args()
         .find_map(|a| a.strip_prefix("seed=")?.parse().ok())
         .unwrap_or(SimConfig::default().seed);
+    if std::env::args().any(|a| a == "starve") {
+        // A pause as long as a suspicion's whole span shows the run
+        // counts real verdicts: those members are declared down.
+        for (pause_ms, run_ms) in [(500, 500), (500, 100), (3000, 500)] {
+            starve(100, 5, pause_ms, run_ms, 600);
+        }
+        return;
+    }
     if std::env::args().any(|a| a == "crashes") {
         println!("| members | crashed | registries know all: median ms | max | all members know all: median | max |");
         println!("|---:|---|---:|---:|---:|---:|");

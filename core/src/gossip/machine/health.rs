@@ -19,7 +19,7 @@
 //! A node cut off both ways is not suspected where it can hear, so it
 //! never refutes; it sees only its own probes fail. A node whose probes
 //! mostly fail, to several members, is *isolated* and holds its verdicts
-//! too, for at most [`ISOLATION_HOLD_PERIODS`] probe periods (when most of
+//! too, for at most [`ISOLATION_HOLD`] (when most of
 //! the cluster really crashed at once, every survivor is isolated); once
 //! its probes are answered again, each held suspect gets the last call
 //! (see `confirm`) and answers it. A cut too recent for that window
@@ -32,6 +32,7 @@
 use super::{Machine, MachineTimer};
 use crate::gossip::identity::NodeId;
 use std::collections::VecDeque;
+use std::time::Duration;
 
 impl Machine {
     /// A suspicion's timeout (`held`: one held before): the "down" verdict
@@ -86,12 +87,13 @@ const ISOLATION_WINDOW: usize = 8;
 /// crashing fail at most two.
 const LATELY_FAILED: usize = 3;
 
-/// Longest hold of verdicts while this node is isolated, in probe
-/// periods (20 s by default): when most members really crashed at once,
-/// every survivor's probes fail too, and their verdicts must not wait
-/// long; a cut-off node whose hold ends before its cut heals gives them
-/// (10 s renewed reachable members after 12 s cuts in the simulator).
-pub(super) const ISOLATION_HOLD_PERIODS: u32 = 40;
+/// Longest hold of verdicts while this node is isolated: when most
+/// members really crashed at once, every survivor's probes fail too, and
+/// their verdicts must not wait long; a cut-off node whose hold ends
+/// before its cut heals gives them (10 s renewed reachable members after
+/// 12 s cuts in the simulator). A time, not a count of probe periods: the
+/// cuts it must outlast do not get shorter when probes get more frequent.
+pub(super) const ISOLATION_HOLD: Duration = Duration::from_secs(20);
 
 /// What this node knows about its own link, in machine ticks.
 pub(super) struct Health {

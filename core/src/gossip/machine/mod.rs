@@ -198,7 +198,7 @@ impl Machine {
             announcer: announce::Announcer::default(),
             health: health::Health::new(
                 clock.ticks(config.health_hold_max),
-                clock.ticks(config.probe_period * health::ISOLATION_HOLD_PERIODS),
+                clock.ticks(health::ISOLATION_HOLD),
             ),
             verdicts: verdict::Verdicts::new(clock.ticks(config.verdict_window)),
             heard: confirm::Heard::default(),
