@@ -104,6 +104,8 @@ static void test_version_and_names(void) {
   CHECK(v && strlen(v) > 0 && strchr(v, '.'));
   CHECK(!strcmp(registry_status_name(REGISTRY_OK), "REGISTRY_OK"));
   CHECK(!strcmp(registry_status_name(REGISTRY_PANIC), "REGISTRY_PANIC"));
+  CHECK(!strcmp(registry_status_name(REGISTRY_CANCELLED), "REGISTRY_CANCELLED"));
+  CHECK(!strcmp(registry_status_name(REGISTRY_CANCELLED + 1), "REGISTRY_UNKNOWN_STATUS"));
   CHECK(!strcmp(registry_status_name(-1), "REGISTRY_UNKNOWN_STATUS"));
   CHECK(registry_last_error_message() != NULL);
 }
