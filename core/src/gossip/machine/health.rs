@@ -60,11 +60,28 @@ impl Machine {
         if self.health.holds_verdicts(tick) || self.health.isolated_hold(tick) {
             return true;
         }
+        self.note_doubt() && self.health.doubt_hold(tick)
+    }
+
+    /// Records whether this node's verdicts are doubtful now, and returns
+    /// it. Called at every probe's end too, not only when a verdict is
+    /// due: a doubt that lasts is one stretch, with one cap, however
+    /// unevenly the verdicts come (when most of the cluster crashed at
+    /// once, a stretch renewed at each lull between verdicts held them
+    /// for over a minute).
+    pub(super) fn note_doubt(&mut self) -> bool {
+        let tick = self.clock.tick;
         let doubtful = self.doubtful(tick);
-        let gap = self
-            .clock
-            .ticks(self.config.suspect_to_down_after + self.config.probe_period);
-        self.health.doubt_hold(doubtful, tick, gap)
+        let gap = self.doubt_gap();
+        self.health.doubt.note(doubtful, tick, gap);
+        doubtful
+    }
+
+    /// Doubt or isolation that pauses for less than this many ticks (a
+    /// suspicion's timeout and a probe period) is one stretch.
+    pub(super) fn doubt_gap(&self) -> u64 {
+        self.clock
+            .ticks(self.config.suspect_to_down_after + self.config.probe_period)
     }
 }
 
@@ -116,12 +133,11 @@ pub(super) struct Health {
     /// Longest hold of verdicts, in ticks.
     cap: u64,
     /// Since when most probes fail ([`Health::isolated`]).
-    isolated_since: Option<u64>,
+    isolation: Stretch,
     /// Longest hold of verdicts while isolated, in ticks.
     isolation_cap: u64,
-    /// Since when this node's verdicts are doubtful, and when they last
-    /// were ([`Health::doubt_hold`]).
-    doubt: Option<(u64, u64)>,
+    /// Since when this node's verdicts are doubtful ([`Health::doubt_hold`]).
+    doubt: Stretch,
     /// When this node last resumed from a pause long enough for the
     /// cluster to declare it down ([`Health::paused`]).
     resumed_at: Option<u64>,
@@ -139,16 +155,16 @@ impl Health {
             unhealthy_since: None,
             refuted_at: None,
             cap,
-            isolated_since: None,
+            isolation: Stretch::default(),
             isolation_cap,
-            doubt: None,
+            doubt: Stretch::default(),
             resumed_at: None,
         }
     }
 
     /// This node started probe `number` of `member` (the previous one is
     /// over).
-    pub(super) fn probe_sent(&mut self, number: u8, member: NodeId, tick: u64) {
+    pub(super) fn probe_sent(&mut self, number: u8, member: NodeId, tick: u64, gap: u64) {
         if let Some((_, answered, probed)) = self.probe.replace((number, false, member)) {
             if self.outcomes.len() == WINDOW {
                 self.outcomes.pop_front();
@@ -158,11 +174,7 @@ impl Health {
                 self.recent.pop_front();
             }
             self.recent.push_back((answered, probed, tick));
-            if self.isolated() {
-                self.isolated_since.get_or_insert(tick);
-            } else {
-                self.isolated_since = None;
-            }
+            self.isolation.note(self.isolated(), tick, gap);
             self.update(tick);
         }
     }
@@ -254,26 +266,17 @@ impl Health {
     }
 
     /// Whether "down" verdicts wait because this node is isolated, for at
-    /// most the isolation cap.
+    /// most the isolation cap since its stretch of isolation began.
     pub(super) fn isolated_hold(&self, tick: u64) -> bool {
-        self.isolated_since
-            .is_some_and(|since| tick < since + self.isolation_cap)
+        self.isolated() && self.isolation.within(tick, self.isolation_cap)
     }
 
-    /// Whether verdicts wait because they are `doubtful` now (see
-    /// `Machine::doubtful`), for at most the isolation cap since they
-    /// became so; doubts less than `gap` ticks apart are one stretch, so
-    /// a doubt that comes and goes (an even split) is still capped.
-    pub(super) fn doubt_hold(&mut self, doubtful: bool, tick: u64, gap: u64) -> bool {
-        if !doubtful {
-            return false;
-        }
-        let since = match self.doubt {
-            Some((since, last)) if tick <= last + gap => since,
-            _ => tick,
-        };
-        self.doubt = Some((since, tick));
-        tick < since + self.isolation_cap
+    /// Whether verdicts that are doubtful now (see `Machine::note_doubt`)
+    /// wait: for at most the isolation cap since the stretch of doubt
+    /// began, so a doubt that comes and goes (an even split, or verdicts
+    /// trickling in after most of the cluster crashed) is still capped.
+    pub(super) fn doubt_hold(&self, tick: u64) -> bool {
+        self.doubt.within(tick, self.isolation_cap)
     }
 
     /// Heard: at least [`HEARD`] of the probes counted were answered,
@@ -287,6 +290,34 @@ impl Health {
         } else {
             self.unhealthy_since.get_or_insert(tick);
         }
+    }
+}
+
+/// A stretch of a condition (isolation, doubt) that may pause: pauses
+/// shorter than a gap do not end it, so a cap on it cannot be renewed by
+/// a condition that flickers.
+#[derive(Default)]
+pub(super) struct Stretch {
+    /// When the stretch began, and when the condition was last seen.
+    span: Option<(u64, u64)>,
+}
+
+impl Stretch {
+    /// The condition is `active` (or not) at `tick`; a pause longer than
+    /// `gap` ticks ends the stretch.
+    pub(super) fn note(&mut self, active: bool, tick: u64, gap: u64) {
+        if active {
+            let since = match self.span {
+                Some((since, last)) if tick <= last + gap => since,
+                _ => tick,
+            };
+            self.span = Some((since, tick));
+        }
+    }
+
+    /// Whether the stretch began less than `cap` ticks before `tick`.
+    fn within(&self, tick: u64, cap: u64) -> bool {
+        self.span.is_some_and(|(since, _)| tick < since + cap)
     }
 }
 
@@ -305,157 +336,5 @@ fn failures<'a>(probes: impl Iterator<Item = &'a (bool, NodeId, u64)>) -> (usize
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::SocketAddr;
-
-    /// Member `i`'s identity.
-    fn peer(i: u8) -> NodeId {
-        NodeId::with_gen(SocketAddr::from(([10, 0, 0, i], 7370)), 1)
-    }
-
-    /// A node that refuted a suspicion of itself at tick 1.
-    fn suspected() -> Health {
-        let mut h = Health::new(240, 80);
-        h.sent(0, 0);
-        h.sent(1, 1);
-        h
-    }
-
-    /// Ends probe `n` (started at tick `n`) and starts the next.
-    fn probe(h: &mut Health, n: u8, answered: bool) {
-        if answered {
-            h.answered(n);
-        }
-        h.probe_sent(n + 1, peer(n + 1), u64::from(n) + 1);
-    }
-
-    #[test]
-    fn a_suspected_node_holds_verdicts_until_most_later_probes_are_answered() {
-        let mut h = Health::new(240, 80);
-        h.sent(0, 0);
-        h.probe_sent(1, peer(1), 0);
-        for n in 1..8 {
-            probe(&mut h, n, true); // heard before the suspicion
-        }
-        h.sent(1, 9); // refuted: answers so far do not count
-        assert!(h.holds_verdicts(9) && !h.is_heard());
-        for n in 8..12 {
-            probe(&mut h, n, true);
-        }
-        assert!(h.holds_verdicts(13), "four answers are not enough");
-        probe(&mut h, 12, false);
-        probe(&mut h, 13, false);
-        probe(&mut h, 14, true);
-        assert!(!h.holds_verdicts(16) && h.is_heard(), "five of seven answered");
-        for n in 15..18 {
-            probe(&mut h, n, false);
-        }
-        assert!(h.holds_verdicts(19), "three of the last eight answered");
-        h.answered(17); // late: probe 17 is over
-        for n in 18..21 {
-            probe(&mut h, n, true);
-        }
-        assert!(!h.is_heard(), "four of eight");
-        probe(&mut h, 21, true);
-        assert!(h.is_heard(), "five of eight");
-    }
-
-    /// Services on one host that cannot send answer each other's probes
-    /// (two of seven peers here) and nobody else's: they are not heard.
-    #[test]
-    fn answers_from_members_cut_off_together_do_not_make_a_node_heard() {
-        let mut h = suspected();
-        h.probe_sent(1, peer(1), 1);
-        for n in 1..60u8 {
-            probe(&mut h, n, n % 7 < 2);
-            if n >= 3 {
-                assert!(h.holds_verdicts(u64::from(n) + 2), "probe {n}");
-            }
-        }
-        // The cut heals: every peer answers, and a majority soon does.
-        let heard = (60..80u8).find(|&n| {
-            probe(&mut h, n, true);
-            h.is_heard()
-        });
-        assert!(heard.is_some_and(|n| n <= 65), "heard at probe {heard:?}");
-    }
-
-    #[test]
-    fn a_node_nobody_suspects_is_never_held() {
-        let mut h = Health::new(240, 80);
-        for n in 0..20 {
-            h.probe_sent(n, peer(n), u64::from(n) * 10); // every peer crashed
-        }
-        assert!(!h.holds_verdicts(200));
-    }
-
-    #[test]
-    fn the_hold_is_capped_and_a_renewal_is_no_answer() {
-        let mut h = suspected(); // unheard since 1
-        h.probe_sent(1, peer(1), 2);
-        h.probe_sent(2, peer(2), 5);
-        h.renewed(6);
-        h.sent(0, 7);
-        assert!(h.holds_verdicts(240));
-        assert!(!h.holds_verdicts(241), "past the cap since it was first unheard");
-        assert!(!h.is_heard());
-    }
-
-    #[test]
-    fn most_probes_failing_over_several_members_is_isolation_with_a_capped_hold() {
-        let mut h = Health::new(240, 80);
-        // Probes of peers 1..=3 answered, then of 4..=9 not (a cut).
-        for n in 1..=9u8 {
-            if n <= 3 {
-                h.answered(n - 1);
-            }
-            h.probe_sent(n, peer(n), u64::from(n));
-        }
-        assert!(h.isolated(), "five of eight failed, to five members");
-        assert!(h.isolated_hold(10) && h.isolated_hold(80));
-        assert!(!h.isolated_hold(120), "past the isolation cap");
-        assert!(!h.holds_verdicts(10), "nobody suspected it: no refutation hold");
-        // The cut heals: answers again.
-        for n in 10..=14u8 {
-            h.answered(n - 1);
-            h.probe_sent(n, peer(n), u64::from(n));
-        }
-        assert!(!h.isolated() && !h.isolated_hold(15));
-    }
-
-    #[test]
-    fn probes_failing_lately_are_seen_before_the_window_turns() {
-        let mut h = Health::new(240, 80);
-        for n in 1..=8u8 {
-            h.answered(n - 1);
-            h.probe_sent(n, peer(n), u64::from(n) * 10); // every probe answered
-        }
-        h.answered(8);
-        for n in 9..=11u8 {
-            h.probe_sent(n, peer(n), u64::from(n) * 10); // then a cut
-        }
-        assert!(!h.failing_lately(110, 35), "two failed");
-        h.probe_sent(12, peer(12), 120);
-        assert!(
-            h.failing_lately(120, 35),
-            "three of four ended in the span failed"
-        );
-        assert!(!h.isolated(), "three of eight: the window still holds answers");
-        assert!(!h.failing_lately(120, 15), "two ended in a shorter span");
-        let mut lone = Health::new(240, 80);
-        for n in 1..=4u8 {
-            lone.probe_sent(n, peer(1), u64::from(n) * 10); // one peer gone
-        }
-        assert!(!lone.failing_lately(40, 35), "a lone peer gone is no cut");
-    }
-
-    #[test]
-    fn a_lone_peer_gone_is_not_isolation() {
-        let mut h = Health::new(240, 80);
-        for n in 1..=12u8 {
-            h.probe_sent(n, peer(1), u64::from(n));
-        }
-        assert!(!h.isolated() && !h.isolated_hold(13));
-    }
-}
+#[path = "health_tests.rs"]
+mod tests;

@@ -458,7 +458,9 @@ impl Machine {
                 if let Ok(h) = NodeCodec.decode_header(&data[..]) {
                     self.health.sent(h.src_incarnation, self.clock.tick);
                     if let foca::Message::Ping(n) = h.message {
-                        self.health.probe_sent(n, h.dst, self.clock.tick);
+                        let gap = self.doubt_gap();
+                        self.health.probe_sent(n, h.dst, self.clock.tick, gap);
+                        self.note_doubt();
                     }
                 }
                 let mut body = Vec::with_capacity(data.len() + 11);
