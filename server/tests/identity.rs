@@ -20,7 +20,7 @@ const SERVICE: &str = env!("CARGO_BIN_EXE_registry-example-service");
 /// Upper bound for a refused start to exit (the wait is 2 s by default).
 const REFUSAL_DEADLINE: Duration = Duration::from_secs(15);
 /// A restart must be listed well before a crash could be detected (the
-/// failure detector needs `suspect_to_down_after`, 1.2 s, plus a probe).
+/// failure detector needs `suspect_to_down_after`, 1.0 s, plus a probe).
 const RESTART_DEADLINE: Duration = Duration::from_millis(1000);
 
 /// `(id, addr)` of every member of `group` (empty on error).

@@ -3,21 +3,23 @@
 //! Defaults ([`GossipConfig::lan`], also `Default`) target a LAN or a
 //! laptop. Figures with these defaults, from the simulation bench
 //! (`cargo bench -p registry-core --bench gossip --features sim`, recorded in
-//! BENCHMARKS.md, "Gossip"), cluster of 100: a join is listed by the
-//! registries in 82 ms median / 142 ms p99 and known to all in 181 ms p99;
-//! a crash is known to all in 2.3 s median / 4.1 s p99; a graceful leave in
-//! ~1 ms; 0 false failures in 600 s at 5% loss; 610 B/s per member at rest.
-//! At 1,000 members: join 186 ms / 217 ms (all, p50 / p99), crash 2.5 s /
-//! 3.5 s, 2.7 KB/s per member at rest (mostly the 30 s sync).
+//! BENCHMARKS.md, "Gossip"), cluster of 100: a join is known to all in
+//! 206 ms p99; a crash is known to all in 1.9 s median / 3.1 s p99 (2.7 s,
+//! the median of 30 seeds' p99); a graceful leave in ~1 ms; 0 false
+//! failures in 600 s at 5% loss or with 5 members descheduled 500 ms at a
+//! time; 726 B/s per member at rest. Ten of 50 members crashing at once
+//! are dropped by every registry in 3.3 s at most. At 1,000 members: join
+//! 262 ms / 306 ms (all, p50 / p99), crash 1.9 s / 2.3 s, 2.8 KB/s per
+//! member at rest (mostly the 30 s sync).
 //!
 //! | knob | default | why |
 //! |------|---------|-----|
-//! | `probe_period` | 500 ms | each member probes one other per period; a crash is seen after the first probe of it (geometric wait, ~1.6 periods mean) + suspicion. 300 ms gave crash p99 2.6 s but 1 false failure in 600 s at 5% loss; 400 ms 4.0 s p99; 500 ms 4.1 s p99, 2.3 s median, none |
+//! | `probe_period` | 250 ms | each member probes one other per period; a crash is seen after the first probe of it (a wait of ~3.6 periods at p99) + suspicion + last call. A sweep over 30 seeds (BENCHMARKS.md) gave, with the suspicion and transmissions below, crash p99 2.7 s at 100 members (500 ms / 1.2 s / 12: 4.1 s) and no false failure at 5% loss or under CPU starvation, for 726 B/s per member at rest instead of 610 |
 //! | `probe_rtt` | 150 ms | LAN RTT p99 is far below; leaves time for the indirect round inside the period |
 //! | `num_indirect_probes` | 3 | with 5% loss a false suspicion needs the direct and all 3 indirect paths to fail (~1e-3 per probe) |
-//! | `suspect_to_down_after` | 1.2 s | long enough for a suspected live member to hear and refute (gossip reaches it in ~0.2 s), short enough for crash detection ≤ 3 s |
+//! | `suspect_to_down_after` | 1.0 s | long enough for a suspected live member to hear and refute (gossip reaches it in ~0.2 s; the last call asks it directly), short enough for crash detection ≤ 3 s at p99 |
 //! | `gossip_interval` / `gossip_fanout` | 50 ms / 4 | sent only while there is news; spreads a join to 100 members in ~4 rounds |
-//! | `max_transmissions` | 12 | times each update/record is piggybacked per node; foca's LAN rule 4·log10(n+1) gives 12 at 1,000 members (fewer missed nodes in the simulation than 10) |
+//! | `max_transmissions` | 16 | times each update/record is piggybacked per node. Only the member whose probe failed times a suspicion out; the others learn of the crash from its news, and a member misses every relay with a chance of about e^-max_transmissions: at 12, one member of 100 learned of a crash 22 s late (from its own probe) |
 //! | `max_packet_size` | 1,400 B | under a 1,500-byte Ethernet MTU with IP/UDP headers, so no fragmentation |
 //! | `join_retry_interval` | 1 s | a node with no peers re-announces to the seeds this often (registries not up yet, restarts) |
 //! | `reannounce_interval` | 10 s | a connected node re-announces to one seed this often, so a partitioned island rejoins |
@@ -63,7 +65,7 @@ pub struct GossipConfig {
     /// Encryption keys; `None` (default) sends plain datagrams. All members
     /// of a cluster must agree; see [`Keyring`] for rotation.
     pub keyring: Option<Keyring>,
-    /// How often each member probes one other member. Default 500 ms.
+    /// How often each member probes one other member. Default 250 ms.
     pub probe_period: Duration,
     /// How long to wait for a direct ack before asking others to probe.
     /// Default 150 ms; must be below `probe_period`.
@@ -71,10 +73,10 @@ pub struct GossipConfig {
     /// Members asked to probe indirectly after a missed ack. Default 3.
     pub num_indirect_probes: usize,
     /// How long a suspected member has to refute before it is declared
-    /// down. Default 1.2 s.
+    /// down. Default 1.0 s.
     pub suspect_to_down_after: Duration,
     /// Times each membership update and metadata record is piggybacked by
-    /// each node. Default 12.
+    /// each node. Default 16.
     pub max_transmissions: u8,
     /// How often to gossip pending updates (only while there are some).
     /// Default 50 ms.
@@ -147,11 +149,11 @@ impl GossipConfig {
             advertise: None,
             seeds: Vec::new(),
             keyring: None,
-            probe_period: Duration::from_millis(500),
+            probe_period: Duration::from_millis(250),
             probe_rtt: Duration::from_millis(150),
             num_indirect_probes: 3,
-            suspect_to_down_after: Duration::from_millis(1200),
-            max_transmissions: 12,
+            suspect_to_down_after: Duration::from_millis(1000),
+            max_transmissions: 16,
             gossip_interval: Duration::from_millis(50),
             gossip_fanout: 4,
             max_packet_size: 1400,
