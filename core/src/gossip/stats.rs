@@ -29,7 +29,8 @@ pub struct GossipStats {
     pub dropped_bad_metadata: u64,
     /// Dropped: claimed to come from this node's own address.
     pub dropped_from_self: u64,
-    /// Dropped: decoded but refused by the protocol (stale or misrouted).
+    /// Dropped: decoded but refused by the protocol (stale or misrouted,
+    /// or a record of another member sent from outside the cluster).
     pub dropped_rejected: u64,
     /// Metadata requests sent to members whose metadata was missing or old.
     pub meta_requests_sent: u64,

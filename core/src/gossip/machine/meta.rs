@@ -9,7 +9,7 @@ use crate::gossip::config::GossipConfig;
 use crate::gossip::identity::NodeId;
 use crate::gossip::packet::{MetaRecord, KIND_META, KIND_META_REQUEST, MAX_RECORD_LEN};
 use foca::{BroadcastHandler, Codec, Invalidates};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,13 +22,35 @@ pub(super) struct MetaTable {
     /// should be gossiped on (false for records that came in a sync).
     pub(super) changed: Vec<(MetaRecord, bool)>,
     pub(super) quiet: bool,
+    /// Addresses of the live members (the view's, mirrored for `offer`).
+    pub(super) live_addrs: BTreeSet<SocketAddr>,
+    /// Source address of the datagram being handled (`None` outside one).
+    pub(super) source: Option<SocketAddr>,
+    /// Whether a record of that datagram was refused as coming from
+    /// outside the cluster.
+    pub(super) refused: bool,
 }
 
 impl MetaTable {
     /// Applies `rec` if it is newer than what is held for its address.
+    ///
+    /// A record is evidence of life, so one in a datagram that names an
+    /// address where no live member is must come from that address or from
+    /// a live member (a relay, a sync answer). From anywhere else, forged
+    /// or corrupted, it would make foca take a member where none runs: a
+    /// holder of an id that could win it. Such a record is refused
+    /// (`refused` is set); the member, if real, is learned from foca's news
+    /// and its own reply to a record request.
     pub(super) fn offer(&mut self, rec: MetaRecord, from_local: bool) -> bool {
         if rec.node.addr == self.local.addr && (!from_local || rec.node != self.local) {
             return false; // nobody else speaks for our address
+        }
+        if let Some(from) = self.source {
+            let addr = rec.node.addr;
+            if addr != from && !self.live_addrs.contains(&addr) && !self.live_addrs.contains(&from) {
+                self.refused = true;
+                return false;
+            }
         }
         let newer = self
             .entries
@@ -110,6 +132,9 @@ impl Repair {
                 entries: BTreeMap::new(),
                 changed: Vec::new(),
                 quiet: false,
+                live_addrs: BTreeSet::new(),
+                source: None,
+                refused: false,
             })),
             pending: BTreeMap::new(),
             grace_ticks: clock.ticks(config.meta_request_grace),

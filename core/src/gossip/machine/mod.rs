@@ -407,7 +407,16 @@ impl Machine {
         if self.left {
             return;
         }
+        lock(&self.meta.table).source = Some(from);
         self.dispatch(from, &body);
+        let refused = {
+            let mut table = lock(&self.meta.table);
+            table.source = None;
+            std::mem::take(&mut table.refused)
+        };
+        if refused {
+            self.stats.dropped_rejected += 1;
+        }
         self.process();
     }
 

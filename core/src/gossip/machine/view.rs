@@ -32,6 +32,13 @@ impl View {
         self.by_id.get(id).into_iter().flatten().copied()
     }
 
+    /// Whether a live member listens at `addr`.
+    fn is_live_at(&self, addr: SocketAddr) -> bool {
+        let lo = NodeId::with_gen(addr, 0);
+        let hi = NodeId::with_gen(addr, u64::MAX);
+        self.live.range(lo..=hi).next().is_some()
+    }
+
     /// Indexes `rec` under its id (the address may have moved to another id).
     fn index(&mut self, rec: &MetaRecord) {
         let addr = rec.node.addr;
@@ -75,7 +82,7 @@ impl Machine {
         match n {
             OwnedNotification::MemberUp(id) => {
                 self.view.live.insert(id);
-                self.mark_addr_dirty(id.addr);
+                self.live_changed_at(id.addr);
                 self.want_meta(id, (id.gen, 1), self.clock.tick + self.meta.grace_ticks);
             }
             OwnedNotification::MemberDown(id) => {
@@ -88,7 +95,7 @@ impl Machine {
                 if !left {
                     self.verdicts.down(id, self.clock.tick);
                 }
-                self.mark_addr_dirty(id.addr);
+                self.live_changed_at(id.addr);
             }
             OwnedNotification::Rename(old, new) => self.on_rename(old, new),
             OwnedNotification::Rejoin(new) => self.on_rejoin(new),
@@ -110,7 +117,7 @@ impl Machine {
         if self.view.live.remove(&old) {
             self.view.live.insert(new);
         }
-        self.mark_addr_dirty(old.addr);
+        self.live_changed_at(old.addr);
         // Keep serving the old metadata (as version 0 of the new
         // life) until the new record arrives: no flicker on restart.
         let mut t = lock(&self.meta.table);
@@ -163,8 +170,17 @@ impl Machine {
         }
     }
 
-    fn mark_addr_dirty(&mut self, addr: SocketAddr) {
-        if let Some(rec) = lock(&self.meta.table).entries.get(&addr) {
+    /// The liveness of the member at `addr` changed: its id is recomputed,
+    /// and the record table learns whether a live member is there.
+    fn live_changed_at(&mut self, addr: SocketAddr) {
+        let live = self.view.is_live_at(addr);
+        let mut table = lock(&self.meta.table);
+        if live {
+            table.live_addrs.insert(addr);
+        } else {
+            table.live_addrs.remove(&addr);
+        }
+        if let Some(rec) = table.entries.get(&addr) {
             self.view.dirty.insert(rec.service.id.clone());
         }
     }
