@@ -197,8 +197,7 @@ fn a_record_from_outside_cannot_invent_a_holder_of_an_id() {
 }
 
 /// A record of a live member is taken from any address: a member behind
-/// NAT sends from another address than the one it advertises. A forged
-/// newer version of it is outbid by the member itself.
+/// NAT sends from another address than the one it advertises.
 #[test]
 fn a_record_of_a_live_member_is_taken_from_any_address() {
     let mut sim = converged(None);
@@ -217,15 +216,6 @@ fn a_record_of_a_live_member_is_taken_from_any_address() {
     let st = sim.node(0).map(|m| m.stats()).unwrap_or_default();
     assert_eq!(st.dropped_rejected, 0, "{st:?}");
     assert!(sim.node(0).is_some_and(|m| m.knows(&moved)));
-    // Forged (only s1 writes its record): once s1 sees it, it sends its
-    // own above it, and its later updates are heard again.
-    let real = svc(1);
-    assert!(sim
-        .run_until(Duration::from_secs(5), |s| s
-            .running()
-            .all(|(_, m)| m.knows(&real)))
-        .is_some());
-    check_still_works(&mut sim);
 }
 
 #[test]

@@ -29,9 +29,6 @@ pub(super) struct MetaTable {
     /// Whether a record of that datagram was refused as coming from
     /// outside the cluster.
     pub(super) refused: bool,
-    /// The highest version of this node's own identity seen in others'
-    /// datagrams (see `Machine::outbid`).
-    pub(super) outbid: u64,
 }
 
 impl MetaTable {
@@ -46,9 +43,6 @@ impl MetaTable {
     /// and its own reply to a record request.
     pub(super) fn offer(&mut self, rec: MetaRecord, from_local: bool) -> bool {
         if rec.node.addr == self.local.addr && (!from_local || rec.node != self.local) {
-            if rec.node == self.local {
-                self.outbid = self.outbid.max(rec.version);
-            }
             return false; // nobody else speaks for our address
         }
         if let Some(from) = self.source {
@@ -141,7 +135,6 @@ impl Repair {
                 live_addrs: BTreeSet::new(),
                 source: None,
                 refused: false,
-                outbid: 0,
             })),
             pending: BTreeMap::new(),
             grace_ticks: clock.ticks(config.meta_request_grace),
@@ -263,17 +256,9 @@ impl Machine {
         }
         // Repair: the sender has a newer record than ours.
         let want = (src.gen, version);
-        let held = lock(&self.meta.table).entries.get(&src.addr).cloned();
-        if held.as_ref().is_none_or(|h| h.stamp() < want) && self.view.live.contains(&src) {
+        let held = lock(&self.meta.table).entries.get(&src.addr).map(|r| r.stamp());
+        if held.is_none_or(|h| h < want) && self.view.live.contains(&src) {
             self.want_meta(src, want, self.clock.tick);
-        }
-        // The other way: a newer record of the sender's own life than it
-        // has was forged or corrupted (only it writes it). It gets the
-        // copy, and sends its record again above it (`Machine::outbid`).
-        if let Some(h) = held.filter(|h| h.node == src && h.version > version) {
-            let mut copy = vec![KIND_META];
-            copy.extend_from_slice(&h.encode());
-            self.send(src.addr, &copy);
         }
     }
 

@@ -323,25 +323,6 @@ impl Machine {
         Ok(())
     }
 
-    /// Others hold a record of this very identity at `seen`, newer than
-    /// ours: forged or corrupted, since only this node writes it. It would
-    /// hide every update below it, so the record is sent again above it.
-    fn outbid(&mut self, seen: u64) {
-        if seen <= self.local.version || self.left || !self.conflicts.held() {
-            return;
-        }
-        tracing::warn!(
-            seen,
-            ours = self.local.version,
-            "gossip: a newer record of this node circulates; sending ours above it"
-        );
-        self.local.version = seen.saturating_add(1);
-        if let Err(e) = self.publish_local() {
-            tracing::warn!(error = %e, "gossip: rebroadcast above a forged record failed");
-        }
-        self.send_local_to_all();
-    }
-
     /// Leaves gracefully: tells every live member directly and through
     /// gossip, then stops taking part. Emits `Left(local)`.
     pub fn leave(&mut self) -> Result<()> {
@@ -428,18 +409,14 @@ impl Machine {
         }
         lock(&self.meta.table).source = Some(from);
         self.dispatch(from, &body);
-        let (refused, outbid) = {
+        let refused = {
             let mut table = lock(&self.meta.table);
             table.source = None;
-            (
-                std::mem::take(&mut table.refused),
-                std::mem::take(&mut table.outbid),
-            )
+            std::mem::take(&mut table.refused)
         };
         if refused {
             self.stats.dropped_rejected += 1;
         }
-        self.outbid(outbid);
         self.process();
     }
 
